@@ -1,0 +1,61 @@
+"""Activity: merge the knowledge-base results into a proposed solution, store it in
+analysis-state and announce it on `solution-ready`.
+
+Idempotent per (ticket, revision): a retry finds the stored proposal and reuses it, and the
+announcement carries the id `{ticket}:solution-ready:{revision}`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from dapr.ext.workflow import WorkflowActivityContext
+
+from app.core import clients
+from app.core.config import get_settings
+from app.core.logging import ticket_logger
+from app.expert.compose import compose_offline_proposal, fuse_results
+from app.knowledge.search import SearchHit
+from app.messaging import publish_once
+
+
+def analysis_key(ticket_id: str) -> str:
+    return f"analysis:{ticket_id}"
+
+
+def propose_solution(ctx: WorkflowActivityContext, request: dict) -> dict:
+    settings = get_settings()
+    ticket, triage, revision = request["ticket"], request["triage"], int(request.get("revision", 0))
+    ticket_id = ticket["ticket_id"]
+    log = ticket_logger(__name__, ticket_id)
+    store = clients.analysis_store()
+
+    stored = store.get_value(analysis_key(ticket_id))
+    if stored and stored.get("revision") == revision:
+        proposal = stored["proposal"]
+    else:
+        result_lists = [[SearchHit.model_validate(h) for h in hits] for hits in request["search_results"]]
+        proposal = compose_offline_proposal(ticket["description"], fuse_results(result_lists),
+                                            notes=request.get("notes"))
+        record = {
+            "ticket_id": ticket_id,
+            "revision": revision,
+            "proposal": proposal,
+            "revision_notes": request.get("notes"),
+            "kb_queries": request.get("queries", []),
+            "created_at": datetime.now(timezone.utc).isoformat(),
+            "previous": (stored or {}).get("previous", []) + ([stored] if stored else []),
+        }
+        for old in record["previous"]:
+            old.pop("previous", None)
+        store.save(analysis_key(ticket_id), record)
+
+    published = publish_once(
+        clients.dapr_client(), store, settings.pubsub_name, settings.topic_solution_ready,
+        f"{ticket_id}:solution-ready:{revision}",
+        {"ticket_id": ticket_id, "priority": triage["priority"], "category": triage["category"],
+         "revision": revision, "proposal": proposal},
+    )
+    log.info("solution proposed", extra={"revision": revision, "published": published,
+                                         "cited_articles": proposal["cited_articles"]})
+    return proposal

@@ -1,0 +1,22 @@
+"""POST /support/approve/{ticket_id} — an engineer's decision on the proposed solution."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Path, status
+
+from app.api.deps import WorkflowClientDep
+from app.api.errors import responses
+from app.core import clients
+from app.domain.decision import DecisionAccepted, DecisionRequest
+from app.domain.ticket import TICKET_ID_PATTERN
+from app.services import tickets
+
+router = APIRouter(prefix="/support", tags=["decisions"])
+
+
+@router.post("/approve/{ticket_id}", status_code=status.HTTP_202_ACCEPTED,
+             response_model=DecisionAccepted, responses=responses(404, 409, 422))
+def decide(body: DecisionRequest, wf: WorkflowClientDep,
+           ticket_id: str = Path(pattern=TICKET_ID_PATTERN)) -> DecisionAccepted:
+    current = tickets.submit_decision(wf, clients.analysis_store(), ticket_id, body.model_dump())
+    return DecisionAccepted(ticket_id=ticket_id, instance_id=current.instance_id)

@@ -1,0 +1,89 @@
+"""JSON state access through the Dapr state API, with ETags for every read-modify-write."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+
+from dapr.clients import DaprClient
+from dapr.clients.exceptions import DaprGrpcError
+from dapr.clients.grpc._state import Concurrency, Consistency, StateOptions
+
+_FIRST_WRITE = StateOptions(concurrency=Concurrency.first_write, consistency=Consistency.strong)
+_STRONG = StateOptions(consistency=Consistency.strong)
+
+
+class ETagConflict(Exception):
+    """Someone else wrote the key since we read it."""
+
+
+def _is_etag_conflict(error: DaprGrpcError) -> bool:
+    # daprd answers Aborted (or FailedPrecondition on some stores) for an ETag mismatch.
+    return error.code().name in {"ABORTED", "FAILED_PRECONDITION"} or "etag" in str(error).lower()
+
+
+class StateStore:
+    def __init__(self, client: DaprClient, store_name: str):
+        self._client = client
+        self.name = store_name
+
+    def get(self, key: str) -> tuple[Any | None, str | None]:
+        """(value, etag); (None, None) when the key is absent."""
+        item = self._client.get_state(self.name, key, state_metadata={})
+        if not item.data:
+            return None, None
+        return json.loads(item.data), item.etag or None
+
+    def get_value(self, key: str) -> Any | None:
+        return self.get(key)[0]
+
+    def get_many(self, keys: list[str]) -> dict[str, Any]:
+        if not keys:
+            return {}
+        items = self._client.get_bulk_state(self.name, keys).items
+        return {item.key: json.loads(item.data) for item in items if item.data}
+
+    def save(self, key: str, value: Any, etag: str | None = None) -> None:
+        """Writes value; with an etag, only if the key is unchanged since that read."""
+        try:
+            self._client.save_state(self.name, key, json.dumps(value), etag=etag,
+                                    options=_FIRST_WRITE if etag else _STRONG)
+        except DaprGrpcError as error:
+            if etag and _is_etag_conflict(error):
+                raise ETagConflict(key) from error
+            raise
+
+    def insert_if_absent(self, key: str, value: Any) -> tuple[bool, Any]:
+        """Writes value only if the key does not exist yet; returns (inserted, value now stored)."""
+        for _ in range(5):
+            current, _etag = self.get(key)
+            if current is not None:
+                return False, current
+            try:
+                # No etag with first-write concurrency means "only if absent" (insert).
+                self._client.save_state(self.name, key, json.dumps(value), options=_FIRST_WRITE)
+                return True, value
+            except DaprGrpcError as error:
+                if not _is_etag_conflict(error):
+                    raise
+        raise ETagConflict(key)
+
+    def update(self, key: str, change: Callable[[Any | None], Any], attempts: int = 20) -> Any:
+        """Read-modify-write with optimistic concurrency: retried when the ETag has moved."""
+        for _ in range(attempts):
+            current, etag = self.get(key)
+            new_value = change(current)
+            if current is None:
+                inserted, _ = self.insert_if_absent(key, new_value)
+                if inserted:
+                    return new_value
+                continue
+            try:
+                self.save(key, new_value, etag=etag)
+                return new_value
+            except ETagConflict:
+                continue
+        raise ETagConflict(key)
+
+    def delete(self, key: str) -> None:
+        self._client.delete_state(self.name, key)

@@ -1,0 +1,81 @@
+"""Crashes and restarts: SIGKILL the app between steps, stop every process, and check that each
+ticket still finishes exactly once and that nothing already finished is lost."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.harness import poll, status_of, wait_for_stage
+
+DESCRIPTIONS = [
+    "Our actors never activate in production, placement seems unreachable",
+    "State store component fails to init: connection refused to redis host in staging",
+    "Pub/sub messages are delivered twice to our subscriber",
+    "How do I configure tracing with Zipkin?",
+    "Sidecar OOMKilled in production, memory keeps growing",
+    "mTLS certificates expire next week, how do we renew them?",
+]
+TICKETS = [f"DUR-{i}" for i in range(len(DESCRIPTIONS))]
+
+
+@pytest.fixture(scope="module")
+def service(service_factory):
+    return service_factory("durability", 23000, app_env={"APPROVAL_TIMEOUT": "1h"})
+
+
+def stages(api) -> dict[str, str]:
+    return {t: status_of(api, t).get("stage") for t in TICKETS}
+
+
+def test_tickets_finish_exactly_once_across_app_crashes(service):
+    with service.client() as api:
+        for ticket_id, description in zip(TICKETS, DESCRIPTIONS):
+            filed = api.post("/support/ticket", json={"ticket_id": ticket_id, "customer_id": "CUST001",
+                                                      "description": description})
+            assert filed.status_code == 202, filed.text
+
+    service.kill("app")  # mid-flight: tickets are in triage or expert analysis
+    service.start_app()
+
+    with service.client() as api:
+        poll(lambda: stages(api), lambda s: all(v == "awaiting_approval" for v in s.values()), 90,
+             message="tickets did not all reach awaiting_approval after the crash")
+        for ticket_id in TICKETS[:3]:
+            assert api.post(f"/support/approve/{ticket_id}", json={"approved": True}).status_code == 202
+    service.kill("app")  # right after decisions were sent: notifications are in flight
+    service.start_app()
+
+    with service.client() as api:
+        for ticket_id in TICKETS[3:]:
+            assert api.post(f"/support/approve/{ticket_id}", json={"approved": True}).status_code == 202
+        for ticket_id in TICKETS:
+            wait_for_stage(api, ticket_id, "completed", timeout=90)
+
+    for ticket_id in TICKETS:
+        notification = service.state("analysis-state", f"notification:{ticket_id}")
+        assert notification["kind"] == "resolved"
+        received = poll(lambda: service.state("analysis-state", f"inbox:customer-notifications:{ticket_id}"),
+                        lambda v: v is not None, message=f"{ticket_id} notification not received")
+        assert len(received["messages"]) == 1, received
+        assert received["messages"][0]["data"]["body"] == notification["body"]
+        announced = service.state("analysis-state", f"inbox:solution-ready:{ticket_id}")
+        assert len(announced["messages"]) == 1, announced
+
+
+def test_everything_survives_a_full_stop_and_start(service):
+    with service.client() as api:
+        filed = api.post("/support/ticket", json={"ticket_id": "DUR-WAIT", "customer_id": "CUST002",
+                                                  "description": "Workflow timers never fire on our dev cluster"})
+        assert filed.status_code == 202
+        wait_for_stage(api, "DUR-WAIT", "awaiting_approval")
+        before = {t: status_of(api, t) for t in TICKETS}
+
+    service.stop()  # app, sidecar, placement, scheduler, redis
+    service.start()
+
+    with service.client() as api:
+        after = {t: status_of(api, t) for t in TICKETS}
+        assert after == before
+        assert status_of(api, "DUR-WAIT")["stage"] == "awaiting_approval"
+        assert api.post("/support/approve/DUR-WAIT", json={"approved": True}).status_code == 202
+        wait_for_stage(api, "DUR-WAIT", "completed", timeout=60)

@@ -1,0 +1,89 @@
+"""A stand-in for DaprWorkflowContext that records what the workflow schedules, so its
+decisions can be stepped through without a sidecar. Only the workflow's own seam is swapped."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Callable
+
+
+@dataclass(eq=False)
+class FakeTask:
+    kind: str  # activity | event | timer | all | any
+    name: str
+    input: Any = None
+    children: list["FakeTask"] = field(default_factory=list)
+    result: Any = None
+
+    def get_result(self):
+        return self.result
+
+
+@dataclass
+class FakeContext:
+    instance_id: str = "T-1"
+    current_utc_datetime: datetime = datetime(2026, 11, 23, 12, 0, 0)
+    is_replaying: bool = False
+    statuses: list[dict] = field(default_factory=list)
+
+    def call_activity(self, activity, *, input=None, retry_policy=None):
+        return FakeTask("activity", activity.__name__, input)
+
+    def wait_for_external_event(self, name):
+        return FakeTask("event", name)
+
+    def create_timer(self, fire_at):
+        return FakeTask("timer", "timer", fire_at)
+
+    def set_custom_status(self, status: str):
+        self.statuses.append(json.loads(status))
+
+
+def when_all(tasks):
+    return FakeTask("all", "when_all", children=list(tasks))
+
+
+def when_any(tasks):
+    return FakeTask("any", "when_any", children=list(tasks))
+
+
+class FailedActivity(Exception):
+    """Raised into the workflow to simulate an activity that failed after its retries."""
+
+
+def run_workflow(workflow, payload: dict, respond: Callable[[FakeTask], Any], ctx: FakeContext | None = None):
+    """Drives the workflow generator to the end; returns (output, calls, ctx).
+
+    `respond(task)` gives the result for each yielded task; for when_any it returns the winning
+    child; an exception instance returned is thrown into the workflow.
+    """
+    from dapr.ext.workflow import TaskFailedError
+    import dapr.ext.workflow._durabletask.internal.protos as pb
+
+    ctx = ctx or FakeContext()
+    generator = workflow(ctx, payload)
+    calls: list[tuple] = []
+    to_send: Any = None
+    to_throw: BaseException | None = None
+    while True:
+        try:
+            task = generator.throw(to_throw) if to_throw else generator.send(to_send)
+        except StopIteration as stop:
+            return stop.value, calls, ctx
+        to_throw = None
+        calls.append(describe(task))
+        result = respond(task)
+        if isinstance(result, FailedActivity):
+            to_throw = TaskFailedError(str(result), pb.TaskFailureDetails(errorMessage=str(result),
+                                                                          errorType="RuntimeError"))
+        else:
+            to_send = result
+        ctx.current_utc_datetime += timedelta(seconds=1)
+
+
+def describe(task: FakeTask) -> tuple:
+    if task.children:
+        return (task.kind, tuple(describe(c) for c in task.children))
+    return (task.kind, task.name, json.dumps(task.input, sort_keys=True, default=str))
