@@ -8,8 +8,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from app.api.auth import token_registry
 from app.api.errors import install_error_handlers
-from app.api.routes import approvals, health, inbox, status, tickets
+from app.api.routes import approvals, health, inbox, lifecycle, status, tickets
 from app.core import clients
 from app.core.config import get_settings
 from app.core.logging import configure_logging
@@ -21,6 +22,7 @@ logger = logging.getLogger(__name__)
 async def lifespan(_: FastAPI):
     settings = get_settings()
     configure_logging(settings.log_level)
+    token_registry()  # refuses to start without API_TOKENS (unless DEV_MODE)
     # Imported here: building the runtime imports every activity (and the knowledge base).
     from app.workflows.runtime import build_workflow_runtime
 
@@ -38,7 +40,7 @@ async def lifespan(_: FastAPI):
 def create_app() -> FastAPI:
     app = FastAPI(title="Support ticket workflow service", version="0.1.0", lifespan=lifespan)
     install_error_handlers(app)
-    for module in (tickets, approvals, status, health, inbox):
+    for module in (tickets, approvals, status, lifecycle, health, inbox):
         app.include_router(module.router)
     return app
 

@@ -10,6 +10,7 @@ from app.core import clients
 from app.core.config import get_settings
 from app.core.logging import ticket_logger
 from app.messaging import publish_once
+from app.services.ticket_records import event, record_events
 
 
 def escalate_ticket(ctx: WorkflowActivityContext, request: dict) -> dict:
@@ -26,6 +27,9 @@ def escalate_ticket(ctx: WorkflowActivityContext, request: dict) -> dict:
     }
     published = publish_once(clients.dapr_client(), clients.analysis_store(), settings.pubsub_name,
                              settings.topic_escalations, f"{ticket_id}:escalation:{reason}", escalation)
+    record_events(clients.analysis_store(), ticket_id, [
+        event(f"escalated:{reason}", "escalated", "sla-monitor" if reason == "sla_breach" else "workflow",
+              reason=reason, overdue_by_seconds=escalation["overdue_by_seconds"])], escalated=True)
     ticket_logger(__name__, ticket_id).warning("ticket escalated",
                                                extra={"reason": reason, "published": published})
     return escalation

@@ -16,6 +16,10 @@ from app.core.logging import ticket_logger
 from app.messaging import publish_once
 from app.notifications.conversation import write_with_llm
 from app.notifications.templates import offline_message
+from app.services.ticket_records import event, record_events
+
+FINAL_STAGE = {"resolved": "completed", "not_entitled": "not_entitled", "escalated": "escalated",
+               "cancelled": "cancelled"}
 
 
 def notification_key(ticket_id: str) -> str:
@@ -51,6 +55,9 @@ def notify_customer(ctx: WorkflowActivityContext, request: dict) -> dict:
 
     published = publish_once(clients.dapr_client(), store, settings.pubsub_name,
                              settings.topic_notifications, f"{ticket_id}:notification", record)
+    record_events(store, ticket_id, [event("notification_sent", "notification_sent", "notifier",
+                                           kind=record["kind"], generated_by=record["generated_by"])],
+                  stage=FINAL_STAGE[record["kind"]], awaiting_decision=False, status="completed")
     log.info("customer notified", extra={"kind": record["kind"], "published": published,
                                          "generated_by": record["generated_by"]})
     return record

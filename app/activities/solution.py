@@ -17,6 +17,7 @@ from app.core.logging import ticket_logger
 from app.expert.compose import compose_offline_proposal, fuse_results
 from app.knowledge.search import SearchHit
 from app.messaging import publish_once
+from app.services.ticket_records import event, record_events
 
 
 def analysis_key(ticket_id: str) -> str:
@@ -56,6 +57,15 @@ def propose_solution(ctx: WorkflowActivityContext, request: dict) -> dict:
         {"ticket_id": ticket_id, "priority": triage["priority"], "category": triage["category"],
          "revision": revision, "proposal": proposal},
     )
+    queries, results = request.get("queries", []), request["search_results"]
+    record_events(store, ticket_id, [
+        *(event(f"kb_query:{revision}:{i}", "kb_query", "expert", query=q,
+                top_articles=[h["slug"] for h in hits[:3]]) for i, (q, hits) in enumerate(zip(queries, results))),
+        event(f"analysis_stored:{revision}", "analysis_stored", "expert", revision=revision,
+              cited_articles=proposal["cited_articles"]),
+        event(f"solution_published:{revision}", "solution_published", "expert", revision=revision,
+              topic=settings.topic_solution_ready),
+    ], stage="awaiting_approval", awaiting_decision=True, revision=revision)
     log.info("solution proposed", extra={"revision": revision, "published": published,
                                          "cited_articles": proposal["cited_articles"]})
     return proposal

@@ -9,11 +9,13 @@ from datetime import datetime
 from dapr.ext.workflow import WorkflowActivityContext
 
 from app.core import clients
+from app.core.config import get_settings
 from app.core.logging import ticket_logger
 from app.domain.customer import Customer, SystemInfo
 from app.domain.ticket import TicketWorkflowInput
 from app.domain.triage import TriageResult
 from app.expert.queries import build_kb_queries
+from app.services.ticket_records import event, record_events
 from app.triage.classify import classify_ticket
 from app.triage.entitlement import decide_entitlement
 
@@ -39,7 +41,7 @@ def triage_ticket(ctx: WorkflowActivityContext, ticket: dict) -> dict:
 
     classification = classify_ticket(t.description)
     entitlement = decide_entitlement(customer.plan if customer else None, classification.priority,
-                                     datetime.fromisoformat(t.filed_at))
+                                     datetime.fromisoformat(t.filed_at), get_settings().sla_override)
     system_info = system.model_dump(exclude={"customer_id"}) if system else None
     result = TriageResult(
         ticket_id=t.ticket_id,
@@ -55,6 +57,12 @@ def triage_ticket(ctx: WorkflowActivityContext, ticket: dict) -> dict:
         system_info=system_info,
         kb_queries=build_kb_queries(t.description, classification.category, system_info),
     )
+    record_events(clients.analysis_store(), t.ticket_id,
+                  [event("triaged", "triaged", "triage", category=result.category, priority=result.priority,
+                         entitled=result.entitled, plan=result.plan)],
+                  stage="expert_analysis" if result.entitled else "notifying", priority=result.priority,
+                  category=result.category, plan=result.plan, entitled=result.entitled,
+                  sla_due=result.sla.first_response_due if result.sla else None)
     log.info("triaged", extra={"category": result.category, "priority": result.priority,
                                "entitled": result.entitled})
     return result.model_dump()

@@ -46,7 +46,8 @@ class Settings(BaseSettings):
     # How long a proposal waits for an engineer's decision before the ticket escalates.
     approval_timeout: float = 24 * 3600
     max_revisions: int = 2
-    max_description_chars: int = 10_000
+    # Replaces every first-response target (e.g. "5s") for drills and tests; unset in production.
+    sla_override: float | None = None
 
     # LLM: "offline" needs nothing; "openai" reaches OpenAI or any OpenAI-compatible URL
     # (agents) and the Conversation API component (notifications). Unset = decided by whether
@@ -57,13 +58,19 @@ class Settings(BaseSettings):
     llm_model: str = "gpt-4o-mini"
     llm_timeout: float = 60.0
 
+    # name:role:token entries, comma-separated; roles: client, engineer, operator.
+    api_tokens: str | None = None
+    # Without API_TOKENS the service refuses to start, unless this says it is a development
+    # machine; then the development tokens documented in env.template apply.
+    dev_mode: bool = False
+
     dapr_timeout: float = 60.0  # how long startup waits for the sidecar
     log_level: str = "INFO"
 
-    @field_validator("approval_timeout", mode="before")
+    @field_validator("approval_timeout", "sla_override", mode="before")
     @classmethod
     def _duration(cls, value):  # noqa: N805 - pydantic validator
-        return parse_duration(value)
+        return None if value in (None, "") else parse_duration(value)
 
     @property
     def effective_llm_provider(self) -> Literal["offline", "openai", "conversation"]:

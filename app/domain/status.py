@@ -20,3 +20,8 @@ class TicketStatus(BaseModel):
                                    description="the workflow's result once finished, else its progress")
     created_at: str | None = None
     last_updated_at: str | None = None
+    sla_due: str | None = Field(default=None, description="first-response deadline (triage rubric)")
+    waiting_seconds: float | None = Field(default=None, description="time waiting for a decision")
+    revision: int = Field(default=0, description="how many times the proposal was revised")
+    decision: dict[str, Any] | None = None
+    escalations: list[str] = Field(default_factory=list)

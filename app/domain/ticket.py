@@ -52,3 +52,4 @@ class TicketWorkflowInput(BaseModel):
     filed_at: str  # ISO 8601, UTC
     approval_timeout_seconds: float
     max_revisions: int = 2
+    filed_by: str | None = None  # the API client's name, for "clients read their own tickets"

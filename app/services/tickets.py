@@ -12,10 +12,12 @@ from dapr.ext.workflow import DaprWorkflowClient, WorkflowState, WorkflowStatus
 from grpc import RpcError
 
 from app.core.config import Settings
-from app.domain.status import TicketStatus
+from app.domain.status import FINAL_STAGES, TicketStatus
 from app.domain.ticket import TicketRequest, TicketWorkflowInput
+from app.services import ticket_records
+from app.services.ticket_records import event, record_events
 from app.store import StateStore
-from app.workflows.ticket_workflow import APPROVAL_EVENT, ticket_workflow
+from app.workflows.ticket_workflow import APPROVAL_EVENT, CANCEL_EVENT, ticket_workflow
 
 
 class TicketError(Exception):
@@ -67,14 +69,26 @@ def to_status(ticket_id: str, state: WorkflowState) -> TicketStatus:
         output, stage = {"last_progress": custom}, "cancelled"
     else:
         output, stage = custom, custom.get("stage", "pending")
+    progress = custom or output.get("last_progress", {})
+    triage = output.get("triage") or {}
+    sla = progress.get("sla") or triage.get("sla") or {}
+    waiting = None
+    if stage == "awaiting_approval" and progress.get("awaiting_since"):
+        since = datetime.fromisoformat(progress["awaiting_since"])
+        waiting = round((datetime.now(timezone.utc) - since).total_seconds(), 3)
     return TicketStatus(ticket_id=ticket_id, instance_id=state.instance_id,
                         status=runtime.name.lower(), stage=stage, output=output,
-                        created_at=_iso(state.created_at), last_updated_at=_iso(state.last_updated_at))
+                        created_at=_iso(state.created_at), last_updated_at=_iso(state.last_updated_at),
+                        sla_due=sla.get("first_response_due"), waiting_seconds=waiting,
+                        revision=int(progress.get("revision", (output.get("decision") or {}).get("revision", 0))),
+                        decision=output.get("decision") or progress.get("decision"),
+                        escalations=output.get("escalations") or progress.get("escalations") or [])
 
 
-def get_status(wf: DaprWorkflowClient, ticket_id: str) -> TicketStatus:
+def get_status(wf: DaprWorkflowClient, ticket_id: str, visible_to: str | None = None) -> TicketStatus:
+    """The ticket's status; with visible_to, only if that client filed it (else unknown)."""
     state = wf.get_workflow_state(ticket_id, fetch_payloads=True)
-    if state is None:
+    if state is None or (visible_to is not None and _json(state.serialized_input).get("filed_by") != visible_to):
         raise TicketNotFound(f"no ticket {ticket_id!r}")
     return to_status(ticket_id, state)
 
@@ -84,54 +98,98 @@ def _same_ticket(state: WorkflowState, request: TicketRequest) -> bool:
     return filed.get("customer_id") == request.customer_id and filed.get("description") == request.description
 
 
-def file_ticket(wf: DaprWorkflowClient, customers: StateStore, settings: Settings,
-                request: TicketRequest) -> tuple[bool, str]:
+def file_ticket(wf: DaprWorkflowClient, records: StateStore, customers: StateStore,
+                settings: Settings, request: TicketRequest, filed_by: str) -> tuple[bool, str]:
     """Starts the ticket's workflow; (created, instance_id). Filing the same ticket again is a
     no-op; the same id with other content is a conflict. A finished ticket is never restarted
     (Dapr would replace its history)."""
     existing = wf.get_workflow_state(request.ticket_id, fetch_payloads=True)
     if existing is not None:
-        if _same_ticket(existing, request):
-            return False, existing.instance_id
-        raise TicketConflict(f"ticket {request.ticket_id!r} already exists with different content")
+        return False, _repeat_filing(existing, request, records, filed_by)
     if customers.get_value(request.customer_id) is None:
         raise UnknownCustomer(f"unknown customer_id {request.customer_id!r}")
 
+    filed_at = datetime.now(timezone.utc).isoformat()
     workflow_input = TicketWorkflowInput(
         ticket_id=request.ticket_id, customer_id=request.customer_id,
-        description=request.description, filed_at=datetime.now(timezone.utc).isoformat(),
+        description=request.description, filed_at=filed_at,
         approval_timeout_seconds=settings.approval_timeout, max_revisions=settings.max_revisions,
+        filed_by=filed_by,
     )
     try:
         instance_id = wf.schedule_new_workflow(ticket_workflow, input=workflow_input.model_dump(),
                                                instance_id=request.ticket_id)
-    except RpcError as error:
+    except RpcError:
         # Lost a race with a concurrent filing of the same id: answer as for a repeat.
         existing = wf.get_workflow_state(request.ticket_id, fetch_payloads=True)
         if existing is None:
             raise
-        if _same_ticket(existing, request):
-            return False, existing.instance_id
-        raise TicketConflict(f"ticket {request.ticket_id!r} already exists with different content") from error
+        return False, _repeat_filing(existing, request, records, filed_by)
+    _index(records, request.ticket_id, request.customer_id, filed_at, filed_by)
     return True, instance_id
 
 
-def submit_decision(wf: DaprWorkflowClient, decisions: StateStore, ticket_id: str,
-                    decision: dict) -> TicketStatus:
+def _repeat_filing(existing: WorkflowState, request: TicketRequest, records: StateStore, filed_by: str) -> str:
+    if not _same_ticket(existing, request):
+        raise TicketConflict(f"ticket {request.ticket_id!r} already exists with different content")
+    filed = _json(existing.serialized_input)
+    # A crash between starting the workflow and indexing it is repaired by the client's retry.
+    _index(records, request.ticket_id, request.customer_id, filed.get("filed_at"), filed.get("filed_by") or filed_by)
+    return existing.instance_id
+
+
+def _index(records: StateStore, ticket_id: str, customer_id: str, filed_at: str | None, filed_by: str) -> None:
+    ticket_records.index_ticket(records, ticket_id)
+    record_events(records, ticket_id, [event("filed", "filed", filed_by, customer_id=customer_id)],
+                  customer_id=customer_id, filed_at=filed_at, filed_by=filed_by, status="running")
+
+
+def submit_decision(wf: DaprWorkflowClient, records: StateStore, ticket_id: str, decision: dict,
+                    idempotency_key: str | None = None) -> TicketStatus:
     """Delivers an engineer's decision to a ticket that is waiting for one.
 
-    One decision per proposal revision: the first is recorded (insert-if-absent) and raised,
-    a second gets 409, so two engineers clicking at once cannot both decide.
+    One decision per proposal revision: the first is recorded (insert-if-absent) and raised;
+    a different one gets 409, so two engineers clicking at once cannot both decide. The same
+    decision again (or the same Idempotency-Key) answers as the first did.
     """
+    if idempotency_key:
+        earlier = records.get_value(f"idempotency:{ticket_id}:{idempotency_key}")
+        if earlier is not None:
+            if earlier["decision"] != decision:
+                raise TicketConflict("this Idempotency-Key was used for a different decision")
+            wf.raise_workflow_event(ticket_id, APPROVAL_EVENT, data=earlier["event"])
+            return get_status(wf, ticket_id)
+
     status = get_status(wf, ticket_id)
     if status.stage != "awaiting_approval":
         raise TicketConflict(f"ticket {ticket_id!r} is not waiting for a decision (stage: {status.stage})")
     revision = int(status.output.get("revision", 0))
-    event = {**decision, "revision": revision, "decided_at": datetime.now(timezone.utc).isoformat()}
-    inserted, stored = decisions.insert_if_absent(f"decision:{ticket_id}:{revision}", event)
-    if not inserted and any(stored.get(k) != event.get(k) for k in decision):
+    event_data = {**decision, "revision": revision, "decided_at": datetime.now(timezone.utc).isoformat()}
+    inserted, stored = records.insert_if_absent(f"decision:{ticket_id}:{revision}", event_data)
+    if not inserted and any(stored.get(k) != event_data.get(k) for k in decision):
         raise TicketConflict(f"ticket {ticket_id!r} already has a decision for revision {revision}")
+    if idempotency_key:
+        records.insert_if_absent(f"idempotency:{ticket_id}:{idempotency_key}",
+                                 {"decision": decision, "event": stored})
+    approved = bool(stored["approved"])
+    record_events(records, ticket_id, [event(
+        f"decision:{revision}", "decision", stored["approver"], approved=approved, revision=revision,
+        support_notes=stored.get("support_notes"), final_solution=stored.get("final_solution"))],
+        awaiting_decision=False, stage="notifying" if approved else "expert_analysis",
+        decision={"approved": approved, "approver": stored["approver"], "revision": revision})
     # Raised again when the same decision is repeated: a crash may have come between the record
     # and the raise. The workflow applies one decision per revision and drops the rest.
     wf.raise_workflow_event(ticket_id, APPROVAL_EVENT, data=stored)
+    return status
+
+
+def cancel_ticket(wf: DaprWorkflowClient, records: StateStore, ticket_id: str, by: str,
+                  reason: str | None) -> TicketStatus:
+    """Asks the workflow to end: it tells the customer and finishes as `cancelled`."""
+    status = get_status(wf, ticket_id)
+    if status.stage in FINAL_STAGES:
+        raise TicketConflict(f"ticket {ticket_id!r} is already finished (stage: {status.stage})")
+    request = {"by": by, "reason": reason, "requested_at": datetime.now(timezone.utc).isoformat()}
+    record_events(records, ticket_id, [event("cancel_requested", "cancel_requested", by, reason=reason)])
+    wf.raise_workflow_event(ticket_id, CANCEL_EVENT, data=request)
     return status

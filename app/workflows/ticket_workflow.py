@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from dapr.ext.workflow import DaprWorkflowContext, RetryPolicy, TaskFailedError, when_all, when_any
 
@@ -19,6 +19,7 @@ from app.domain.ticket import TicketWorkflowInput
 from app.notifications.templates import solution_text
 
 APPROVAL_EVENT = "solution_approved"
+CANCEL_EVENT = "ticket_cancelled"
 
 # Activities do not retry on their own; this policy does (LLM clients included).
 RETRY = RetryPolicy(first_retry_interval=timedelta(seconds=1), max_number_of_attempts=5,
@@ -30,114 +31,188 @@ LLM_RETRY = RetryPolicy(first_retry_interval=timedelta(seconds=1), max_number_of
 logger = logging.getLogger(__name__)
 
 
-def _status(ctx: DaprWorkflowContext, stage: str, **details) -> None:
-    ctx.set_custom_status(json.dumps({"stage": stage, **details}))
-
-
-def _log(ctx: DaprWorkflowContext, message: str, **fields) -> None:
-    if not ctx.is_replaying:
-        logger.info(message, extra={"ticket_id": ctx.instance_id, **fields})
+class TicketCancelled(Exception):
+    def __init__(self, request: dict):
+        super().__init__("ticket cancelled")
+        self.request = request
 
 
 def ticket_workflow(ctx: DaprWorkflowContext, payload: dict):
     ticket = TicketWorkflowInput.model_validate(payload)
-    _log(ctx, "workflow started")
-
-    _status(ctx, "triage")
-    triage = yield ctx.call_activity(triage_ticket, input=ticket.model_dump(), retry_policy=RETRY)
-    summary = {"category": triage["category"], "priority": triage["priority"],
-               "entitled": triage["entitled"], "sla": triage["sla"]}
-
-    if not triage["entitled"]:
-        _status(ctx, "notifying", **summary)
-        notification = yield from _notify(ctx, triage, "not_entitled", reason=triage["entitlement_reason"])
-        return _finish(ctx, "not_entitled", triage=triage, notification=notification)
-
-    revision, notes, decision = 0, None, None
-    while True:
-        _status(ctx, "expert_analysis", revision=revision, **summary)
-        queries = list(triage["kb_queries"]) + ([notes] if notes else [])
-        search_results = yield when_all([
-            ctx.call_activity(search_knowledge_base, input={"query": q, "k": 5}, retry_policy=RETRY)
-            for q in queries
-        ])
-        proposal = yield ctx.call_activity(propose_solution, retry_policy=RETRY, input={
-            "ticket": ticket.model_dump(), "triage": triage, "queries": queries,
-            "search_results": search_results, "revision": revision, "notes": notes,
-        })
-
-        waiting_since = ctx.current_utc_datetime
-        _status(ctx, "awaiting_approval", revision=revision, proposal=proposal,
-                awaiting_since=waiting_since.isoformat(), **summary)
-        _log(ctx, "awaiting approval", revision=revision)
-        timeout_task = ctx.create_timer(waiting_since + timedelta(seconds=ticket.approval_timeout_seconds))
-        decision = yield from _wait_for_decision(ctx, revision, timeout_task)
-        if decision is None:
-            escalation = yield from _escalate(ctx, ticket, triage, "approval_timeout")
-            notification = yield from _notify(ctx, triage, "escalated")
-            return _finish(ctx, "escalated", triage=triage, proposal=proposal,
-                           escalation=escalation, notification=notification)
-
-        _log(ctx, "decision received", approved=bool(decision.get("approved")), revision=revision)
-        if decision.get("approved"):
-            break
-        revision += 1
-        if revision > ticket.max_revisions:
-            escalation = yield from _escalate(ctx, ticket, triage, "revisions_exhausted")
-            notification = yield from _notify(ctx, triage, "escalated")
-            return _finish(ctx, "escalated", triage=triage, proposal=proposal, decision=decision,
-                           escalation=escalation, notification=notification)
-        notes = decision.get("support_notes") or "the engineer asked for another approach"
-
-    _status(ctx, "notifying", revision=revision, **summary)
-    final = decision.get("final_solution") or solution_text(proposal)
-    notification = yield from _notify(ctx, triage, "resolved", solution=final)
-    return _finish(ctx, "completed", triage=triage, proposal=proposal, decision=decision,
-                   final_solution=final, notification=notification)
-
-
-def _wait_for_decision(ctx: DaprWorkflowContext, revision: int, timeout_task):
-    """The decision for this revision, or None when the timeout fires first. A decision meant
-    for an earlier revision (a repeated request) is dropped and the wait goes on."""
-    while True:
-        decision_task = ctx.wait_for_external_event(APPROVAL_EVENT)
-        winner = yield when_any([decision_task, timeout_task])
-        if winner is timeout_task:
-            return None
-        decision = decision_task.get_result() or {}
-        if decision.get("revision", revision) == revision:
-            return decision
-        _log(ctx, "stale decision dropped", decision_revision=decision.get("revision"), revision=revision)
-
-
-def _escalate(ctx: DaprWorkflowContext, ticket: TicketWorkflowInput, triage: dict, reason: str):
-    overdue = None
-    if triage.get("sla"):
-        due = datetime.fromisoformat(triage["sla"]["first_response_due"])
-        overdue = max(0.0, (ctx.current_utc_datetime - due.replace(tzinfo=None)).total_seconds())
-    escalation = yield ctx.call_activity(escalate_ticket, retry_policy=RETRY, input={
-        "ticket_id": ticket.ticket_id, "customer_id": ticket.customer_id, "reason": reason,
-        "priority": triage["priority"], "plan": triage["plan"], "overdue_by_seconds": overdue,
-    })
-    return escalation
-
-
-def _notify(ctx: DaprWorkflowContext, triage: dict, kind: str, solution: str | None = None,
-            reason: str | None = None):
-    request = {"ticket_id": triage["ticket_id"], "customer_id": triage["customer_id"],
-               "customer_name": triage["customer_name"], "kind": kind, "solution": solution,
-               "reason": reason}
+    run = TicketRun(ctx, ticket)
     try:
-        notification = yield ctx.call_activity(notify_customer, input=request, retry_policy=LLM_RETRY)
-    except TaskFailedError as error:
-        # The model kept failing: the customer still hears from us, from the offline composer.
-        _log(ctx, "notification by LLM failed, using offline composer")
-        notification = yield ctx.call_activity(notify_customer, retry_policy=RETRY, input={
-            **request, "use_llm": False, "llm_fallback_reason": str(error)[:500]})
-    return notification
+        return (yield from run.handle())
+    except TicketCancelled as cancelled:
+        return (yield from run.cancelled(cancelled.request))
 
 
-def _finish(ctx: DaprWorkflowContext, stage: str, **output) -> dict:
-    _status(ctx, stage)
-    _log(ctx, "workflow finished", stage=stage)
-    return {"ticket_id": ctx.instance_id, "stage": stage, **output}
+class TicketRun:
+    """One ticket's orchestration. Holds what the steps share (context, ticket, triage)."""
+
+    def __init__(self, ctx: DaprWorkflowContext, ticket: TicketWorkflowInput):
+        self.ctx = ctx
+        self.ticket = ticket
+        self.triage: dict | None = None
+        self.progress: dict = {}
+        self.escalations: list[str] = []
+        # Created once: a cancellation raised at any time is seen at the next step.
+        self.cancel_task = ctx.wait_for_external_event(CANCEL_EVENT)
+
+    # -- the stages ------------------------------------------------------------------------
+    def handle(self):
+        self.log("workflow started")
+        self.status("triage")
+        self.triage = yield from self.step(self.activity(triage_ticket, self.ticket.model_dump()))
+        t = self.triage
+        self.progress = {"category": t["category"], "priority": t["priority"], "entitled": t["entitled"],
+                         "sla": t["sla"]}
+        if not t["entitled"]:
+            self.status("notifying")
+            notification = yield from self.notify("not_entitled", reason=t["entitlement_reason"])
+            return self.finish("not_entitled", triage=t, notification=notification)
+
+        revision, notes = 0, None
+        while True:
+            proposal = yield from self.analyse(revision, notes)
+            decision = yield from self.wait_for_decision(revision, proposal)
+            if decision is None:
+                escalation = yield from self.escalate("approval_timeout")
+                notification = yield from self.notify("escalated")
+                return self.finish("escalated", triage=t, proposal=proposal, escalation=escalation,
+                                   notification=notification)
+            if decision.get("approved"):
+                break
+            revision += 1
+            if revision > self.ticket.max_revisions:
+                escalation = yield from self.escalate("revisions_exhausted")
+                notification = yield from self.notify("escalated")
+                return self.finish("escalated", triage=t, proposal=proposal, decision=decision,
+                                   escalation=escalation, notification=notification)
+            notes = decision.get("support_notes") or "the engineer asked for another approach"
+
+        self.status("notifying", revision=revision, decision=decision)
+        final = decision.get("final_solution") or solution_text(proposal)
+        notification = yield from self.notify("resolved", solution=final)
+        return self.finish("completed", triage=t, proposal=proposal, decision=decision,
+                           final_solution=final, notification=notification)
+
+    def analyse(self, revision: int, notes: str | None):
+        """Fans the knowledge-base queries out in parallel, then stores and announces a proposal."""
+        self.status("expert_analysis", revision=revision)
+        queries = list(self.triage["kb_queries"]) + ([notes] if notes else [])
+        searches = [self.activity(search_knowledge_base, {"ticket_id": self.ticket.ticket_id, "query": q,
+                                                          "k": 5, "revision": revision, "index": i})
+                    for i, q in enumerate(queries)]
+        results = yield from self.step(when_all(searches))
+        proposal = yield from self.step(self.activity(propose_solution, {
+            "ticket": self.ticket.model_dump(), "triage": self.triage, "queries": queries,
+            "search_results": results, "revision": revision, "notes": notes}))
+        return proposal
+
+    def wait_for_decision(self, revision: int, proposal: dict):
+        """The decision for this revision, or None when the approval timeout fires first.
+
+        While waiting, the SLA's first-response deadline may pass: that publishes an escalation
+        once and the wait goes on. A decision meant for an earlier revision is dropped."""
+        ctx = self.ctx
+        since = ctx.current_utc_datetime
+        self.status("awaiting_approval", revision=revision, proposal=proposal,
+                    awaiting_since=_iso(since))
+        self.log("awaiting approval", revision=revision)
+        timeout = ctx.create_timer(since + timedelta(seconds=self.ticket.approval_timeout_seconds))
+        sla_timer = None
+        if self.progress.get("sla") and "sla_breach" not in self.escalations:
+            sla_timer = ctx.create_timer(_utc_naive(self.progress["sla"]["first_response_due"]))
+        decision_task = ctx.wait_for_external_event(APPROVAL_EVENT)
+        while True:
+            waiting = [decision_task, timeout, self.cancel_task] + ([sla_timer] if sla_timer else [])
+            winner = yield when_any(waiting)
+            if winner is self.cancel_task:
+                raise TicketCancelled(self.cancel_task.get_result() or {})
+            if winner is timeout:
+                return None
+            if winner is sla_timer:
+                sla_timer = None
+                yield from self.escalate("sla_breach")
+                self.status("awaiting_approval", revision=revision, proposal=proposal,
+                            awaiting_since=_iso(since))
+                continue
+            decision = decision_task.get_result() or {}
+            if decision.get("revision", revision) == revision:
+                self.log("decision received", approved=bool(decision.get("approved")), revision=revision)
+                return decision
+            self.log("stale decision dropped", decision_revision=decision.get("revision"))
+            decision_task = ctx.wait_for_external_event(APPROVAL_EVENT)
+
+    def escalate(self, reason: str):
+        t = self.triage
+        overdue = None
+        if t.get("sla"):
+            due = _utc_naive(t["sla"]["first_response_due"])
+            overdue = max(0.0, (self.ctx.current_utc_datetime - due).total_seconds())
+        escalation = yield from self.step(self.activity(escalate_ticket, {
+            "ticket_id": self.ticket.ticket_id, "customer_id": self.ticket.customer_id, "reason": reason,
+            "priority": t["priority"], "plan": t["plan"], "overdue_by_seconds": overdue}))
+        self.escalations.append(reason)
+        return escalation
+
+    def notify(self, kind: str, solution: str | None = None, reason: str | None = None,
+               cancellable: bool = True):
+        t = self.triage or {}
+        request = {"ticket_id": self.ticket.ticket_id, "customer_id": self.ticket.customer_id,
+                   "customer_name": t.get("customer_name"), "kind": kind, "solution": solution,
+                   "reason": reason}
+        run = self.step if cancellable else _plain
+        try:
+            notification = yield from run(self.activity(notify_customer, request, LLM_RETRY))
+        except TaskFailedError as error:
+            # The model kept failing: the customer still hears from us, from the offline composer.
+            self.log("notification by LLM failed, using offline composer")
+            notification = yield from run(self.activity(notify_customer, {
+                **request, "use_llm": False, "llm_fallback_reason": str(error)[:500]}))
+        return notification
+
+    def cancelled(self, request: dict):
+        self.log("ticket cancelled", by=request.get("by"))
+        self.status("notifying", cancelled_by=request.get("by"))
+        notification = yield from self.notify("cancelled", reason=request.get("reason"), cancellable=False)
+        return self.finish("cancelled", triage=self.triage, cancellation=request, notification=notification)
+
+    # -- plumbing --------------------------------------------------------------------------
+    def activity(self, fn, payload: dict, retry: RetryPolicy = RETRY):
+        return self.ctx.call_activity(fn, input=payload, retry_policy=retry)
+
+    def step(self, task):
+        """Waits for task, unless the ticket is cancelled first."""
+        winner = yield when_any([task, self.cancel_task])
+        if winner is self.cancel_task:
+            raise TicketCancelled(self.cancel_task.get_result() or {})
+        return task.get_result()
+
+    def status(self, stage: str, **details) -> None:
+        self.ctx.set_custom_status(json.dumps({"stage": stage, **self.progress,
+                                               "escalations": self.escalations, **details}))
+
+    def log(self, message: str, **fields) -> None:
+        if not self.ctx.is_replaying:
+            logger.info(message, extra={"ticket_id": self.ticket.ticket_id, **fields})
+
+    def finish(self, stage: str, **output) -> dict:
+        self.status(stage)
+        self.log("workflow finished", stage=stage)
+        return {"ticket_id": self.ticket.ticket_id, "stage": stage, "escalations": self.escalations,
+                **output}
+
+
+def _plain(task):
+    return (yield task)
+
+
+def _iso(moment: datetime) -> str:
+    """The context's clock is naive UTC."""
+    return moment.replace(tzinfo=timezone.utc).isoformat()
+
+
+def _utc_naive(iso: str) -> datetime:
+    moment = datetime.fromisoformat(iso)
+    return moment.astimezone(timezone.utc).replace(tzinfo=None) if moment.tzinfo else moment

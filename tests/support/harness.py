@@ -48,6 +48,11 @@ def render_resources(target: Path, redis_port: int, data_dir: Path) -> Path:
     return target
 
 
+TEST_TOKENS = {"client": "test-client-token", "engineer": "test-engineer-token",
+               "operator": "test-operator-token", "other-client": "test-other-client-token"}
+API_TOKENS = ",".join(f"{'tester-' + role}:{role.replace('other-', '')}:{token}" for role, token in TEST_TOKENS.items())
+
+
 @dataclass
 class Service:
     """The whole service: infrastructure, sidecar and app, started and killed like in production."""
@@ -99,7 +104,8 @@ class Service:
     def start_app(self) -> None:
         p = self.ports
         env = {**self._base_env(), "PYTHONPATH": str(REPO), "DAPR_HTTP_PORT": str(p.dapr_http),
-               "DAPR_GRPC_PORT": str(p.dapr_grpc), "LOG_LEVEL": "INFO", **self.app_env}
+               "DAPR_GRPC_PORT": str(p.dapr_grpc), "LOG_LEVEL": "INFO", "API_TOKENS": API_TOKENS,
+               **self.app_env}
         command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
                    "--port", str(p.app), "--no-access-log"]
         # cwd is the test's own directory: a developer's .env in the repo must not leak in.
@@ -123,8 +129,10 @@ class Service:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.ports.app}"
 
-    def client(self, **kwargs) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=30, **kwargs)
+    def client(self, role: str | None = "engineer", **kwargs) -> httpx.Client:
+        """An HTTP client of the app, authenticated with the test token of `role`."""
+        headers = {"Authorization": f"Bearer {TEST_TOKENS[role]}"} if role else {}
+        return httpx.Client(base_url=self.url, timeout=30, headers=headers, **kwargs)
 
     def sidecar(self) -> httpx.Client:
         return httpx.Client(base_url=f"http://127.0.0.1:{self.ports.dapr_http}", timeout=30)

@@ -18,6 +18,8 @@ class FakeTask:
     result: Any = None
 
     def get_result(self):
+        if isinstance(self.result, FailedActivity):
+            raise task_failed(str(self.result))
         return self.result
 
 
@@ -50,7 +52,14 @@ def when_any(tasks):
 
 
 class FailedActivity(Exception):
-    """Raised into the workflow to simulate an activity that failed after its retries."""
+    """An activity's result that means it failed after its retries."""
+
+
+def task_failed(message: str):
+    from dapr.ext.workflow import TaskFailedError
+    import dapr.ext.workflow._durabletask.internal.protos as pb
+
+    return TaskFailedError(message, pb.TaskFailureDetails(errorMessage=message, errorType="RuntimeError"))
 
 
 def run_workflow(workflow, payload: dict, respond: Callable[[FakeTask], Any], ctx: FakeContext | None = None):
@@ -59,9 +68,6 @@ def run_workflow(workflow, payload: dict, respond: Callable[[FakeTask], Any], ct
     `respond(task)` gives the result for each yielded task; for when_any it returns the winning
     child; an exception instance returned is thrown into the workflow.
     """
-    from dapr.ext.workflow import TaskFailedError
-    import dapr.ext.workflow._durabletask.internal.protos as pb
-
     ctx = ctx or FakeContext()
     generator = workflow(ctx, payload)
     calls: list[tuple] = []
@@ -76,8 +82,7 @@ def run_workflow(workflow, payload: dict, respond: Callable[[FakeTask], Any], ct
         calls.append(describe(task))
         result = respond(task)
         if isinstance(result, FailedActivity):
-            to_throw = TaskFailedError(str(result), pb.TaskFailureDetails(errorMessage=str(result),
-                                                                          errorType="RuntimeError"))
+            to_throw = task_failed(str(result))
         else:
             to_send = result
         ctx.current_utc_datetime += timedelta(seconds=1)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Path, status
+from typing import Annotated
 
+from fastapi import APIRouter, Header, Path, status
+
+from app.api.auth import CanDecide
 from app.api.deps import WorkflowClientDep
 from app.api.errors import responses
 from app.core import clients
@@ -15,8 +18,13 @@ router = APIRouter(prefix="/support", tags=["decisions"])
 
 
 @router.post("/approve/{ticket_id}", status_code=status.HTTP_202_ACCEPTED,
-             response_model=DecisionAccepted, responses=responses(404, 409, 422))
-def decide(body: DecisionRequest, wf: WorkflowClientDep,
-           ticket_id: str = Path(pattern=TICKET_ID_PATTERN)) -> DecisionAccepted:
-    current = tickets.submit_decision(wf, clients.analysis_store(), ticket_id, body.model_dump())
+             response_model=DecisionAccepted, responses=responses(401, 403, 404, 409, 422))
+def decide(body: DecisionRequest, wf: WorkflowClientDep, principal: CanDecide,
+           ticket_id: str = Path(pattern=TICKET_ID_PATTERN),
+           idempotency_key: Annotated[str | None, Header(max_length=200, pattern=r"^[\x21-\x7e]+$",
+                                                         description="makes a retried decision a no-op")] = None,
+           ) -> DecisionAccepted:
+    decision = {**body.model_dump(), "approver": principal.name}
+    current = tickets.submit_decision(wf, clients.analysis_store(), ticket_id, decision,
+                                      idempotency_key=idempotency_key)
     return DecisionAccepted(ticket_id=ticket_id, instance_id=current.instance_id)

@@ -1,0 +1,119 @@
+"""BM25 retrieval over the knowledge-base articles.
+
+Three BM25 indexes (via `bm25s`) score every article: one over the title and keywords, one over
+the symptoms, one over the whole article. Their weighted sum ranks the articles, so a query that
+names an error message or a flag listed in an article's header or symptoms outranks one that only
+shares words with some resolution step. The KB is small (40 articles): scoring every document per
+query takes well under a millisecond.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import bm25s
+import numpy as np
+import Stemmer
+from pydantic import BaseModel
+
+from app.knowledge.articles import Article, load_articles
+
+# Weights of the per-field scores; the whole-article index always counts 1.
+HEAD_WEIGHT = 1.0
+SYMPTOMS_WEIGHT = 0.5
+SNIPPET_CHARS = 240
+
+_WORD = re.compile(r"[A-Za-z0-9]+(?:[._/\-:][A-Za-z0-9]+)*")
+_SEPARATORS = re.compile(r"[._/\-:]")
+_CAMEL_PARTS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+# Common words that carry no topic; everything else longer than one character is kept, including
+# numbers such as ports and status codes.
+_STOPWORDS = frozenset("""
+a about after again all also am an and any are as at be because been before being both but by
+can could did do does doing down during each few for from further had has have having he her
+here hers him his how i if in into is it its itself just me more most my no nor not now of off
+on once only or other our ours out over own same she should so some such than that the their
+theirs them then there these they this those through to too under until up very was we were
+what when where which while who whom why will with would you your yours yet us get got
+""".split())
+
+# Abbreviations customers use for words the articles spell out (applied to queries and articles).
+_ABBREVIATIONS = {
+    "k8s": "kubernetes", "prod": "production", "cert": "certificate", "certs": "certificates",
+    "creds": "credentials", "config": "configuration", "env": "environment", "db": "database",
+    "msg": "message", "msgs": "messages", "wf": "workflow", "perms": "permissions",
+}
+
+_stemmer = Stemmer.Stemmer("english")
+
+
+class SearchHit(BaseModel):
+    slug: str
+    title: str
+    category: str
+    score: float
+    snippet: str
+
+
+def analyze(text: str) -> list[str]:
+    """Text -> stemmed terms. Identifiers are split into their parts (`actorStateStore`,
+    `app-port`, `ERR_DIRECT_INVOKE`) and also kept joined (`actorstatestore`, `apport`), so both
+    'actor state store' and 'actorStateStore' match."""
+    terms: list[str] = []
+    for word in _WORD.findall(text):
+        word = _ABBREVIATIONS.get(word.lower(), word)
+        parts = [p.lower() for chunk in _SEPARATORS.split(word) for p in _CAMEL_PARTS.findall(chunk)]
+        parts = [_ABBREVIATIONS.get(p, p) for p in parts]
+        if len(parts) > 1:
+            parts.append("".join(parts))
+        terms.extend(p for p in parts if len(p) > 1 and p not in _STOPWORDS)
+    return _stemmer.stemWords(terms)
+
+
+class KnowledgeSearch:
+    def __init__(self, articles: dict[str, Article]):
+        self._articles = [articles[slug] for slug in sorted(articles)]
+        self._fields = [
+            (1.0, _build_index(f"{a.title}\n{a.body}" for a in self._articles)),
+            (HEAD_WEIGHT, _build_index(f"{a.title}\n{', '.join(a.keywords)}" for a in self._articles)),
+            (SYMPTOMS_WEIGHT, _build_index("\n".join(a.symptoms) for a in self._articles)),
+        ]
+
+    def search(self, query: str, k: int = 5) -> list[SearchHit]:
+        """The k best articles for the query, best first; articles sharing no term are left out."""
+        terms = list(dict.fromkeys(analyze(query)))
+        if not terms or k <= 0:
+            return []
+        scores = sum(weight * index.get_scores(terms) for weight, index in self._fields)
+        # Stable sort on -score keeps slug order (the articles are sorted) for equal scores.
+        order = np.argsort(-scores, kind="stable")[:k]
+        return [self._hit(self._articles[i], float(scores[i]), set(terms))
+                for i in order if scores[i] > 0]
+
+    @staticmethod
+    def _hit(article: Article, score: float, terms: set[str]) -> SearchHit:
+        return SearchHit(slug=article.slug, title=article.title, category=article.category,
+                         score=round(score, 4), snippet=_snippet(article, terms))
+
+
+@lru_cache
+def get_knowledge_search() -> KnowledgeSearch:
+    """The search over the packaged articles, built once per process."""
+    return KnowledgeSearch(load_articles())
+
+
+def _build_index(texts) -> bm25s.BM25:
+    index = bm25s.BM25(k1=1.2, b=0.75)
+    index.index([analyze(text) for text in texts], show_progress=False)
+    return index
+
+
+def _snippet(article: Article, terms: set[str]) -> str:
+    """The symptom or cause sentence sharing most terms with the query (first one on ties)."""
+    sentences = [s for item in article.symptoms + article.causes
+                 for s in _SENTENCE_END.split(" ".join(item.split()))]
+    best = max(sentences, key=lambda s: len(terms.intersection(analyze(s))))
+    return best if len(best) <= SNIPPET_CHARS else best[: SNIPPET_CHARS - 1].rstrip() + "…"
