@@ -7,7 +7,9 @@ bash scripts/ensure_python.sh
 bash scripts/ensure_redis.sh
 bash scripts/install_dapr.sh
 export PATH="$HOME/.dapr/bin:$PATH"
-[[ -f .env ]] && { set -a; . ./.env; set +a; }
+if [[ -f .env ]]; then set -a; . ./.env; set +a; fi
+# A local run without tokens configured uses the development tokens of env.template.
+[[ -z "${API_TOKENS:-}" ]] && export DEV_MODE="${DEV_MODE:-true}"
 # Components read these through the env secret store; empty means "use the default".
 export OPENAI_API_KEY="${OPENAI_API_KEY:-}" OPENAI_BASE_URL="${OPENAI_BASE_URL:-}" LLM_MODEL="${LLM_MODEL:-}"
 

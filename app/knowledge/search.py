@@ -9,6 +9,7 @@ query takes well under a millisecond.
 
 from __future__ import annotations
 
+import logging
 import re
 from functools import lru_cache
 
@@ -30,12 +31,13 @@ _CAMEL_PARTS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 # Common words that carry no topic; everything else longer than one character is kept, including
-# numbers such as ports and status codes.
-_STOPWORDS = frozenset("""
-a about after again all also am an and any are as at be because been before being both but by
+# numbers such as ports and status codes, and repetition words (same, again, once) that mark
+# duplicate-delivery problems.
+STOPWORDS = frozenset("""
+a about after all also am an and any are as at be because been before being both but by
 can could did do does doing down during each few for from further had has have having he her
 here hers him his how i if in into is it its itself just me more most my no nor not now of off
-on once only or other our ours out over own same she should so some such than that the their
+on only or other our ours out over own she should so some such than that the their
 theirs them then there these they this those through to too under until up very was we were
 what when where which while who whom why will with would you your yours yet us get got
 """.split())
@@ -49,6 +51,9 @@ _ABBREVIATIONS = {
 
 _stemmer = Stemmer.Stemmer("english")
 
+# bm25s logs every index build at DEBUG; under a host that logs DEBUG (FastMCP) that is noise.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
+
 
 class SearchHit(BaseModel):
     slug: str
@@ -60,7 +65,7 @@ class SearchHit(BaseModel):
 
 def analyze(text: str) -> list[str]:
     """Text -> stemmed terms. Identifiers are split into their parts (`actorStateStore`,
-    `app-port`, `ERR_DIRECT_INVOKE`) and also kept joined (`actorstatestore`, `apport`), so both
+    `app-port`, `ERR_DIRECT_INVOKE`) and also kept joined (`actorstatestore`, `appport`), so both
     'actor state store' and 'actorStateStore' match."""
     terms: list[str] = []
     for word in _WORD.findall(text):
@@ -69,7 +74,7 @@ def analyze(text: str) -> list[str]:
         parts = [_ABBREVIATIONS.get(p, p) for p in parts]
         if len(parts) > 1:
             parts.append("".join(parts))
-        terms.extend(p for p in parts if len(p) > 1 and p not in _STOPWORDS)
+        terms.extend(p for p in parts if len(p) > 1 and p not in STOPWORDS)
     return _stemmer.stemWords(terms)
 
 
@@ -81,6 +86,8 @@ class KnowledgeSearch:
             (HEAD_WEIGHT, _build_index(f"{a.title}\n{', '.join(a.keywords)}" for a in self._articles)),
             (SYMPTOMS_WEIGHT, _build_index("\n".join(a.symptoms) for a in self._articles)),
         ]
+        # Snippet candidates with their terms, analysed once here rather than per query.
+        self._sentences = [_snippet_sentences(a) for a in self._articles]
 
     def search(self, query: str, k: int = 5) -> list[SearchHit]:
         """The k best articles for the query, best first; articles sharing no term are left out."""
@@ -90,13 +97,14 @@ class KnowledgeSearch:
         scores = sum(weight * index.get_scores(terms) for weight, index in self._fields)
         # Stable sort on -score keeps slug order (the articles are sorted) for equal scores.
         order = np.argsort(-scores, kind="stable")[:k]
-        return [self._hit(self._articles[i], float(scores[i]), set(terms))
-                for i in order if scores[i] > 0]
+        return [self._hit(i, float(scores[i]), set(terms)) for i in order if scores[i] > 0]
 
-    @staticmethod
-    def _hit(article: Article, score: float, terms: set[str]) -> SearchHit:
+    def _hit(self, i: int, score: float, terms: set[str]) -> SearchHit:
+        article = self._articles[i]
+        # The symptom or cause sentence sharing most terms with the query (first one on ties).
+        snippet = max(self._sentences[i], key=lambda sentence: len(terms & sentence[1]))[0]
         return SearchHit(slug=article.slug, title=article.title, category=article.category,
-                         score=round(score, 4), snippet=_snippet(article, terms))
+                         score=round(score, 4), snippet=snippet)
 
 
 @lru_cache
@@ -111,9 +119,13 @@ def _build_index(texts) -> bm25s.BM25:
     return index
 
 
-def _snippet(article: Article, terms: set[str]) -> str:
-    """The symptom or cause sentence sharing most terms with the query (first one on ties)."""
+def _snippet_sentences(article: Article) -> list[tuple[str, frozenset[str]]]:
     sentences = [s for item in article.symptoms + article.causes
                  for s in _SENTENCE_END.split(" ".join(item.split()))]
-    best = max(sentences, key=lambda s: len(terms.intersection(analyze(s))))
-    return best if len(best) <= SNIPPET_CHARS else best[: SNIPPET_CHARS - 1].rstrip() + "…"
+    return [(_shorten(s), frozenset(analyze(s))) for s in sentences]
+
+
+def _shorten(sentence: str) -> str:
+    if len(sentence) <= SNIPPET_CHARS:
+        return sentence
+    return sentence[: SNIPPET_CHARS - 1].rstrip() + "…"

@@ -21,8 +21,10 @@ def start_service(tmp_path_factory, name: str, base_port: int, app_env=None, sid
     return service
 
 
-def _dump_logs(service: Service, lines: int = 40) -> None:
+def _dump_logs(service: Service, lines: int = 25) -> None:
     for log in sorted(service.stack.log_dir.glob("*.log")):
+        if log.stem not in ("app", "daprd"):
+            continue
         tail = log.read_text(errors="replace").splitlines()[-lines:]
         print(f"--- {log.name} (last {len(tail)} lines) ---\n" + "\n".join(tail))
 

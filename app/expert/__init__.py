@@ -1,0 +1,1 @@
+"""The expert step's offline parts: knowledge-base queries, rank fusion and proposal composition."""

@@ -1,0 +1,187 @@
+"""Offline, deterministic ticket triage: category from the knowledge base, priority from the rubric.
+
+Category is the category of the best-matching knowledge-base topic (triage rubric). Priority
+follows the rubric's definitions, read from general cues in the wording:
+
+- critical: production is down or losing data (all or most requests failing);
+- high: production degraded or partly failing, a security exposure, or a production release blocked;
+- medium: a functional problem outside production, or a production problem with a workaround;
+- low: a question, how-to, feature request or documentation request with no failure reported.
+
+Failure cues are only read from statements, not from questions: "how do we make sure we never
+lose an event?" asks for advice, it does not report data loss.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel
+
+from app.domain.triage import Priority
+from app.knowledge.search import get_knowledge_search
+
+# Used when the description shares no term with any article: configuration is the broadest topic.
+FALLBACK_CATEGORY = "configuration"
+MATCHES_KEPT = 3
+
+
+class Classification(BaseModel):
+    category: str
+    priority: Priority
+    matched_slugs: list[str]
+    reasons: list[str]
+
+
+def _cues(*patterns: str) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
+
+
+_PRODUCTION = _cues(
+    r"(?<!pre-)(?<!pre)(?<!non-)(?<!non)\bprod(uction)?\b",
+    r"\blive (\w+ ){0,2}(system|site|environment|cluster|traffic|service|platform|app)s?\b",
+    r"\bgo-?live\b", r"\bcustomers\b", r"\b(our|the|paying|real|end) users\b", r"\boutage\b",
+)
+_NON_PRODUCTION = _cues(
+    r"\b(staging|stage environment|dev|development|test|testing|qa|uat|sandbox|demo)\b",
+    r"\b(pre|non)-?prod(uction)?\b", r"\blocally\b", r"\b(on|in) local\b",
+    r"\blocal (dev\w*|setup|machine|environment|env|cluster|run|test\w*|docker|kind|minikube)\b",
+    r"\b(laptop|macbook|workstation)\b",
+    r"\bmy (machine|computer|pc)\b", r"\b(minikube|kind cluster|docker desktop)\b",
+    r"\b(proof of concept|poc|prototype)\b", r"\bbuild agents?\b", r"\bci (pipeline|runner|job)s?\b",
+)
+# "This is not production yet"; but "works in staging, not in production" is about production.
+_NEGATED_PRODUCTION = _cues(
+    r"\b(is|are|was|were|'s|'re) not (yet )?(in |on |a )?prod(uction)?\b",
+    r"\b(isn't|aren't|wasn't) (yet )?(in |on |a )?prod(uction)?\b",
+    r"\bbefore (going (to|in|into) )?prod(uction)?\b", r"\boutside( of)? prod(uction)?\b",
+)
+_FAILURE = _cues(
+    r"\bfail\w*", r"\berr(or|ors|_\w+)?\b", r"\bexception\b", r"\bcrash\w*", r"\bpanic\w*",
+    r"\brefus\w*", r"denied\b", r"\bunauthori[sz]ed\b", r"\bforbidden\b", r"\b[45]\d\d\b",
+    r"\btime(d|s)? ?outs?\b", r"\bhang(s|ing)?\b", r"\bstuck\b", r"\bbroken\b",
+    r"\bnot (work\w*|\w+ing|found|called|delivered|received|triggered|fired|picked up)\b",
+    # Negations describe misbehaviour ("doesn't start"), except about the customer's own setup
+    # ("we don't use Kubernetes").
+    r"\b(cannot|can't|can not|unable to|won't|doesn't|don't|didn't|isn't|aren't|wasn't|does not|do not"
+    r"|did not|is not|are not|was not)\b(?! (use|using|have|need|know|want|plan|care)\b)",
+    r"\bnever\b", r"\bnothing\b", r"\bno\b(?! (problems?|issues?|errors?|doubt)\b)",
+    r"\bmissing\b", r"\b(lost|lose|losing|loss)\b", r"\bdrop(ped|s|ping)\b", r"\breject\w*",
+    r"\bunavailable\b", r"\bunhealthy\b", r"\bunreachable\b", r"\boom\w*", r"\bkilled\b",
+    r"\brestart(s|ing)\b", r"\bcrashloop\w*", r"\bexits?\b", r"\bdies\b", r"\bdied\b",
+    r"\bstop(s|ped)\b", r"\bduplicat\w*", r"\btwice\b",
+    r"\b(several|multiple|many|two|three|four|five|\d+) times\b", r"\binstead of\b",
+    r"\bmore than once\b", r"\bwrong\b", r"\bincorrect\b", r"\bunexpected\w*", r"\bmismatch\w*",
+    r"\bconflict\w*", r"\binvalid\b", r"\bexpired?\b", r"\bexceed\w*", r"\btoo (large|big|many)\b",
+    r"\balready in use\b", r"\bdegraded\b", r"\bslow\w*\b", r"\bintermittent\w*", r"\bflaky\b",
+    r"\bthrottl\w*", r"\bleak\w*", r"\bgarbage\b", r"\bdelayed\b", r"\boverwrit\w*",
+    r"\bthrow(s|n|ing)?\b", r"\bempty\b", r"\bblank\b", r"\bunknown\b", r"\bunimplemented\b",
+    r"\bnot implemented\b",
+)
+# Words that say the whole service is affected, not part of it.
+_OUTAGE = _cues(
+    r"\b(is|are|was|were|went|goes|going)( \w+)? down\b", r"\b(site|system|service|everything) down\b",
+    r"\boutage\b", r"(?<!without )(?<!no )(?<!zero )\bdowntime\b",
+    r"\bcompletely (broken|unavailable|failing)\b",
+    # "all calls fail", "every request is rejected"; not "fails every few hours" or "each time".
+    r"\b(all|every|each)\b(?! (time|times|day|hour|minute|night|week|morning|few|other)\b)"
+    r"[^.;]{0,40}\b(fail\w*|stopped|down|broken|lost|unavailable|rejected|refused|errors?)\b",
+    r"\bnothing works\b", r"\bno (requests?|calls?|orders?|messages?|traffic) (get|gets|go|goes) through\b",
+    r"\b100 ?%",
+)
+_DATA_LOSS = _cues(
+    r"\bdata loss\b", r"\b(losing|lost|lose) (data|messages|events|orders|records|state)\b",
+    r"\b(data|messages|events|orders|records|state) (are|were|is|was|get|got) (lost|deleted|corrupted)\b",
+    r"\bcorrupt\w*",
+)
+_WORKAROUND = _cues(
+    r"\bwork(ed|ing)? ?around\b", r"\btemporar(y|ily)\b", r"\bfor now we\b", r"\bstop-?gap\b",
+    r"\bmitigat\w*", r"\brolled back\b", r"\bby hand\b", r"\bmanually\b",
+)
+_SECURITY_EXPOSURE = _cues(
+    r"\bexpos(ed|ure|ing)\b", r"\bleak(ed|ing|s)? (secrets?|credentials?|keys?|tokens?|passwords?)\b",
+    r"\b(secrets?|credentials?|keys?|tokens?|passwords?) (are |were |is |was )?"
+    r"(leak\w*|exposed|visible|logged)\b",
+    r"\bpublicly (accessible|reachable|readable)\b", r"\bwithout (any )?auth\w*\b",
+    r"\bunauthenticated access\b", r"\banyone can\b", r"\bvulnerab\w*", r"\bcve-\d+",
+    r"\bsecurity (incident|breach|hole)\b", r"\bbypass\w*",
+)
+_RELEASE_BLOCKED = _cues(
+    r"\bblock(s|ed|ing|er)?\b[^.;]{0,40}\b(release|go-?live|launch|rollout|cutover|deployment)\b",
+    r"\b(release|go-?live|launch|rollout|cutover)\b[^.;]{0,30}\b(blocked|on hold|delayed)\b",
+    r"\bcan(not|'t) (go live|release|launch)\b",
+)
+# A sentence is a question when it ends with "?" or opens like one ("How do we ...").
+_QUESTION_OPENING = re.compile(
+    r"^(how|what|which|where|when|why|is|are|can|could|should|would|do|does|will)\b", re.IGNORECASE)
+# Clauses that state a goal, not a symptom: "... so that we never lose an event", "... to avoid
+# errors". Their negations must not count as failures.
+_PURPOSE_CLAUSE = re.compile(
+    r"\b(so (that )?([\w']+ ){0,8}?(never|cannot|can't|won't|don't|doesn't|do not|does not|will not)"
+    r"|to (avoid|prevent|make sure|ensure)|in order to)\b[^.;?!]*",
+    re.IGNORECASE)
+_SENTENCES = re.compile(r"(?<=[.!?;])\s+|\n+")
+
+
+def classify_ticket(description: str) -> Classification:
+    hits = get_knowledge_search().search(description, k=MATCHES_KEPT)
+    if hits:
+        category = hits[0].category
+        reasons = [f"category {category}: best knowledge-base match is {hits[0].slug}"]
+    else:
+        category = FALLBACK_CATEGORY
+        reasons = [f"category {category}: no knowledge-base article matches the description"]
+    priority, priority_reasons = assess_priority(description)
+    return Classification(category=category, priority=priority,
+                          matched_slugs=[hit.slug for hit in hits], reasons=reasons + priority_reasons)
+
+
+def assess_priority(description: str) -> tuple[Priority, list[str]]:
+    """The rubric's priority and the cues that decided it."""
+    text = " ".join(description.split())
+    statements = _statements(text)
+    environment, env_reason = _environment(text)
+    severe = _first(_OUTAGE, statements) or _first(_DATA_LOSS, statements)
+    failure = _first(_FAILURE, statements) or severe
+    workaround = _first(_WORKAROUND, statements)
+    reasons = [env_reason]
+
+    if environment == "production" and severe and not workaround:
+        return "critical", reasons + [f"production down or losing data ({severe!r})"]
+    if (exposure := _first(_SECURITY_EXPOSURE, statements)):
+        return "high", reasons + [f"security exposure ({exposure!r})"]
+    if (blocked := _first(_RELEASE_BLOCKED, statements)):
+        return "high", reasons + [f"release blocked ({blocked!r})"]
+    if not failure:
+        return "low", reasons + ["no failure reported: a question or how-to"]
+    if environment == "production" and workaround:
+        return "medium", reasons + [f"production problem with a workaround ({workaround!r})"]
+    if environment == "production":
+        return "high", reasons + [f"production degraded or partly failing ({failure!r})"]
+    return "medium", reasons + [f"functional problem outside production ({failure!r})"]
+
+
+def _environment(text: str) -> tuple[str, str]:
+    if (negated := _first(_NEGATED_PRODUCTION, text)):
+        return "non-production", f"environment: not production ({negated!r})"
+    if (production := _first(_PRODUCTION, text)):
+        return "production", f"environment: production ({production!r})"
+    if (other := _first(_NON_PRODUCTION, text)):
+        return "non-production", f"environment: non-production ({other!r})"
+    return "unknown", "environment: not stated, treated as non-production"
+
+
+def _statements(text: str) -> str:
+    """The sentences that can report a failure: no questions, no goals, and no remarks about the
+    environment ("we are not in production yet" reports no failure)."""
+    sentences = (s for s in _SENTENCES.split(text) if not _is_question(s))
+    return " ".join(_NEGATED_PRODUCTION.sub("", _PURPOSE_CLAUSE.sub("", s)) for s in sentences)
+
+
+def _is_question(sentence: str) -> bool:
+    return sentence.rstrip().endswith("?") or bool(_QUESTION_OPENING.match(sentence.strip()))
+
+
+def _first(pattern: re.Pattern[str], text: str) -> str | None:
+    match = pattern.search(text)
+    return match.group(0) if match else None

@@ -1,0 +1,143 @@
+import pytest
+
+from app.expert.compose import (
+    MAX_OFFLINE_CONFIDENCE,
+    RRF_K,
+    ExpertProposal,
+    compose_offline_proposal,
+    fuse_results,
+)
+from app.expert.queries import build_kb_queries, condense
+from app.knowledge.articles import load_articles
+from app.knowledge.search import SearchHit, get_knowledge_search
+
+SYSTEM_INFO = {"dapr_version": "1.14.4", "cloud": "azure", "platform": "kubernetes",
+               "applications": ["checkout", "orders"]}
+
+
+def hit(slug: str, score: float = 1.0) -> SearchHit:
+    article = load_articles()[slug]
+    return SearchHit(slug=slug, title=article.title, category=article.category, score=score,
+                     snippet=article.symptoms[0])
+
+
+# --- queries -------------------------------------------------------------------------------
+
+
+def test_queries_are_the_description_its_terms_and_a_context_variant():
+    description = "Sidecar logs 'x509: certificate has expired' on every call to the orders app."
+    queries = build_kb_queries(description, "security", SYSTEM_INFO)
+    assert len(queries) == 3
+    assert len({q.lower() for q in queries}) == 3
+    assert queries[0] == description
+    assert queries[1].startswith("x509: certificate has expired")
+    assert queries[2].startswith("security x509: certificate has expired")
+    assert queries[2].endswith("dapr 1.14.4 kubernetes azure")
+
+
+def test_engineer_notes_add_a_query():
+    description = "Our timers never fire; daprd logs 'no scheduler host addresses provided'."
+    queries = build_kb_queries(description, "workflow", None, notes="check the scheduler PVC")
+    assert len(queries) == 4
+    assert queries[3] == ("check the scheduler PVC no scheduler host addresses provided "
+                          "timers never fire daprd logs")
+
+
+@pytest.mark.parametrize("description", ["workflow", "", "   "])
+def test_short_descriptions_still_give_three_distinct_queries(description):
+    queries = build_kb_queries(description, "workflow", None)
+    assert len(queries) >= 3
+    assert len({q.lower() for q in queries}) == len(queries)
+    assert all(q.strip() for q in queries)
+
+
+def test_condense_keeps_messages_and_identifiers_first_and_drops_filler():
+    text = ("Since this morning we can't start, it's failing with 'NOAUTH Authentication required' "
+            "on redis-master:6379")
+    assert condense(text) == ("NOAUTH Authentication required redis-master:6379 start failing")
+
+
+# --- fusion --------------------------------------------------------------------------------
+
+
+def test_fusion_sums_reciprocal_ranks():
+    fused = fuse_results([[hit("placement-unreachable"), hit("workflow-stuck")],
+                          [hit("workflow-stuck"), hit("scheduler-unreachable")]], k=5)
+    assert [h.slug for h in fused] == ["workflow-stuck", "placement-unreachable",
+                                       "scheduler-unreachable"]
+    assert fused[0].score == round(1 / (RRF_K + 2) + 1 / (RRF_K + 1), 6)
+    assert fused[1].score == round(1 / (RRF_K + 1), 6)
+    assert fused[2].score == round(1 / (RRF_K + 2), 6)
+
+
+def test_fusion_ties_break_on_best_rank_then_slug():
+    fused = fuse_results([[hit("tracing-setup"), hit("logging-config")],
+                          [hit("logging-config"), hit("tracing-setup")],
+                          [hit("metrics-prometheus")], [hit("app-health-checks")]], k=10)
+    # tracing/logging tie on score and best rank: slug order decides; the single hits come after.
+    assert [h.slug for h in fused] == ["logging-config", "tracing-setup", "app-health-checks",
+                                       "metrics-prometheus"]
+
+
+def test_fusion_respects_k_and_handles_empty_input():
+    assert fuse_results([], k=5) == []
+    assert fuse_results([[], []], k=5) == []
+    lists = [[hit(s) for s in ("port-conflicts", "app-port-mismatch", "max-body-size")]]
+    assert [h.slug for h in fuse_results(lists, k=2)] == ["port-conflicts", "app-port-mismatch"]
+
+
+# --- composition ---------------------------------------------------------------------------
+
+
+def test_proposal_is_built_from_the_cited_articles():
+    hits = [hit("app-port-mismatch"), hit("grpc-app-protocol"), hit("app-health-checks"),
+            hit("port-conflicts")]
+    proposal = compose_offline_proposal("Sidecar cannot reach the app on port 5000", hits)
+    top = load_articles()["app-port-mismatch"]
+
+    assert set(proposal) == {"summary", "likely_causes", "steps", "cited_articles", "confidence",
+                             "generated_by"}
+    assert proposal["generated_by"] == "offline"
+    assert proposal["cited_articles"] == ["app-port-mismatch", "grpc-app-protocol",
+                                          "app-health-checks"]
+    assert proposal["steps"][:len(top.steps)] == top.steps
+    assert proposal["steps"][len(top.steps)].startswith("If the problem persists, check")
+    assert "(grpc-app-protocol)" in proposal["steps"][len(top.steps)]
+    assert proposal["likely_causes"][:len(top.causes)] == top.causes
+    assert proposal["summary"].startswith("Composed offline from the knowledge base (no LLM).")
+    assert "(app-port-mismatch)" in proposal["summary"]
+    assert 0.2 <= proposal["confidence"] <= MAX_OFFLINE_CONFIDENCE
+    assert ExpertProposal.model_validate(proposal).cited_articles == proposal["cited_articles"]
+
+
+def test_notes_are_mentioned_in_the_summary():
+    proposal = compose_offline_proposal("Timers never fire", [hit("scheduler-unreachable")],
+                                        notes="  Customer runs slim init;\nno containers. ")
+    assert proposal["summary"].endswith("Revised per engineer notes: Customer runs slim init; no containers.")
+
+
+def test_no_hits_gives_an_escalation_proposal_with_zero_confidence():
+    proposal = compose_offline_proposal("qwxzv", [])
+    assert proposal["cited_articles"] == []
+    assert proposal["likely_causes"] == []
+    assert proposal["confidence"] == 0.0
+    assert len(proposal["steps"]) == 1 and "engineer" in proposal["steps"][0]
+    assert "No article matches" in proposal["summary"]
+
+
+def test_confidence_grows_with_how_much_of_the_ticket_the_article_covers():
+    covered = compose_offline_proposal("x509 certificate expired, renew the Dapr root certificate",
+                                       [hit("mtls-cert-expiry")])["confidence"]
+    vague = compose_offline_proposal("our invoices look odd to the finance department, certificate",
+                                     [hit("mtls-cert-expiry")])["confidence"]
+    assert covered > vague
+
+
+def test_end_to_end_offline_path_cites_the_right_article_first():
+    description = "Sidecar says 'no scheduler host addresses provided' and reminders never trigger."
+    search = get_knowledge_search()
+    queries = build_kb_queries(description, "workflow", SYSTEM_INFO)
+    fused = fuse_results([search.search(q) for q in queries])
+    proposal = compose_offline_proposal(description, fused)
+    assert proposal["cited_articles"][0] == "scheduler-unreachable"
+    assert any("--scheduler-host-address" in step for step in proposal["steps"])

@@ -1,0 +1,89 @@
+import pytest
+
+from app.triage.classify import FALLBACK_CATEGORY, assess_priority, classify_ticket
+
+
+@pytest.mark.parametrize(("description", "category", "slug"), [
+    ("Sentry logs that the issuer certificate is expired and sidecars cannot get identities.",
+     "security", "mtls-cert-expiry"),
+    ("Kafka subscriber gets the same order event delivered three times.", "pubsub", "pubsub-duplicates"),
+    ("Reminders stopped firing after the scheduler pods lost their volume.", "workflow",
+     "scheduler-unreachable"),
+    ("The daprd container is OOMKilled under load.", "deployment", "sidecar-resources"),
+    ("Prometheus cannot scrape the sidecar on port 9090.", "observability", "metrics-prometheus"),
+    ("Redis state store init fails with WRONGPASS.", "state", "state-store-connection"),
+    ("The conversation component rejects our Anthropic key.", "ai", "conversation-api-setup"),
+])
+def test_category_is_the_best_matching_topic(description, category, slug):
+    result = classify_ticket(description)
+    assert result.category == category
+    assert result.matched_slugs[0] == slug
+    assert len(result.matched_slugs) <= 3
+    assert result.reasons[0] == f"category {category}: best knowledge-base match is {slug}"
+
+
+def test_no_match_falls_back_and_says_so():
+    result = classify_ticket("qwxzv plmokn")
+    assert result.category == FALLBACK_CATEGORY
+    assert result.matched_slugs == []
+    assert "no knowledge-base article matches" in result.reasons[0]
+
+
+@pytest.mark.parametrize(("description", "priority"), [
+    # critical: production down or losing data
+    ("Production is down: all requests to the API gateway fail with 503 since the upgrade.",
+     "critical"),
+    ("Our live payment system is losing messages after the broker failover; prod orders vanish.",
+     "critical"),
+    # high: production degraded, security exposure, release blocked
+    ("In production about 10% of invocations time out; the rest work.", "high"),
+    ("The sidecar log prints our database password in clear text, secrets are exposed.", "high"),
+    ("The metadata endpoint is reachable from the internet without authentication.", "high"),
+    ("We need to rotate the Sentry root certificate without downtime in production.", "low"),
+    ("Injection fails in the new cluster and this blocks our release planned for Friday.", "high"),
+    # medium: outside production, or production with a workaround
+    ("Workflow activities never run in the staging cluster.", "medium"),
+    ("Component init error on a developer laptop.", "medium"),
+    ("Subscriptions fail in production, we restart the pods manually as a workaround.", "medium"),
+    ("Every call returns 401 in our pre-prod environment.", "medium"),
+    ("This is not production yet, but all calls fail with connection refused.", "medium"),
+    ("It works in staging but not in production: some calls there fail with 503.", "high"),
+    ("The cron binding fires at the wrong hour.", "medium"),
+    # low: questions, how-tos, requests with no failure reported
+    ("How do I enable JSON logs for the sidecar?", "low"),
+    ("We are not in production yet. Which state stores support transactions?", "low"),
+    ("Is it possible to use Consul for name resolution?", "low"),
+    ("We want to move to the Jobs API. Which version introduced it?", "low"),
+    ("How can we make sure an event is never lost when the database write fails?", "low"),
+    ("We need retries so that callers never see a transient error. What do you recommend?", "low"),
+])
+def test_priority_follows_the_rubric(description, priority):
+    assert classify_ticket(description).priority == priority
+
+
+def test_failure_words_inside_a_question_do_not_raise_priority():
+    priority, reasons = assess_priority("What happens to messages that fail processing forever?")
+    assert priority == "low"
+    assert reasons[-1] == "no failure reported: a question or how-to"
+
+
+def test_reasons_name_the_environment_and_the_deciding_cue():
+    priority, reasons = assess_priority("Everything is down in production since 9:00.")
+    assert priority == "critical"
+    assert reasons[0] == "environment: production ('production')"
+    assert reasons[1] == "production down or losing data ('is down')"
+
+
+def test_unknown_environment_is_not_treated_as_production():
+    priority, reasons = assess_priority("Invocation fails with ERR_DIRECT_INVOKE.")
+    assert priority == "medium"
+    assert reasons[0] == "environment: not stated, treated as non-production"
+
+
+def test_temporal_every_is_not_an_outage():
+    assert assess_priority("In production the sidecar restarts every few hours.")[0] == "high"
+
+
+def test_classification_is_deterministic():
+    description = "Pods show 1/1 containers in production and no sidecar is injected."
+    assert classify_ticket(description) == classify_ticket(description)
