@@ -44,6 +44,8 @@ def render_resources(target: Path, redis_port: int, data_dir: Path) -> Path:
         text = source.read_text()
         text = text.replace("127.0.0.1:6379", f"127.0.0.1:{redis_port}")
         text = re.sub(r'"\.data/', f'"{data_dir}/', text)
+        # The knowledge-base MCP server runs from the repository, whatever daprd's directory.
+        text = text.replace('".venv/bin/python"', f'"{sys.executable}"').replace('value: "."', f'value: "{REPO}"')
         (target / source.name).write_text(text)
     return target
 
@@ -95,7 +97,7 @@ class Service:
             "--placement-host-address", f"127.0.0.1:{p.infra.placement}",
             "--scheduler-host-address", f"127.0.0.1:{p.infra.scheduler}",
             "--resources-path", str(self.resources), "--config", str(self.resources / "config.yaml"),
-            "--log-as-json",
+            "--log-as-json", "--log-level", os.environ.get("TEST_DAPRD_LOG_LEVEL", "info"),
         ]
         start_process("daprd", command, self.stack.run_dir, self.stack.log_dir, cwd=self.workdir, env=env)
         wait_until(lambda: http_ok(f"http://127.0.0.1:{p.dapr_http}/v1.0/healthz/outbound"), 60,

@@ -1,0 +1,52 @@
+"""The DurableAgent both ticket agents are: durable state in the agent-state store, the
+workflow's retry shape, tools that know which run calls them, and no console transcript.
+LLM mode only: importing it imports dapr_agents."""
+
+from __future__ import annotations
+
+from dapr.ext.workflow import WorkflowActivityContext
+from dapr_agents import DurableAgent
+from dapr_agents.agents.configs import AgentExecutionConfig, AgentStateConfig, WorkflowRetryPolicy
+from dapr_agents.agents.utils.text_printer import ColorTextFormatter
+from dapr_agents.llm.chat import ChatClientBase
+from dapr_agents.storage.daprstores.stateservice import StateStoreService
+
+from app.agents.binding import calling_run
+
+# Every activity of a run (each LLM call, each tool call) retries like the ticket workflow's
+# LLM_RETRY: three attempts, 1 s then 2 s apart. A run that still fails fails its child
+# workflow, and the ticket workflow falls back to the offline path.
+AGENT_RETRY = WorkflowRetryPolicy(max_attempts=3, initial_backoff_seconds=1, max_backoff_seconds=10,
+                                  backoff_multiplier=2.0)
+
+
+class TicketAgent(DurableAgent):
+    def run_tool(self, ctx: WorkflowActivityContext, payload: dict) -> dict:
+        # The activity's workflow is the agent run the ticket workflow started: the tools take
+        # the ticket's customer from it (see binding).
+        token = calling_run.set(ctx.workflow_id)
+        try:
+            return super().run_tool(ctx, payload)
+        finally:
+            calling_run.reset(token)
+
+
+class SilentTextFormatter(ColorTextFormatter):
+    """DurableAgent prints every message to stdout; these conversations hold customer data."""
+
+    def print_colored_text(self, text_blocks) -> None:
+        pass
+
+
+def build_ticket_agent(*, name: str, role: str, goal: str, instructions: list[str], tools,
+                       llm: ChatClientBase, state_store: str, max_iterations: int) -> TicketAgent:
+    """Needs the sidecar up: a DurableAgent reads the sidecar's metadata when it is built."""
+    agent = TicketAgent(
+        name=name, role=role, goal=goal, instructions=instructions, tools=list(tools), llm=llm,
+        # Durable run state (task, messages, tool results): a resumed run carries on from it.
+        state=AgentStateConfig(store=StateStoreService(store_name=state_store)),
+        execution=AgentExecutionConfig(max_iterations=max_iterations),
+        retry_policy=AGENT_RETRY,
+    )
+    agent.text_formatter = SilentTextFormatter()
+    return agent
