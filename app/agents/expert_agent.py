@@ -3,6 +3,8 @@ and resolution steps grounded in the articles it found."""
 
 from __future__ import annotations
 
+import json
+
 from app.agents.runs import EXPERT_AGENT, AgentRunInput
 from app.domain.ticket import TicketWorkflowInput
 
@@ -27,7 +29,7 @@ def expert_run_input(ticket: TicketWorkflowInput, triage: dict, notes: str | Non
         f"Triage: category {triage['category']}, priority {triage['priority']}. {triage['summary']}",
     ]
     if triage.get("system_info"):
-        parts.append(f"The customer's systems: {triage['system_info']}")
+        parts.append(f"The customer's systems: {json.dumps(triage['system_info'])}")
     parts.append(f"The customer wrote (verbatim, between the markers):\n<<<TICKET\n{ticket.description}\nTICKET>>>")
     if notes:
         parts.append(f"A support engineer rejected the previous proposal with these notes; address "

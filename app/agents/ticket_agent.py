@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from dapr.ext.workflow import WorkflowActivityContext
 from dapr_agents import DurableAgent
-from dapr_agents.agents.configs import AgentExecutionConfig, AgentStateConfig, WorkflowRetryPolicy
+from dapr_agents.agents.configs import (AgentExecutionConfig, AgentMCPConfig, AgentStateConfig,
+                                        WorkflowRetryPolicy)
 from dapr_agents.agents.utils.text_printer import ColorTextFormatter
 from dapr_agents.llm.chat import ChatClientBase
 from dapr_agents.storage.daprstores.stateservice import StateStoreService
@@ -47,6 +48,8 @@ def build_ticket_agent(*, name: str, role: str, goal: str, instructions: list[st
         state=AgentStateConfig(store=StateStoreService(store_name=state_store)),
         execution=AgentExecutionConfig(max_iterations=max_iterations),
         retry_policy=AGENT_RETRY,
+        # Only the tools given here: an MCP server's tools would not be bound to the ticket.
+        mcp=AgentMCPConfig(enabled=False),
     )
     agent.text_formatter = SilentTextFormatter()
     return agent

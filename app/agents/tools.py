@@ -48,9 +48,8 @@ class SearchArgs(BaseModel):
 @tool(args_model=SearchArgs)
 def search_knowledge_base(query: str) -> list[dict]:
     """Searches the Dapr support knowledge base; returns the best matching articles (slug,
-    title, category, a snippet). Cite articles by slug."""
-    hits = get_knowledge_search().search(query, k=SEARCH_RESULTS)
-    return [hit.model_dump(include={"slug", "title", "category", "snippet"}) for hit in hits]
+    title, category, relevance score, a snippet). Cite articles by slug."""
+    return [hit.model_dump() for hit in get_knowledge_search().search(query, k=SEARCH_RESULTS)]
 
 
 TRIAGE_TOOLS = (lookup_customer, lookup_system_info)

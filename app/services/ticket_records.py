@@ -31,9 +31,9 @@ def summary_key(ticket_id: str) -> str:
     return f"ticket:{ticket_id}"
 
 
-def event(key: str, kind: str, actor: str, /, **details: Any) -> dict:
+def event(key: str, kind: str, actor: str, /, at: str | None = None, **details: Any) -> dict:
     """A timeline event; `key` names the ticket's step so a repeat is recognised."""
-    return {"key": key, "kind": kind, "actor": actor, "at": now_iso(), "details": details}
+    return {"key": key, "kind": kind, "actor": actor, "at": at or now_iso(), "details": details}
 
 
 def record_events(store: StateStore, ticket_id: str, events: list[dict], **summary: Any) -> None:

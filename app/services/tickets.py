@@ -140,7 +140,8 @@ def _repeat_filing(existing: WorkflowState, request: TicketRequest, records: Sta
 
 def _index(records: StateStore, ticket_id: str, customer_id: str, filed_at: str | None, filed_by: str) -> None:
     ticket_records.index_ticket(records, ticket_id)
-    record_events(records, ticket_id, [event("filed", "filed", filed_by, customer_id=customer_id)],
+    # Recorded after the workflow started, but dated when it was filed (its first event).
+    record_events(records, ticket_id, [event("filed", "filed", filed_by, at=filed_at, customer_id=customer_id)],
                   customer_id=customer_id, filed_at=filed_at, filed_by=filed_by, status="running")
 
 
