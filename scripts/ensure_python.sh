@@ -6,10 +6,10 @@ cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3.11}"
 command -v "$PYTHON" >/dev/null || PYTHON=python3
 stamp=.venv/.requirements.sha256
-want=$(cat requirements.txt requirements-dev.txt 2>/dev/null | sha256sum | cut -d' ' -f1)
+want=$(sha256sum requirements.txt | cut -d' ' -f1)
 if [[ -x .venv/bin/python && -f $stamp && "$(cat $stamp)" == "$want" ]]; then exit 0; fi
 echo "[ensure-python] installing Python packages into .venv" >&2
 [[ -x .venv/bin/python ]] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -r requirements.txt $( [[ -f requirements-dev.txt ]] && echo -r requirements-dev.txt )
+.venv/bin/python -m pip install -q -r requirements.txt
 echo "$want" > $stamp
