@@ -42,7 +42,7 @@ def render_resources(target: Path, redis_port: int, data_dir: Path) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     for source in (REPO / "resources").glob("*.yaml"):
         text = source.read_text()
-        text = text.replace("127.0.0.1:6379", f"127.0.0.1:{redis_port}")
+        text = text.replace("127.0.0.1:6380", f"127.0.0.1:{redis_port}")
         text = re.sub(r'"\.data/', f'"{data_dir}/', text)
         # The knowledge-base MCP server runs from the repository, whatever daprd's directory.
         text = text.replace('".venv/bin/python"', f'"{sys.executable}"').replace('value: "."', f'value: "{REPO}"')
