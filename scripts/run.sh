@@ -26,7 +26,8 @@ mkdir -p .data/state
 .venv/bin/python scripts/devstack.py up
 dapr run -f . &
 DAPR_PID=$!
-.venv/bin/python scripts/wait_http.py http://127.0.0.1:8000/health --timeout 180 --pid "$DAPR_PID"
+.venv/bin/python scripts/wait_http.py http://127.0.0.1:8000/health --timeout 180 --pid "$DAPR_PID" \
+  || { echo "[run] the app did not start: see .dapr/logs/" >&2; exit 1; }
 .venv/bin/python setup_sample_data.py
 echo "[run] API on http://127.0.0.1:8000 (docs: /docs). Ctrl-C stops everything." >&2
 wait "$DAPR_PID"

@@ -45,7 +45,7 @@ def render_resources(target: Path, redis_port: int, data_dir: Path) -> Path:
         text = text.replace("127.0.0.1:6380", f"127.0.0.1:{redis_port}")
         text = re.sub(r'"\.data/', f'"{data_dir}/', text)
         # The knowledge-base MCP server runs from the repository, whatever daprd's directory.
-        text = text.replace('".venv/bin/python"', f'"{sys.executable}"').replace('value: "."', f'value: "{REPO}"')
+        text = text.replace('"scripts/knowledge_mcp_server.sh"', f'"{REPO}/scripts/knowledge_mcp_server.sh"')
         (target / source.name).write_text(text)
     return target
 
