@@ -45,10 +45,8 @@ def load(client: DaprClient, store: str, records: dict[str, dict]) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--timeout", type=float, default=60, help="seconds to wait for the sidecar")
-    args = parser.parse_args()
-    with DaprClient() as client:
-        client.wait(args.timeout)
+    parser.parse_args()
+    with DaprClient() as client:  # waits for the sidecar's health first (DAPR_HEALTH_TIMEOUT)
         customers = load(client, "customer-state", CUSTOMERS)
         systems = load(client, "system-state", SYSTEMS)
     print(json.dumps({"customers_written": customers, "systems_written": systems,

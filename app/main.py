@@ -26,7 +26,7 @@ async def lifespan(_: FastAPI):
     # Imported here: building the runtime imports every activity (and the knowledge base).
     from app.workflows.runtime import build_workflow_runtime
 
-    clients.dapr_client().wait(settings.dapr_timeout)  # polls the sidecar's health, no sleeps
+    clients.dapr_client()  # the client polls the sidecar's health (DAPR_HEALTH_TIMEOUT) before returning
     runtime = build_workflow_runtime()
     runtime.start()
     logger.info("workflow runtime started", extra={"llm_mode": settings.effective_llm_provider})

@@ -64,7 +64,6 @@ class Settings(BaseSettings):
     # machine; then the development tokens documented in env.template apply.
     dev_mode: bool = False
 
-    dapr_timeout: float = 60.0  # how long startup waits for the sidecar
     log_level: str = "INFO"
 
     @field_validator("approval_timeout", "sla_override", mode="before")
