@@ -177,3 +177,13 @@ def test_list_filters_and_pages_newest_first(engineer):
     finished = engineer.get("/support/tickets", params={"stage": "not_entitled"}).json()["tickets"]
     assert "LC-DONE" in [t["ticket_id"] for t in finished]
     assert engineer.get("/support/tickets", params={"limit": 0}).status_code == 422
+
+
+def test_a_lost_index_is_rebuilt_from_the_workflows(service, engineer):
+    before = engineer.get("/support/tickets", params={"limit": 200}).json()["tickets"]
+    with service.sidecar() as sidecar:
+        assert sidecar.delete("/v1.0/state/analysis-state/index:tickets").status_code == 204
+    assert service.state("analysis-state", "index:tickets") is None
+    after = engineer.get("/support/tickets", params={"limit": 200}).json()["tickets"]
+    assert [t["ticket_id"] for t in after] == [t["ticket_id"] for t in before]
+    assert [t["stage"] for t in after] == [t["stage"] for t in before]

@@ -13,7 +13,7 @@ from app.api.errors import responses
 from app.core import clients
 from app.domain.status import Stage
 from app.domain.ticket import TICKET_ID_PATTERN
-from app.services import ticket_records, tickets
+from app.services import index_rebuild, ticket_records, tickets
 
 router = APIRouter(prefix="/support/tickets", tags=["lifecycle"])
 
@@ -57,7 +57,7 @@ class CancelAccepted(BaseModel):
 
 
 @router.get("", response_model=TicketPage, responses=responses(401, 403, 422))
-def list_tickets(_: CanInspect,
+def list_tickets(_: CanInspect, wf: WorkflowClientDep,
                  status_: Literal["running", "completed", "failed", "terminated"] | None = Query(None, alias="status"),
                  stage: Stage | None = None,
                  priority: Literal["critical", "high", "medium", "low"] | None = None,
@@ -69,7 +69,10 @@ def list_tickets(_: CanInspect,
                                  "awaiting_decision": awaiting_decision}.items() if v is not None}
     if status_ is not None:
         filters["status"] = status_
-    page, next_cursor = ticket_records.list_summaries(clients.analysis_store(), filters, limit, cursor)
+    records = clients.analysis_store()
+    if records.get_value(ticket_records.INDEX_KEY) is None:  # lost (or nothing filed yet)
+        index_rebuild.rebuild_index(wf, records)
+    page, next_cursor = ticket_records.list_summaries(records, filters, limit, cursor)
     return TicketPage(tickets=[TicketSummary.model_validate(s) for s in page], next_cursor=next_cursor)
 
 
