@@ -8,6 +8,7 @@ from dapr.clients import DaprClient
 from dapr.ext.workflow import DaprWorkflowClient
 
 from app.core.config import get_settings
+from app.core.logging import sdk_logger_options
 from app.store import StateStore
 
 _lock = threading.Lock()
@@ -27,7 +28,7 @@ def workflow_client() -> DaprWorkflowClient:
     global _workflow
     with _lock:
         if _workflow is None:
-            _workflow = DaprWorkflowClient()
+            _workflow = DaprWorkflowClient(logger_options=sdk_logger_options())
         return _workflow
 
 

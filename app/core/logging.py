@@ -7,7 +7,7 @@ import logging
 import sys
 from datetime import datetime, timezone
 
-_STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+_STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):
@@ -25,15 +25,28 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
-def configure_logging(level: str = "INFO") -> None:
+def json_handler() -> logging.Handler:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter())
+    return handler
+
+
+def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [json_handler()]
     root.setLevel(level.upper())
-    # The SDK's own loggers are chatty at INFO and not JSON; keep their warnings.
-    for name in ("WorkflowRuntime", "DaprWorkflowClient", "durabletask-worker", "durabletask-client"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    # uvicorn's loggers print plain text through their own handlers: route them through ours.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+
+
+def sdk_logger_options():
+    """The workflow SDK's loggers, in JSON. Its activity-failure warnings lack the ticket id, so
+    they are left to the app's own activity logging (ERROR and up only)."""
+    from dapr.ext.workflow.logger import LoggerOptions
+
+    return LoggerOptions(log_level=logging.ERROR, log_handler=json_handler(), log_formatter=JsonFormatter())
 
 
 class _TicketAdapter(logging.LoggerAdapter):
