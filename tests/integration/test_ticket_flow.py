@@ -91,7 +91,11 @@ def test_decision_raised_before_the_wait_is_applied(service, api):
     assert raised.status_code == 202, raised.text
     status = wait_for_stage(api, "FLOW-EARLY", "completed")
     assert status["output"]["final_solution"] == "Register the activity."
+    assert status["revision"] == 0  # applied to the first proposal, once
     assert "Register the activity." in service.state("analysis-state", "notification:FLOW-EARLY")["body"]
+    received = poll(lambda: service.state("analysis-state", "inbox:customer-notifications:FLOW-EARLY"),
+                    lambda v: v is not None, message="notification not received")
+    assert len(received["messages"]) == 1 and received["redeliveries"] == 0
 
 
 def test_bad_requests_get_clear_errors(api):
