@@ -27,7 +27,7 @@ async def lifespan(_: FastAPI):
     from app.workflows.runtime import build_workflow_runtime
 
     clients.dapr_client()  # the client polls the sidecar's health (DAPR_HEALTH_TIMEOUT) before returning
-    runtime = build_workflow_runtime()
+    runtime = build_workflow_runtime(with_agents=settings.llm_configured)
     runtime.start()
     logger.info("workflow runtime started", extra={"llm_mode": settings.effective_llm_provider})
     try:

@@ -1,5 +1,6 @@
-"""Activity: merge the knowledge-base results into a proposed solution, store it in
-analysis-state and announce it on `solution-ready`.
+"""Activity: store a proposed solution in analysis-state and announce it on `solution-ready`:
+the expert agent's proposal when the workflow passes one, else one composed offline from the
+knowledge-base results (saying why the agent's is missing, when it failed).
 
 Idempotent per (ticket, revision): a retry finds the stored proposal and reuses it, and the
 announcement carries the id `{ticket}:solution-ready:{revision}`.
@@ -35,9 +36,7 @@ def propose_solution(ctx: WorkflowActivityContext, request: dict) -> dict:
     if stored and stored.get("revision") == revision:
         proposal = stored["proposal"]
     else:
-        result_lists = [[SearchHit.model_validate(h) for h in hits] for hits in request["search_results"]]
-        proposal = compose_offline_proposal(ticket["description"], fuse_results(result_lists),
-                                            notes=request.get("notes"))
+        proposal = request.get("proposal") or _offline_proposal(request)
         record = {
             "ticket_id": ticket_id,
             "revision": revision,
@@ -68,4 +67,13 @@ def propose_solution(ctx: WorkflowActivityContext, request: dict) -> dict:
     ], stage="awaiting_approval", awaiting_decision=True, revision=revision)
     log.info("solution proposed", extra={"revision": revision, "published": published,
                                          "cited_articles": proposal["cited_articles"]})
+    return proposal
+
+
+def _offline_proposal(request: dict) -> dict:
+    result_lists = [[SearchHit.model_validate(h) for h in hits] for hits in request["search_results"]]
+    proposal = compose_offline_proposal(request["ticket"]["description"], fuse_results(result_lists),
+                                        notes=request.get("notes"))
+    if request.get("llm_fallback_reason"):
+        proposal["llm_fallback_reason"] = request["llm_fallback_reason"]
     return proposal

@@ -1,10 +1,9 @@
-"""Which customer a tool call serves: the customer of the ticket that started the agent run,
-never one the model names.
+"""Which ticket, and so which customer, a tool call serves: the one whose workflow started the
+agent run, never one the model names.
 
-A tool only sees the arguments the model chose. It runs inside its run's `run_tool` activity,
-where `TicketAgent` sets `calling_run` to that activity's workflow instance: the agent run the
-ticket workflow started. That run's input (`AgentRunInput`) was written by the ticket workflow,
-so the customer read from it is the ticket's own, whatever the ticket text or the model say.
+A tool only sees the arguments the model chose. It runs inside its run's `run_tool` activity;
+there `TicketAgent` reads the run's input (`AgentRunInput`, written by the ticket workflow,
+never by the model) and puts it in `ticket_scope` for the tools.
 """
 
 from __future__ import annotations
@@ -14,19 +13,24 @@ from contextvars import ContextVar
 from app.agents.runs import AgentRunInput
 from app.core import clients
 
-# The agent run whose tool is executing; None outside a tool call.
-calling_run: ContextVar[str | None] = ContextVar("calling_run", default=None)
+# The ticket the executing tool call serves; None outside a tool call.
+ticket_scope: ContextVar[AgentRunInput | None] = ContextVar("ticket_scope", default=None)
 
 
 class UnboundToolCall(RuntimeError):
     """A ticket tool ran without a ticket to serve."""
 
 
-def ticket_customer_id() -> str:
-    run_id = calling_run.get()
-    if run_id is None:
-        raise UnboundToolCall("ticket tools run only inside an agent run")
+def run_scope(run_id: str) -> AgentRunInput:
+    """The input the ticket workflow started agent run `run_id` with."""
     state = clients.workflow_client().get_workflow_state(run_id, fetch_payloads=True)
     if state is None or not state.serialized_input:
         raise UnboundToolCall(f"agent run {run_id!r} has no recorded input")
-    return AgentRunInput.model_validate_json(state.serialized_input).customer_id
+    return AgentRunInput.model_validate_json(state.serialized_input)
+
+
+def ticket_customer_id() -> str:
+    scope = ticket_scope.get()
+    if scope is None:
+        raise UnboundToolCall("ticket tools run only inside an agent run")
+    return scope.customer_id

@@ -30,7 +30,8 @@ def expert_run_input(ticket: TicketWorkflowInput, triage: dict, notes: str | Non
     ]
     if triage.get("system_info"):
         parts.append(f"The customer's systems: {json.dumps(triage['system_info'])}")
-    parts.append(f"The customer wrote (verbatim, between the markers):\n<<<TICKET\n{ticket.description}\nTICKET>>>")
+    parts.append("The customer wrote (verbatim, between the markers):\n"
+                 f"<<<TICKET\n{ticket.description}\nTICKET>>>")
     if notes:
         parts.append(f"A support engineer rejected the previous proposal with these notes; address "
                      f"them:\n<<<NOTES\n{notes}\nNOTES>>>")

@@ -1,6 +1,6 @@
-"""Builds both agents at startup and registers them, with the structuring activities, on the
-app's WorkflowRuntime. Call it once the sidecar is up: a DurableAgent reads the sidecar's
-metadata when it is built (and blocks for a minute, then fails, when there is none)."""
+"""Builds both agents at startup and registers their workflows and activities on the app's
+WorkflowRuntime. Call it once the sidecar is up: a DurableAgent reads the sidecar's metadata
+when it is built (and blocks for a minute, then fails, when there is none)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,6 @@ def register_agents(runtime: WorkflowRuntime) -> TicketAgents:
     # Imported here: dapr_agents takes seconds to import and only LLM mode needs it.
     from app.agents.chat_client import chat_client
     from app.agents.expert_agent import build_expert_agent
-    from app.agents.structured import STRUCTURING_ACTIVITIES
     from app.agents.triage_agent import build_triage_agent
 
     global _agents
@@ -42,8 +41,6 @@ def register_agents(runtime: WorkflowRuntime) -> TicketAgents:
             raise RuntimeError(f"agent {agent.name!r} registers as {agent.agent_workflow_name!r}, "
                                f"not {workflow_name!r}")
         agent.register(runtime)
-    for activity in STRUCTURING_ACTIVITIES:
-        runtime.register_activity(activity)
     _agents = agents
     return agents
 

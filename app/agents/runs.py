@@ -18,13 +18,15 @@ TRIAGE_WORKFLOW = agent_workflow_name(TRIAGE_AGENT)
 EXPERT_WORKFLOW = agent_workflow_name(EXPERT_AGENT)
 
 
+# Run ids join the ticket id with '.', which ticket ids never contain (TICKET_ID_PATTERN): no
+# ticket can take a run's id, and no ticket route can address a run.
 def triage_run_id(ticket_id: str) -> str:
-    return f"{ticket_id}-triage"
+    return f"{ticket_id}.triage"
 
 
 def expert_run_id(ticket_id: str, revision: int) -> str:
     # One run per revision: a child workflow id is never reused within its parent.
-    return f"{ticket_id}-expert-{revision}"
+    return f"{ticket_id}.expert-{revision}"
 
 
 class AgentRunInput(BaseModel):

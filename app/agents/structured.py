@@ -15,6 +15,7 @@ from typing import Literal, TypeVar
 from dapr.ext.workflow import WorkflowActivityContext
 from pydantic import BaseModel, field_validator
 
+from app.agents import registry
 from app.agents.expert_agent import MIN_SEARCHES
 from app.core import clients
 from app.domain.ticket import TicketWorkflowInput
@@ -32,9 +33,11 @@ class MalformedAnswer(ValueError):
     """The model's answer does not hold up (unknown citation, too few searches, ...)."""
 
 
+# Entitlement and SLA are never asked for: they follow from the customer's plan
+# (app/triage/entitlement.py), whatever the agent says. (Docstrings here reach the model: they
+# are the schema's descriptions.)
 class TriageAssessment(BaseModel):
-    """What the triage agent decides. Entitlement and SLA are not asked for: they follow from
-    the customer's plan (app/triage/entitlement.py), whatever the agent says."""
+    """A support ticket's triage: its category, its priority and a short summary."""
 
     category: Literal[CATEGORIES]
     priority: Priority
@@ -48,9 +51,10 @@ class TriageAssessment(BaseModel):
         return value.strip()
 
 
+# Ranges are checked by validators, not in the JSON schema, so the schema stays within what
+# every structured-output backend accepts.
 class ExpertAnswer(BaseModel):
-    """What the expert agent proposes. Ranges are checked here, not in the JSON schema, so the
-    schema stays within what every structured-output backend accepts."""
+    """A proposed solution to a support ticket, grounded in knowledge-base articles."""
 
     summary: str
     likely_causes: list[str]
@@ -101,7 +105,8 @@ def structure_triage(ctx: WorkflowActivityContext, request: dict) -> dict:
     offline = TriageResult.model_validate(request["triage"])
     assessment = generate(TriageAssessment, TRIAGE_FORMAT, f"{_ticket_text(ticket)}\n\n"
                           f"The triage agent's answer:\n<<<ANSWER\n{request['answer']}\nANSWER>>>")
-    entitlement = decide_entitlement(offline.plan, assessment.priority, datetime.fromisoformat(ticket.filed_at))
+    filed_at = datetime.fromisoformat(ticket.filed_at)
+    entitlement = decide_entitlement(offline.plan, assessment.priority, filed_at)
     triage = offline.model_copy(update={
         "category": assessment.category, "priority": assessment.priority, "summary": assessment.summary,
         "entitled": entitlement.entitled, "entitlement_reason": entitlement.reason, "sla": entitlement.sla,
@@ -131,7 +136,8 @@ def structure_expert(ctx: WorkflowActivityContext, request: dict) -> dict:
                       f"The expert agent's answer:\n<<<ANSWER\n{request['answer']}\nANSWER>>>")
     unknown = [slug for slug in answer.cited_articles if slug not in found]
     if unknown or not answer.cited_articles:
-        raise MalformedAnswer(f"cited articles {answer.cited_articles} must be among those found: {sorted(found)}")
+        raise MalformedAnswer(f"cited articles {answer.cited_articles} must be among those found: "
+                              f"{sorted(found)}")
     proposal = ExpertProposal(**answer.model_dump(), generated_by="llm")
     return {"proposal": proposal.model_dump(), "queries": list(searches),
             "search_results": list(searches.values())}
@@ -139,13 +145,12 @@ def structure_expert(ctx: WorkflowActivityContext, request: dict) -> dict:
 
 def run_searches(run_id: str) -> dict[str, list[dict]]:
     """query -> hits, for each distinct query the expert run searched with (first result kept)."""
-    from app.agents.registry import registered_agents
-
-    entry = registered_agents().expert.get_state(run_id)
+    entry = registry.registered_agents().expert.get_state(run_id)
     searches: dict[str, list[dict]] = {}
     for record in getattr(entry, "tool_history", None) or []:
         query = " ".join(str(record.tool_args.get("query", "")).split())
-        if record.tool_name != "search_knowledge_base" or not query or query.lower() in map(str.lower, searches):
+        seen = query.lower() in map(str.lower, searches)
+        if record.tool_name != "search_knowledge_base" or not query or seen:
             continue
         try:
             hits = json.loads(record.execution_result or "")
@@ -169,7 +174,5 @@ def generate(model: type[Model], instructions: str, content: str) -> Model:
 
 
 def _ticket_text(ticket: TicketWorkflowInput) -> str:
-    return f"Ticket {ticket.ticket_id}, as the customer wrote it:\n<<<TICKET\n{ticket.description}\nTICKET>>>"
-
-
-STRUCTURING_ACTIVITIES = (structure_triage, structure_expert)
+    return (f"Ticket {ticket.ticket_id}, as the customer wrote it:\n"
+            f"<<<TICKET\n{ticket.description}\nTICKET>>>")

@@ -1,8 +1,10 @@
 """The DurableAgent both ticket agents are: durable state in the agent-state store, the
-workflow's retry shape, tools that know which run calls them, and no console transcript.
-LLM mode only: importing it imports dapr_agents."""
+workflow's retry shape, tools bound to the ticket that started the run, and no console
+transcript. LLM mode only: importing it imports dapr_agents."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from dapr.ext.workflow import WorkflowActivityContext
 from dapr_agents import DurableAgent
@@ -11,8 +13,9 @@ from dapr_agents.agents.configs import (AgentExecutionConfig, AgentMCPConfig, Ag
 from dapr_agents.agents.utils.text_printer import ColorTextFormatter
 from dapr_agents.llm.chat import ChatClientBase
 from dapr_agents.storage.daprstores.stateservice import StateStoreService
+from dapr_agents.tool import AgentTool
 
-from app.agents.binding import calling_run
+from app.agents.binding import run_scope, ticket_scope
 
 # Every activity of a run (each LLM call, each tool call) retries like the ticket workflow's
 # LLM_RETRY: three attempts, 1 s then 2 s apart. A run that still fails fails its child
@@ -23,13 +26,15 @@ AGENT_RETRY = WorkflowRetryPolicy(max_attempts=3, initial_backoff_seconds=1, max
 
 class TicketAgent(DurableAgent):
     def run_tool(self, ctx: WorkflowActivityContext, payload: dict) -> dict:
-        # The activity's workflow is the agent run the ticket workflow started: the tools take
-        # the ticket's customer from it (see binding).
-        token = calling_run.set(ctx.workflow_id)
+        # The activity's workflow is the agent run the ticket workflow started: the tools serve
+        # that run's ticket (see binding). Read here, not in a tool, so that a failed read fails
+        # the activity, which the retry policy retries; dapr-agents would hand a tool's error to
+        # the model as the tool's result.
+        token = ticket_scope.set(run_scope(ctx.workflow_id))
         try:
             return super().run_tool(ctx, payload)
         finally:
-            calling_run.reset(token)
+            ticket_scope.reset(token)
 
 
 class SilentTextFormatter(ColorTextFormatter):
@@ -39,8 +44,9 @@ class SilentTextFormatter(ColorTextFormatter):
         pass
 
 
-def build_ticket_agent(*, name: str, role: str, goal: str, instructions: list[str], tools,
-                       llm: ChatClientBase, state_store: str, max_iterations: int) -> TicketAgent:
+def build_ticket_agent(*, name: str, role: str, goal: str, instructions: list[str],
+                       tools: Iterable[AgentTool], llm: ChatClientBase, state_store: str,
+                       max_iterations: int) -> TicketAgent:
     """Needs the sidecar up: a DurableAgent reads the sidecar's metadata when it is built."""
     agent = TicketAgent(
         name=name, role=role, goal=goal, instructions=instructions, tools=list(tools), llm=llm,

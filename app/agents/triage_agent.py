@@ -31,7 +31,8 @@ MAX_ITERATIONS = 5
 def triage_run_input(ticket: TicketWorkflowInput) -> dict:
     task = (f"Triage support ticket {ticket.ticket_id}. The customer wrote (verbatim, between the "
             f"markers):\n<<<TICKET\n{ticket.description}\nTICKET>>>")
-    return AgentRunInput(task=task, ticket_id=ticket.ticket_id, customer_id=ticket.customer_id).model_dump()
+    return AgentRunInput(task=task, ticket_id=ticket.ticket_id,
+                         customer_id=ticket.customer_id).model_dump()
 
 
 def build_triage_agent(llm, state_store: str):

@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     system_store: str = "system-state"
     analysis_store: str = "analysis-state"
     workflow_store: str = "workflow-state"
+    agent_state_store: str = "agent-state"
     pubsub_name: str = "support-pubsub"
     conversation_component: str = "customer-notification-llm"
 

@@ -53,3 +53,6 @@ class TicketWorkflowInput(BaseModel):
     approval_timeout_seconds: float
     max_revisions: int = 2
     filed_by: str | None = None  # the API client's name, for "clients read their own tickets"
+    # LLM agents triage and analyse the ticket. Fixed at filing: configuring an LLM (or removing
+    # it) later does not change an instance in flight.
+    use_agents: bool = False

@@ -114,7 +114,7 @@ def file_ticket(wf: DaprWorkflowClient, records: StateStore, customers: StateSto
         ticket_id=request.ticket_id, customer_id=request.customer_id,
         description=request.description, filed_at=filed_at,
         approval_timeout_seconds=settings.approval_timeout, max_revisions=settings.max_revisions,
-        filed_by=filed_by,
+        filed_by=filed_by, use_agents=settings.llm_configured,
     )
     try:
         instance_id = wf.schedule_new_workflow(ticket_workflow, input=workflow_input.model_dump(),

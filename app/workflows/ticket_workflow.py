@@ -15,6 +15,10 @@ from app.activities.kb_search import search_knowledge_base
 from app.activities.notification import notify_customer
 from app.activities.solution import propose_solution
 from app.activities.triage import triage_ticket
+from app.agents.expert_agent import expert_run_input
+from app.agents.runs import EXPERT_WORKFLOW, TRIAGE_WORKFLOW, expert_run_id, triage_run_id
+from app.agents.structured import structure_expert, structure_triage
+from app.agents.triage_agent import triage_run_input
 from app.domain.ticket import TicketWorkflowInput
 from app.notifications.templates import solution_text
 
@@ -63,6 +67,9 @@ class TicketRun:
         self.log("workflow started")
         self.status("triage")
         self.triage = yield from self.step(self.activity(triage_ticket, self.ticket.model_dump()))
+        if self.triage["entitled"] and self.ticket.use_agents:
+            # Entitlement never depends on the agent; a ticket the plan excludes costs no model time.
+            self.triage = yield from self.triage_by_agent()
         t = self.triage
         self.progress = {"category": t["category"], "priority": t["priority"], "entitled": t["entitled"],
                          "sla": t["sla"]}
@@ -97,17 +104,52 @@ class TicketRun:
                            final_solution=final, notification=notification)
 
     def analyse(self, revision: int, notes: str | None):
-        """Fans the knowledge-base queries out in parallel, then stores and announces a proposal."""
+        """The expert agent's proposal, or one composed offline from knowledge-base queries fanned
+        out in parallel; then stores and announces it."""
         self.status("expert_analysis", revision=revision)
-        queries = list(self.triage["kb_queries"]) + ([notes] if notes else [])
-        searches = [self.activity(search_knowledge_base, {"ticket_id": self.ticket.ticket_id, "query": q,
-                                                          "k": 5, "revision": revision, "index": i})
-                    for i, q in enumerate(queries)]
-        results = yield from self.step(when_all(searches))
+        expert = (yield from self.expert_by_agent(revision, notes)) if self.ticket.use_agents else {}
+        if "proposal" in expert:
+            queries, results = expert["queries"], expert["search_results"]
+        else:
+            queries = list(self.triage["kb_queries"]) + ([notes] if notes else [])
+            searches = [self.activity(search_knowledge_base, {"ticket_id": self.ticket.ticket_id, "query": q,
+                                                              "k": 5, "revision": revision, "index": i})
+                        for i, q in enumerate(queries)]
+            results = yield from self.step(when_all(searches))
         proposal = yield from self.step(self.activity(propose_solution, {
             "ticket": self.ticket.model_dump(), "triage": self.triage, "queries": queries,
-            "search_results": results, "revision": revision, "notes": notes}))
+            "search_results": results, "revision": revision, "notes": notes,
+            "proposal": expert.get("proposal"), "llm_fallback_reason": expert.get("llm_fallback_reason")}))
         return proposal
+
+    # -- the agents (LLM mode): each a child workflow, its answer then structured -----------
+    def triage_by_agent(self):
+        """The triage agent's category, priority and summary over the offline triage, SLA
+        recomputed; the offline triage, saying why, when the agent or its answer fails."""
+        run_id = triage_run_id(self.ticket.ticket_id)
+        try:
+            answer = yield from self.step(self.ctx.call_child_workflow(
+                TRIAGE_WORKFLOW, input=triage_run_input(self.ticket), instance_id=run_id))
+            return (yield from self.step(self.activity(structure_triage, {
+                "ticket": self.ticket.model_dump(), "triage": self.triage,
+                "answer": (answer or {}).get("content", "")}, LLM_RETRY)))
+        except TaskFailedError as error:
+            self.log("triage agent failed, keeping the offline triage")
+            return {**self.triage, "llm_fallback_reason": str(error)[:500]}
+
+    def expert_by_agent(self, revision: int, notes: str | None):
+        """{proposal, queries, search_results} from the expert agent, or {llm_fallback_reason}
+        when the agent or its answer fails."""
+        run_id = expert_run_id(self.ticket.ticket_id, revision)
+        try:
+            answer = yield from self.step(self.ctx.call_child_workflow(
+                EXPERT_WORKFLOW, input=expert_run_input(self.ticket, self.triage, notes), instance_id=run_id))
+            return (yield from self.step(self.activity(structure_expert, {
+                "ticket": self.ticket.model_dump(), "run_id": run_id,
+                "answer": (answer or {}).get("content", "")}, LLM_RETRY)))
+        except TaskFailedError as error:
+            self.log("expert agent failed, composing the proposal offline", revision=revision)
+            return {"llm_fallback_reason": str(error)[:500]}
 
     def wait_for_decision(self, revision: int, proposal: dict):
         """The decision for this revision, or None when the approval timeout fires first.

@@ -29,8 +29,9 @@ SYSTEMS = {
                 "platform": "kubernetes (EKS)", "applications": ["api-gateway"]},
 }
 # Agent run -> the input the ticket workflow started it with.
-RUNS = {"T-1-triage": AgentRunInput(task="triage", ticket_id="T-1", customer_id="CUST001"),
-        "T-2-triage": AgentRunInput(task="triage", ticket_id="T-2", customer_id="CUST002")}
+RUNS = {"T-1.triage": AgentRunInput(task="triage", ticket_id="T-1", customer_id="CUST001"),
+        "T-2.triage": AgentRunInput(task="triage", ticket_id="T-2", customer_id="CUST002"),
+        "T-1.expert-0": AgentRunInput(task="propose", ticket_id="T-1", customer_id="CUST001")}
 
 
 class FakeStore:
@@ -76,28 +77,28 @@ def run_tool(agent: TicketAgent, run_id: str, name: str, arguments: dict) -> dic
 
 def test_customer_tool_serves_the_runs_customer_whatever_the_model_asks(stores):
     agent = agent_with(TRIAGE_TOOLS)
-    assert run_tool(agent, "T-1-triage", "lookup_customer", {"customer_id": "CUST002"}) == {
+    assert run_tool(agent, "T-1.triage", "lookup_customer", {"customer_id": "CUST002"}) == {
         "customer_id": "CUST001", "name": "Acme Corporation", "plan": "enterprise"}
-    assert run_tool(agent, "T-2-triage", "lookup_customer", {}) == {
+    assert run_tool(agent, "T-2.triage", "lookup_customer", {}) == {
         "customer_id": "CUST002", "name": "TechStart Inc", "plan": "professional"}
     assert stores[0].reads == ["CUST001", "CUST002"]
 
 
 def test_system_tool_serves_the_runs_customer_whatever_the_model_asks(stores):
-    result = run_tool(agent_with(TRIAGE_TOOLS), "T-1-triage", "lookup_system_info",
+    result = run_tool(agent_with(TRIAGE_TOOLS), "T-1.triage", "lookup_system_info",
                       {"customer_id": "CUST002", "kwargs": {"customer_id": "CUST002"}})
     assert result["customer_id"] == "CUST001" and result["cloud"] == "azure"
     assert stores[1].reads == ["CUST001"]
 
 
 def test_the_contact_address_never_reaches_the_model(stores):
-    result = run_tool(agent_with(TRIAGE_TOOLS), "T-1-triage", "lookup_customer", {})
+    result = run_tool(agent_with(TRIAGE_TOOLS), "T-1.triage", "lookup_customer", {})
     assert "contact_email" not in result
 
 
 def test_the_binding_lasts_only_for_the_tool_call(stores):
-    run_tool(agent_with(TRIAGE_TOOLS), "T-1-triage", "lookup_customer", {})
-    assert binding.calling_run.get() is None
+    run_tool(agent_with(TRIAGE_TOOLS), "T-1.triage", "lookup_customer", {})
+    assert binding.ticket_scope.get() is None
 
 
 def test_a_tool_called_outside_an_agent_run_serves_no_one(stores):
@@ -106,13 +107,19 @@ def test_a_tool_called_outside_an_agent_run_serves_no_one(stores):
     assert stores[0].reads == []
 
 
-def test_an_unknown_run_serves_no_one(stores):
-    token = binding.calling_run.set("T-404-triage")
-    try:
-        with pytest.raises(binding.UnboundToolCall):
-            binding.ticket_customer_id()
-    finally:
-        binding.calling_run.reset(token)
+def test_an_unknown_run_fails_the_activity_instead_of_answering_the_model(stores):
+    with pytest.raises(binding.UnboundToolCall):
+        run_tool(agent_with(TRIAGE_TOOLS), "T-404.triage", "lookup_customer", {})
+    assert stores[0].reads == []
+
+
+def test_a_failed_read_of_the_run_fails_the_activity_so_it_is_retried(stores, monkeypatch):
+    def unavailable():
+        raise ConnectionError("sidecar unavailable")
+
+    monkeypatch.setattr(FakeWorkflowClient, "get_workflow_state", lambda self, *a, **k: unavailable())
+    with pytest.raises(ConnectionError):
+        run_tool(agent_with(TRIAGE_TOOLS), "T-1.triage", "lookup_customer", {})
 
 
 def test_the_customer_tools_offer_the_model_no_arguments():
@@ -121,7 +128,7 @@ def test_the_customer_tools_offer_the_model_no_arguments():
 
 
 def test_knowledge_search_returns_articles_by_slug(stores):
-    hits = run_tool(agent_with(EXPERT_TOOLS), "T-1-expert-0", "search_knowledge_base",
+    hits = run_tool(agent_with(EXPERT_TOOLS), "T-1.expert-0", "search_knowledge_base",
                     {"query": "connection refused app port 5000"})
     assert hits[0]["slug"] == "app-port-mismatch"
     assert set(hits[0]) == {"slug", "title", "category", "score", "snippet"}
