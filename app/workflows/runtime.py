@@ -8,6 +8,7 @@ import logging
 
 from dapr.ext.workflow import WorkflowRuntime
 
+from app.activities.agent_runs import stop_agent_runs
 from app.activities.escalation import escalate_ticket
 from app.activities.kb_search import search_knowledge_base
 from app.activities.notification import notify_customer
@@ -18,7 +19,7 @@ from app.core.logging import sdk_logger_options
 from app.workflows.ticket_workflow import ticket_workflow
 
 ACTIVITIES = (triage_ticket, search_knowledge_base, propose_solution, escalate_ticket, notify_customer,
-              structure_triage, structure_expert)
+              structure_triage, structure_expert, stop_agent_runs)
 
 
 logger = logging.getLogger("app.activities")

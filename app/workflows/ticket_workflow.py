@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 from dapr.ext.workflow import DaprWorkflowContext, RetryPolicy, TaskFailedError, when_all, when_any
 
+from app.activities.agent_runs import stop_agent_runs
 from app.activities.escalation import escalate_ticket
 from app.activities.kb_search import search_knowledge_base
 from app.activities.notification import notify_customer
@@ -217,6 +218,9 @@ class TicketRun:
     def cancelled(self, request: dict):
         self.log("ticket cancelled", by=request.get("by"))
         self.status("notifying", cancelled_by=request.get("by"))
+        if self.ticket.use_agents:
+            yield from _plain(self.activity(stop_agent_runs, {"ticket_id": self.ticket.ticket_id,
+                                                              "revisions": self.ticket.max_revisions + 1}))
         notification = yield from self.notify("cancelled", reason=request.get("reason"), cancellable=False)
         return self.finish("cancelled", triage=self.triage, cancellation=request, notification=notification)
 

@@ -162,3 +162,24 @@ def test_without_agents_the_workflow_stays_offline():
     _, calls, _ = run(ticket={**TICKET, "use_agents": False})
     assert [s for s in steps(calls) if s[0] == "child" or s[1].startswith("structure")] == []
     assert ("all", "fan-out") in steps(calls)
+
+
+def test_cancelling_a_ticket_stops_its_agent_runs():
+    answer = responder()
+
+    def respond(task: FakeTask):
+        if task.kind == "activity":  # the steps after a cancellation are not raced against it
+            if task.name == "stop_agent_runs":
+                return ["T-1.expert-0"]
+            return {"kind": task.input["kind"]}
+        first = task.children[0]
+        if first.kind == "child" and first.name == EXPERT_WORKFLOW:  # cancelled while the expert runs
+            cancel = task.children[1]
+            cancel.result = {"by": "tester-engineer", "reason": "duplicate"}
+            return cancel
+        return answer(task)
+
+    output, calls, _ = run_workflow(ticket_workflow, TICKET, respond, AgentsContext())
+    assert calls[-2][:2] == ("activity", "stop_agent_runs")
+    assert '"revisions": 3' in calls[-2][2] and '"ticket_id": "T-1"' in calls[-2][2]
+    assert output["stage"] == "cancelled" and output["notification"]["kind"] == "cancelled"
