@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.support.harness import poll, status_of, wait_for_stage
@@ -122,3 +124,18 @@ def test_status_of_unknown_ticket_is_404_not_null(api):
     response = api.get("/support/status/NEVER-FILED")
     assert response.status_code == 404
     assert status_of(api, "NEVER-FILED") == {"http_status": 404}
+
+
+def test_knowledge_base_is_an_mcp_server_in_dapr(service):
+    """daprd loads resources/knowledge-base-mcp.yaml and exposes the tools as workflows."""
+    with service.sidecar() as sidecar:
+        started = sidecar.post(
+            "/v1.0/workflows/dapr/dapr.internal.mcp.knowledge-base.CallTool.search_knowledge_base/start",
+            params={"instanceID": "MCP-SEARCH-1"},
+            json={"arguments": {"query": "actors never activate, placement unreachable", "k": 2}})
+        assert started.status_code == 202, started.text
+        done = poll(lambda: sidecar.get("/v1.0/workflows/dapr/MCP-SEARCH-1").json(),
+                    lambda v: v.get("runtimeStatus") in ("COMPLETED", "FAILED"), 30)
+    assert done["runtimeStatus"] == "COMPLETED"
+    content = json.loads(done["properties"]["dapr.workflow.output"])["content"]
+    assert json.loads(content[0]["text"])["slug"] == "placement-unreachable"
