@@ -114,16 +114,24 @@ def test_retried_decision_with_idempotency_key_is_a_no_op(engineer):
 
 
 def test_decision_while_still_analysing_is_a_conflict(service, engineer):
-    file(engineer, ticket("LC-EARLY"))
-    with service.sidecar() as sidecar:  # hold the workflow where it is
-        assert sidecar.post("/v1.0/workflows/dapr/LC-EARLY/pause").status_code == 202
-    held = status_of(engineer, "LC-EARLY")
-    assert held["stage"] in ("pending", "triage", "expert_analysis"), held
-    response = engineer.post("/support/approve/LC-EARLY", json={"approved": True})
-    assert response.status_code == 409 and "not waiting" in response.json()["detail"]
+    # Pause each ticket right after filing to hold it before its wait; a ticket whose analysis
+    # beat the pause is released, and the next one tried.
+    held = None
     with service.sidecar() as sidecar:
-        assert sidecar.post("/v1.0/workflows/dapr/LC-EARLY/resume").status_code == 202
-    wait_for_stage(engineer, "LC-EARLY", "awaiting_approval")
+        for attempt in range(8):
+            ticket_id = f"LC-EARLY-{attempt}"
+            file(engineer, ticket(ticket_id))
+            assert sidecar.post(f"/v1.0/workflows/dapr/{ticket_id}/pause").status_code == 202
+            status = poll(lambda: status_of(engineer, ticket_id), lambda s: s.get("status") == "suspended", 30)
+            if status["stage"] in ("pending", "triage", "expert_analysis"):
+                held = ticket_id
+                break
+            assert sidecar.post(f"/v1.0/workflows/dapr/{ticket_id}/resume").status_code == 202
+        assert held, "every ticket reached its wait before it could be paused"
+        response = engineer.post(f"/support/approve/{held}", json={"approved": True})
+        assert response.status_code == 409 and "not waiting" in response.json()["detail"]
+        assert sidecar.post(f"/v1.0/workflows/dapr/{held}/resume").status_code == 202
+    wait_for_stage(engineer, held, "awaiting_approval")
 
 
 def test_cancel_ends_the_ticket_and_tells_the_customer(service, engineer):
