@@ -14,7 +14,7 @@ class ErrorBody(BaseModel):
 
 
 def responses(*codes: int) -> dict:
-    """OpenAPI entries for the error codes a route answers."""
+    """OpenAPI entries for the error codes a route answers (400: a body that is not JSON)."""
     return {code: {"model": ErrorBody} for code in codes}
 
 

@@ -18,7 +18,7 @@ router = APIRouter(prefix="/support", tags=["decisions"])
 
 
 @router.post("/approve/{ticket_id}", status_code=status.HTTP_202_ACCEPTED,
-             response_model=DecisionAccepted, responses=responses(401, 403, 404, 409, 422))
+             response_model=DecisionAccepted, responses=responses(400, 401, 403, 404, 409, 422))
 def decide(body: DecisionRequest, wf: WorkflowClientDep, principal: CanDecide,
            ticket_id: str = Path(pattern=TICKET_ID_PATTERN),
            idempotency_key: Annotated[str | None, Header(max_length=200, pattern=r"^[\x21-\x7e]+$",

@@ -85,7 +85,7 @@ def timeline(_: CanInspect, wf: WorkflowClientDep,
 
 
 @router.post("/{ticket_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=CancelAccepted,
-             responses=responses(401, 403, 404, 409, 422))
+             responses=responses(400, 401, 403, 404, 409, 422))
 def cancel(principal: CanCancel, wf: WorkflowClientDep, ticket_id: str = Path(pattern=TICKET_ID_PATTERN),
            body: CancelRequest | None = Body(None)) -> CancelAccepted:
     current = tickets.cancel_ticket(wf, clients.analysis_store(), ticket_id, principal.name,

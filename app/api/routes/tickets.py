@@ -16,7 +16,7 @@ router = APIRouter(prefix="/support", tags=["tickets"])
 
 @router.post("/ticket", status_code=status.HTTP_202_ACCEPTED, response_model=TicketAccepted,
              responses={200: {"model": TicketAccepted, "description": "the same ticket was already filed"},
-                        **responses(401, 403, 409, 422)})
+                        **responses(400, 401, 403, 409, 422)})
 def file_ticket(body: TicketRequest, response: Response, wf: WorkflowClientDep,
                 settings: SettingsDep, principal: CanFile) -> TicketAccepted:
     created, instance_id = tickets.file_ticket(wf, clients.analysis_store(), clients.customer_store(),
