@@ -27,3 +27,16 @@ eval:
 stop:
 	-PATH="$$HOME/.dapr/bin:$$PATH" dapr stop -f . 2>/dev/null
 	-$(PY) scripts/devstack.py down
+
+# Benchmarks, crash injection and fuzzing against real processes (docs/benchmarks.md). Each
+# starts its own redis, placement, scheduler, daprd and app on ports 31000-31900 and stops them.
+# Flags go in ARGS, e.g. make bench ARGS="--n 400 --c 40", make chaos ARGS="--seed 11".
+.PHONY: chaos fuzz
+bench: install
+	$(PY) -m benchmarks.bench $(ARGS)
+
+chaos: install
+	$(PY) -m benchmarks.chaos $(ARGS)
+
+fuzz: install
+	$(PY) -m benchmarks.fuzz $(ARGS)

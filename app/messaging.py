@@ -26,14 +26,16 @@ def publish(client: DaprClient, pubsub: str, topic: str, message_id: str, data: 
 
 
 def publish_once(client: DaprClient, outbox: StateStore, pubsub: str, topic: str,
-                 message_id: str, data: dict[str, Any]) -> bool:
+                 message_id: str, data: dict[str, Any], first_attempt: bool = False) -> bool:
     """Publishes unless this message id was already published; True when it published now.
 
     The marker is written after the publish: a crash between the two republishes the same
-    CloudEvent id, which subscribers recognise. Nothing is lost either way.
+    CloudEvent id, which subscribers recognise. Nothing is lost either way. `first_attempt`
+    (the caller has just created what the message announces, so no earlier attempt can have
+    published it) skips reading the marker.
     """
     marker = f"published:{message_id}"
-    if outbox.get_value(marker) is not None:
+    if not first_attempt and outbox.get_value(marker) is not None:
         return False
     publish(client, pubsub, topic, message_id, data)
     outbox.save(marker, {"topic": topic, "message_id": message_id})

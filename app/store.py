@@ -7,6 +7,7 @@ from typing import Any, Callable
 
 from dapr.clients import DaprClient
 from dapr.clients.exceptions import DaprGrpcError
+from dapr.clients.grpc._request import TransactionalStateOperation
 from dapr.clients.grpc._state import Concurrency, Consistency, StateOptions
 
 _FIRST_WRITE = StateOptions(concurrency=Concurrency.first_write, consistency=Consistency.strong)
@@ -43,6 +44,23 @@ class StateStore:
         items = self._client.get_bulk_state(self.name, keys).items
         return {item.key: json.loads(item.data) for item in items if item.data}
 
+    def get_many_with_etags(self, keys: list[str]) -> dict[str, tuple[Any | None, str | None]]:
+        """{key: (value, etag)} in one call; (None, None) for an absent key."""
+        found = {item.key: item for item in self._client.get_bulk_state(self.name, keys).items}
+        return {key: ((json.loads(found[key].data), found[key].etag or None)
+                      if key in found and found[key].data else (None, None)) for key in keys}
+
+    def save_many(self, items: list[tuple[str, Any, str]]) -> None:
+        """Writes existing keys in one transaction, each only if unchanged since it was read
+        with that etag; ETagConflict (nothing written) otherwise."""
+        try:
+            self._client.execute_state_transaction(self.name, [
+                TransactionalStateOperation(key=key, data=json.dumps(value), etag=etag) for key, value, etag in items])
+        except DaprGrpcError as error:
+            if _is_etag_conflict(error):
+                raise ETagConflict(",".join(key for key, _, _ in items)) from error
+            raise
+
     def save(self, key: str, value: Any, etag: str | None = None) -> None:
         """Writes value; with an etag, only if the key is unchanged since that read."""
         try:
@@ -54,35 +72,41 @@ class StateStore:
             raise
 
     def insert_if_absent(self, key: str, value: Any) -> tuple[bool, Any]:
-        """Writes value only if the key does not exist yet; returns (inserted, value now stored)."""
+        """Writes value only if the key does not exist yet; returns (inserted, value now stored).
+
+        The insert is tried first (first-write concurrency without an ETag inserts only if the
+        key is absent): the common case costs one call, and the stored value is read only when
+        the key already exists."""
         for _ in range(5):
-            current, _etag = self.get(key)
-            if current is not None:
-                return False, current
             try:
-                # No etag with first-write concurrency means "only if absent" (insert).
                 self._client.save_state(self.name, key, json.dumps(value), options=_FIRST_WRITE)
                 return True, value
             except DaprGrpcError as error:
                 if not _is_etag_conflict(error):
                     raise
+            current, _etag = self.get(key)
+            if current is not None:
+                return False, current
         raise ETagConflict(key)
 
     def update(self, key: str, change: Callable[[Any | None], Any], attempts: int = 20) -> Any:
-        """Read-modify-write with optimistic concurrency: retried when the ETag has moved."""
+        """Read-modify-write with optimistic concurrency: retried when the ETag has moved (or,
+        for a key that did not exist, when someone else created it first)."""
         for _ in range(attempts):
             current, etag = self.get(key)
             new_value = change(current)
-            if current is None:
-                inserted, _ = self.insert_if_absent(key, new_value)
-                if inserted:
-                    return new_value
-                continue
             try:
-                self.save(key, new_value, etag=etag)
+                if current is None:  # insert only if still absent
+                    self._client.save_state(self.name, key, json.dumps(new_value), options=_FIRST_WRITE)
+                else:
+                    self.save(key, new_value, etag=etag)
                 return new_value
             except ETagConflict:
                 continue
+            except DaprGrpcError as error:
+                if current is None and _is_etag_conflict(error):
+                    continue
+                raise
         raise ETagConflict(key)
 
     def delete(self, key: str) -> None:

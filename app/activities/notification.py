@@ -33,6 +33,7 @@ def notify_customer(ctx: WorkflowActivityContext, request: dict) -> dict:
     store = clients.analysis_store()
 
     record = store.get_value(notification_key(ticket_id))
+    created = False
     if record is None:
         subject, body = offline_message(kind, request.get("customer_name"), ticket_id,
                                         solution=request.get("solution"), reason=request.get("reason"))
@@ -51,10 +52,11 @@ def notify_customer(ctx: WorkflowActivityContext, request: dict) -> dict:
             "llm_fallback_reason": request.get("llm_fallback_reason"),
             "created_at": datetime.now(timezone.utc).isoformat(),
         }
-        _, record = store.insert_if_absent(notification_key(ticket_id), candidate)
+        created, record = store.insert_if_absent(notification_key(ticket_id), candidate)
 
     published = publish_once(clients.dapr_client(), store, settings.pubsub_name,
-                             settings.topic_notifications, f"{ticket_id}:notification", record)
+                             settings.topic_notifications, f"{ticket_id}:notification", record,
+                             first_attempt=created)
     record_events(store, ticket_id, [event("notification_sent", "notification_sent", "notifier",
                                            kind=record["kind"], generated_by=record["generated_by"])],
                   stage=FINAL_STAGE[record["kind"]], awaiting_decision=False, status="completed")

@@ -33,9 +33,11 @@ def propose_solution(ctx: WorkflowActivityContext, request: dict) -> dict:
     store = clients.analysis_store()
 
     stored = store.get_value(analysis_key(ticket_id))
+    computed = False  # stored now: no earlier attempt can have announced it
     if stored and stored.get("revision") == revision:
         proposal = stored["proposal"]
     else:
+        computed = True
         proposal = request.get("proposal") or _offline_proposal(request)
         record = {
             "ticket_id": ticket_id,
@@ -55,6 +57,7 @@ def propose_solution(ctx: WorkflowActivityContext, request: dict) -> dict:
         f"{ticket_id}:solution-ready:{revision}",
         {"ticket_id": ticket_id, "priority": triage["priority"], "category": triage["category"],
          "revision": revision, "proposal": proposal},
+        first_attempt=computed,
     )
     queries, results = request.get("queries", []), request["search_results"]
     record_events(store, ticket_id, [

@@ -15,7 +15,7 @@ from dapr.ext.workflow._durabletask.internal.orchestrator_service_pb2_grpc impor
 from dapr.ext.workflow.util import getAddress
 
 from app.services import ticket_records
-from app.services.tickets import to_status
+from app.services.tickets import to_status, workflow_state
 from app.store import StateStore
 from app.workflows.ticket_workflow import ticket_workflow
 
@@ -42,7 +42,7 @@ def rebuild_index(wf: DaprWorkflowClient, records: StateStore) -> int:
     """Re-creates `index:tickets` (filing order) and each ticket's summary; returns the count."""
     tickets = []
     for instance_id in list_instance_ids():
-        state = wf.get_workflow_state(instance_id, fetch_payloads=True)
+        state = workflow_state(wf, instance_id)
         if state is None or state.name != TICKET_WORKFLOW:
             continue  # agent child workflows and other instances are not tickets
         filed = json.loads(state.serialized_input or "{}")

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from app.store import StateStore
+from app.store import ETagConflict, StateStore
 
 INDEX_KEY = "index:tickets"
 
@@ -38,7 +38,8 @@ def event(key: str, kind: str, actor: str, /, at: str | None = None, **details: 
 
 def record_events(store: StateStore, ticket_id: str, events: list[dict], **summary: Any) -> None:
     """Appends events to the ticket's timeline (each key once) and merges `summary` fields
-    (stage, priority, ...) into the ticket's summary."""
+    (stage, priority, ...) into the ticket's summary: both read in one call and written in one
+    transaction (each under its ETag) once they exist; created one by one the first time."""
 
     def append(timeline: dict | None) -> dict:
         timeline = timeline or {"ticket_id": ticket_id, "events": []}
@@ -46,9 +47,24 @@ def record_events(store: StateStore, ticket_id: str, events: list[dict], **summa
         timeline["events"].extend(e for e in events if e["key"] not in seen)
         return timeline
 
-    store.update(timeline_key(ticket_id), append)
-    if summary:
-        update_summary(store, ticket_id, **summary)
+    if not summary:
+        store.update(timeline_key(ticket_id), append)
+        return
+    keys = [timeline_key(ticket_id), summary_key(ticket_id)]
+    for _ in range(20):
+        current = store.get_many_with_etags(keys)
+        if any(value is None for value, _ in current.values()):
+            store.update(keys[0], append)
+            update_summary(store, ticket_id, **summary)
+            return
+        (timeline, timeline_etag), (found, summary_etag) = current[keys[0]], current[keys[1]]
+        try:
+            store.save_many([(keys[0], append(timeline), timeline_etag),
+                             (keys[1], {**found, **summary, "updated_at": now_iso()}, summary_etag)])
+            return
+        except ETagConflict:
+            continue
+    raise ETagConflict(keys[0])
 
 
 def update_summary(store: StateStore, ticket_id: str, **fields: Any) -> dict:

@@ -85,9 +85,27 @@ def to_status(ticket_id: str, state: WorkflowState) -> TicketStatus:
                         escalations=output.get("escalations") or progress.get("escalations") or [])
 
 
+# daprd 1.18.1 answers a workflow's state from two reads (metadata, then its inbox and history)
+# taken outside the workflow actor: a save landing between them fails the read with "inbox key
+# ... declared in metadata ... but missing from state store" (dapr/dapr#10242). Nothing is
+# wrong on disk and the next read succeeds, so that error is read again, at once.
+_TORN_READ = "missing from state store"
+
+
+def workflow_state(wf: DaprWorkflowClient, ticket_id: str, attempts: int = 4) -> WorkflowState | None:
+    for attempt in range(attempts):
+        try:
+            return wf.get_workflow_state(ticket_id, fetch_payloads=True)
+        except RpcError as error:
+            details = error.details() if hasattr(error, "details") else str(error)
+            if attempt == attempts - 1 or _TORN_READ not in (details or ""):
+                raise
+    return None  # not reached
+
+
 def get_status(wf: DaprWorkflowClient, ticket_id: str, visible_to: str | None = None) -> TicketStatus:
     """The ticket's status; with visible_to, only if that client filed it (else unknown)."""
-    state = wf.get_workflow_state(ticket_id, fetch_payloads=True)
+    state = workflow_state(wf, ticket_id)
     if state is None or (visible_to is not None and _json(state.serialized_input).get("filed_by") != visible_to):
         raise TicketNotFound(f"no ticket {ticket_id!r}")
     return to_status(ticket_id, state)
@@ -103,7 +121,7 @@ def file_ticket(wf: DaprWorkflowClient, records: StateStore, customers: StateSto
     """Starts the ticket's workflow; (created, instance_id). Filing the same ticket again is a
     no-op; the same id with other content is a conflict. A finished ticket is never restarted
     (Dapr would replace its history)."""
-    existing = wf.get_workflow_state(request.ticket_id, fetch_payloads=True)
+    existing = workflow_state(wf, request.ticket_id)
     if existing is not None:
         return False, _repeat_filing(existing, request, records, filed_by)
     if customers.get_value(request.customer_id) is None:
@@ -121,7 +139,7 @@ def file_ticket(wf: DaprWorkflowClient, records: StateStore, customers: StateSto
                                                instance_id=request.ticket_id)
     except RpcError:
         # Lost a race with a concurrent filing of the same id: answer as for a repeat.
-        existing = wf.get_workflow_state(request.ticket_id, fetch_payloads=True)
+        existing = workflow_state(wf, request.ticket_id)
         if existing is None:
             raise
         return False, _repeat_filing(existing, request, records, filed_by)

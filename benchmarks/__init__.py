@@ -1,0 +1,1 @@
+"""Benchmarks and crash injection against the real runtime (see docs/benchmarks.md)."""

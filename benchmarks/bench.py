@@ -1,0 +1,599 @@
+"""Throughput and latency of the service against the bare workflow engine (`make bench`).
+
+    python -m benchmarks.bench [--n 200] [--c 20] [--rate 50] [--duration 30] [--waiting 1000]
+
+On one freshly started set of processes (redis, placement, scheduler, daprd; SQLite stores), in
+this order:
+
+1. floor     the bare engine: benchmarks/floor_app.py (a workflow of the ticket's shape whose
+             activities do nothing) runs in place of the app on the same daprd; N instances at
+             concurrency C, each approved (external event) as soon as its status says it waits.
+2. service   the app takes the port over: N tickets filed over REST at concurrency C (offline
+             mode), each approved over REST as soon as it reaches `awaiting_approval`, until
+             `completed`.
+3. latency   filing and deciding at a steady RATE requests/s in total (half each, open loop)
+             for DURATION s, against a pool of tickets already waiting: p50, p99, max, errors.
+4. capacity  WAITING tickets waiting for a decision at once: every one answers its status and
+             accepts its decision (and then completes); resident memory of the app and daprd.
+
+Prints one JSON object per part and a summary with ratio = service tickets/s / floor
+workflows/s; a progress bar on stderr. Both drivers poll at the same interval (--poll).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import grpc  # noqa: E402
+import httpx  # noqa: E402
+
+from benchmarks.support import (Deadline, Progress, children, cpu_seconds, emit, latency_summary,  # noqa: E402
+                                machine, new_service, pid_of, rss_mb, start_floor_worker,
+                                stop_all, stop_floor_worker, ticket_body)
+from scripts.devstack import stop_process  # noqa: E402
+from tests.support.harness import TEST_TOKENS  # noqa: E402
+
+ENGINEER = {"Authorization": f"Bearer {TEST_TOKENS['engineer']}"}
+FINAL = {"completed", "not_entitled", "escalated", "cancelled", "failed"}
+
+
+class PartFailed(RuntimeError):
+    pass
+
+
+# Status reads that failed but were retried by the driver (a real client retries a 5xx read):
+# counted per part and reported, never hidden.
+_transient: Counter = Counter()
+_transient_lock = threading.Lock()
+
+
+def _count_transient(kind: str) -> None:
+    with _transient_lock:
+        _transient[kind] += 1
+
+
+def _take_transient() -> dict:
+    with _transient_lock:
+        taken = dict(_transient)
+        _transient.clear()
+    return taken
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+def _cpu(service, names=("app", "daprd", "floor", "placement", "scheduler", "redis")) -> dict:
+    usage = {name: cpu_seconds(pid_of(service, name)) for name in names}
+    usage["bench"] = cpu_seconds(os.getpid())
+    return usage
+
+
+def _cpu_delta(before: dict, after: dict) -> dict:
+    return {k: round(after[k] - before[k], 2) for k in after
+            if after.get(k) is not None and before.get(k) is not None and after[k] - before[k] > 0}
+
+
+def _memory(service) -> dict:
+    daprd = pid_of(service, "daprd")
+    return {"app_rss_mb": rss_mb(pid_of(service, "app")), "daprd_rss_mb": rss_mb(daprd),
+            "daprd_children_rss_mb": round(sum(rss_mb(c) or 0 for c in children(daprd)), 1) if daprd else None,
+            "placement_rss_mb": rss_mb(pid_of(service, "placement")),
+            "scheduler_rss_mb": rss_mb(pid_of(service, "scheduler")),
+            "redis_rss_mb": rss_mb(pid_of(service, "redis"))}
+
+
+def _metrics(service) -> dict[str, float]:
+    """daprd's Prometheus counters that say how much work the engine did."""
+    try:
+        text = httpx.get(f"http://127.0.0.1:{service.ports.dapr_metrics}/metrics", timeout=10).text
+    except httpx.HTTPError:
+        return {}
+    wanted = ("dapr_runtime_workflow_operation_count", "dapr_runtime_workflow_activity_operation_count",
+              "dapr_runtime_workflow_execution_count", "dapr_runtime_workflow_activity_execution_count",
+              "dapr_component_state_count", "dapr_component_pubsub_egress_count",
+              "dapr_grpc_io_server_completed_rpcs", "dapr_http_server_request_count",
+              "dapr_scheduler_jobs_created_total")
+    totals: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        if name in wanted:
+            try:
+                totals[name] = totals.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
+            except ValueError:
+                pass
+    return totals
+
+
+def _metrics_delta(before: dict, after: dict, per: int) -> dict:
+    return {k.replace("dapr_", ""): round((after.get(k, 0) - before.get(k, 0)) / per, 2)
+            for k in after if after.get(k, 0) - before.get(k, 0) > 0}
+
+
+class Profiler:
+    """py-spy on the app for the duration of a part (--profile DIR): samples only the threads
+    holding the GIL (CPU, not waiting) without pausing the app, into DIR/NAME.txt (collapsed
+    stacks); `python -m benchmarks.profile_summary DIR/NAME.txt` prints where the time goes.
+    Sampling costs CPU: the figures of a profiled run are not the benchmark's figures."""
+
+    def __init__(self, directory: str | None, service, name: str):
+        self.process = None
+        if not directory:
+            return
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        pyspy = Path(sys.executable).with_name("py-spy")
+        self.process = subprocess.Popen([str(pyspy), "record", "-p", str(pid_of(service, "app")), "-r", "100",
+                                         "--gil", "--nonblocking", "-f", "raw",
+                                         "-o", str(Path(directory) / f"{name}.txt")],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def _run_concurrently(n: int, concurrency: int, one, progress: Progress) -> tuple[list, list]:
+    """Runs one(i) for i in range(n) on `concurrency` threads; (results, errors)."""
+    results, errors, lock = [], [], threading.Lock()
+    next_index = iter(range(n))
+
+    def worker():
+        while True:
+            with lock:
+                i = next(next_index, None)
+            if i is None:
+                return
+            try:
+                value = one(i)
+                with lock:
+                    results.append(value)
+            except Exception as error:  # noqa: BLE001 - counted and reported
+                with lock:
+                    errors.append(f"{type(error).__name__}: {str(error)[:200]}")
+            progress.update()
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results, errors
+
+
+def _poll(fetch, until, timeout: float, interval: float):
+    deadline = Deadline(timeout)
+    value = fetch()
+    while not until(value):
+        if deadline.passed():
+            raise TimeoutError(f"still {value!r} after {timeout}s")
+        time.sleep(interval)
+        value = fetch()
+    return value
+
+
+# -- part 1: the bare engine --------------------------------------------------------------------
+
+def run_floor(service, args, timers: bool = False, tag: str = "") -> dict:
+    """The bare engine; with timers=True, the same workflow also arming the ticket's two durable
+    timers (approval timeout, SLA) while it waits (part `floor_timers`)."""
+    from dapr.ext.workflow import DaprWorkflowClient, WorkflowStatus
+
+    from benchmarks.floor_app import APPROVAL_EVENT, AWAITING, floor_timers_workflow, floor_workflow
+
+    workflow = floor_timers_workflow if timers else floor_workflow
+    name = "floor_timers" if timers else "floor"
+    prefix = f"{name.upper()}{tag}"
+    start_floor_worker(service)
+    wf = DaprWorkflowClient(host="127.0.0.1", port=str(service.ports.dapr_grpc))
+
+    def custom(instance_id):
+        try:
+            return wf.get_workflow_state(instance_id, fetch_payloads=True)
+        except grpc.RpcError as error:
+            # daprd 1.18.1 reads a workflow's state outside the actor's lock, in two steps: a
+            # save in between fails the read ("declared in metadata ... missing from state
+            # store"). Transient; retried at the next poll and counted.
+            _count_transient(f"GetInstance {error.code().name}")
+            return None
+
+    def one(i, prefix=prefix):
+        instance_id = f"{prefix}-{i}"
+        began = time.perf_counter()
+        wf.schedule_new_workflow(workflow, input={"id": instance_id}, instance_id=instance_id)
+        _poll(lambda: custom(instance_id), lambda s: s is not None and (s.serialized_custom_status or "").strip('"') == AWAITING,
+              args.timeout, args.poll)
+        waited = time.perf_counter()
+        wf.raise_workflow_event(instance_id, APPROVAL_EVENT, data={"approved": True})
+        state = _poll(lambda: custom(instance_id), lambda s: s is not None and s.runtime_status in (
+            WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.TERMINATED), args.timeout, args.poll)
+        if state.runtime_status != WorkflowStatus.COMPLETED:
+            raise PartFailed(f"{instance_id} ended {state.runtime_status}")
+        return waited - began, time.perf_counter() - began
+
+    try:
+        for i in range(args.warmup):  # actor types, connections, caches: not measured
+            one(i, prefix=f"{prefix}-WARMUP")
+        _take_transient()
+        cpu_before, metrics_before = _cpu(service), _metrics(service)
+        with Progress(args.n, f"1/4 {name}", args.quiet, unit="wf") as progress:
+            started = time.perf_counter()
+            results, errors = _run_concurrently(args.n, args.c, one, progress)
+            elapsed = time.perf_counter() - started
+        cpu = _cpu_delta(cpu_before, _cpu(service))
+        metrics = _metrics_delta(metrics_before, _metrics(service), max(1, len(results)))
+    finally:
+        wf.close()
+        stop_floor_worker(service)
+    return {"part": name, "n": args.n, "concurrency": args.c, "completed": len(results),
+            "errors": len(errors), "error_samples": errors[:5], "retried_read_errors": _take_transient(), "seconds": round(elapsed, 2),
+            "workflows_per_s": round(len(results) / elapsed, 2),
+            "to_waiting": latency_summary([r[0] for r in results]),
+            "end_to_end": latency_summary([r[1] for r in results]),
+            "cpu_s": cpu, "cpu_ms_per_workflow": round(sum(cpu.values()) * 1000 / max(1, len(results)), 1),
+            "daprd_metrics_per_workflow": metrics}
+
+
+# -- part 2: the service -------------------------------------------------------------------------
+
+def _stage(api: httpx.Client, ticket_id: str) -> str | None:
+    response = api.get(f"/support/status/{ticket_id}")
+    if response.status_code == 404:
+        return None
+    if response.status_code >= 500:
+        _count_transient(f"status {response.status_code}")  # retried at the next poll, counted
+        return None
+    if response.status_code != 200:
+        raise PartFailed(f"status {ticket_id}: {response.status_code} {response.text[:200]}")
+    return response.json()["stage"]
+
+
+def _file(api: httpx.Client, body: dict) -> None:
+    response = api.post("/support/ticket", json=body)
+    if response.status_code not in (200, 202):
+        raise PartFailed(f"file {body['ticket_id']}: {response.status_code} {response.text[:200]}")
+
+
+def _approve(api: httpx.Client, ticket_id: str) -> None:
+    response = api.post(f"/support/approve/{ticket_id}", json={"approved": True},
+                        headers={"Idempotency-Key": f"bench-{ticket_id}"})
+    if response.status_code != 202:
+        raise PartFailed(f"approve {ticket_id}: {response.status_code} {response.text[:200]}")
+
+
+def _api(service, connections: int) -> httpx.Client:
+    # keepalive_expiry under uvicorn's 5 s keep-alive timeout: otherwise the client may reuse a
+    # connection the server is closing at that moment (ECONNRESET, a client-side race).
+    return httpx.Client(base_url=service.url, headers=ENGINEER, timeout=60,
+                        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections,
+                                            keepalive_expiry=2.0))
+
+
+def run_service(service, args, tag: str = "") -> dict:
+    api = _api(service, args.c + 8)
+
+    def one(i, prefix=f"SVC{tag}"):
+        ticket_id = f"{prefix}-{i}"
+        began = time.perf_counter()
+        _file(api, ticket_body(ticket_id, i))
+        _poll(lambda: _stage(api, ticket_id), lambda s: s == "awaiting_approval" or s in FINAL,
+              args.timeout, args.poll)
+        waited = time.perf_counter()
+        _approve(api, ticket_id)
+        stage = _poll(lambda: _stage(api, ticket_id), lambda s: s in FINAL, args.timeout, args.poll)
+        if stage != "completed":
+            raise PartFailed(f"{ticket_id} ended {stage}")
+        return waited - began, time.perf_counter() - began
+
+    try:
+        for i in range(args.warmup):
+            one(i, prefix=f"SVC{tag}-WARMUP")
+        _take_transient()
+        cpu_before, metrics_before = _cpu(service), _metrics(service)
+        profiler = Profiler(args.profile, service, "service")
+        with Progress(args.n, "2/4 service", args.quiet, unit="ticket") as progress:
+            started = time.perf_counter()
+            results, errors = _run_concurrently(args.n, args.c, one, progress)
+            elapsed = time.perf_counter() - started
+        profiler.stop()
+        cpu = _cpu_delta(cpu_before, _cpu(service))
+        metrics = _metrics_delta(metrics_before, _metrics(service), max(1, len(results)))
+    finally:
+        api.close()
+    return {"part": "service", "n": args.n, "concurrency": args.c, "completed": len(results),
+            "errors": len(errors), "error_samples": errors[:5], "retried_read_errors": _take_transient(), "seconds": round(elapsed, 2),
+            "tickets_per_s": round(len(results) / elapsed, 2),
+            "to_waiting": latency_summary([r[0] for r in results]),
+            "end_to_end": latency_summary([r[1] for r in results]),
+            "cpu_s": cpu, "cpu_ms_per_ticket": round(sum(cpu.values()) * 1000 / max(1, len(results)), 1),
+            "daprd_metrics_per_ticket": metrics}
+
+
+# -- part 3: endpoint latency --------------------------------------------------------------------
+
+def _wait_all(api, ticket_ids: list[str], want: str, timeout: float, desc: str, quiet: bool,
+              concurrency: int = 8) -> list[str]:
+    """Polls in rounds until every ticket is in stage `want`; returns those that never got there."""
+    pending = list(ticket_ids)
+    deadline = Deadline(timeout)
+    with Progress(len(pending), desc, quiet, unit="ticket") as progress, \
+            ThreadPoolExecutor(concurrency) as pool:
+        while pending and not deadline.passed():
+            stages = list(pool.map(lambda t: _stage(api, t), pending))
+            still = [t for t, s in zip(pending, stages) if s != want]
+            bad = [(t, s) for t, s in zip(pending, stages) if s in FINAL and s != want]
+            if bad:
+                raise PartFailed(f"tickets ended instead of {want}: {bad[:5]}")
+            progress.update(len(pending) - len(still))
+            pending = still
+            if pending:
+                time.sleep(1.0)
+    return pending
+
+
+def _file_many(api, bodies: list[dict], concurrency: int, desc: str, quiet: bool) -> list[str]:
+    with Progress(len(bodies), desc, quiet, unit="ticket") as progress:
+        _, errors = _run_concurrently(len(bodies), concurrency, lambda i: _file(api, bodies[i]), progress)
+    return errors
+
+
+def run_latency(service, args, pool_ids: list[str]) -> tuple[dict, list[str]]:
+    """Open loop: request k is sent at k / rate s, whatever happened to the earlier ones."""
+    api = _api(service, 128)
+    total = int(args.rate * args.duration)
+    filed_ids = [f"LAT-F-{k}" for k in range(0, total, 2)]
+    decisions = iter(pool_ids)
+    # (kind, latency from the scheduled send, code, error, how late the send left, service time)
+    records: list[tuple[str, float, int | None, str | None, float, float]] = []
+    lock = threading.Lock()
+
+    def send(kind: str, target: str, scheduled: float) -> None:
+        began = time.perf_counter()
+        code, error = None, None
+        try:
+            if kind == "file":
+                response = api.post("/support/ticket", json=ticket_body(target, int(target.rsplit("-", 1)[1])))
+                ok = response.status_code == 202
+            else:
+                response = api.post(f"/support/approve/{target}", json={"approved": True},
+                                    headers={"Idempotency-Key": f"bench-{target}"})
+                ok = response.status_code == 202
+            code = response.status_code
+            if not ok:
+                error = f"{kind} {target}: {code} {response.text[:200]}"
+        except httpx.HTTPError as exc:
+            error = f"{kind} {target}: {type(exc).__name__} {exc}"
+        ended = time.perf_counter()
+        with lock:
+            records.append((kind, ended - scheduled, code, error, began - scheduled, ended - began))
+
+    _take_transient()
+    cpu_before = _cpu(service)
+    profiler = Profiler(args.profile, service, "latency")
+    with Progress(total, "3/4 latency", args.quiet, unit="req") as progress, ThreadPoolExecutor(64) as pool:
+        start = time.perf_counter() + 0.2
+        for k in range(total):
+            scheduled = start + k / args.rate
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            if k % 2 == 0:
+                pool.submit(send, "file", filed_ids[k // 2], scheduled)
+            else:
+                target = next(decisions, None)
+                if target is None:
+                    raise PartFailed("the pool of waiting tickets ran out: raise --waiting")
+                pool.submit(send, "decide", target, scheduled)
+            progress.update()
+        send_window = time.perf_counter() - start
+        pool.shutdown(wait=True)
+    profiler.stop()
+    cpu = _cpu_delta(cpu_before, _cpu(service))
+    api.close()
+    decided = [t for _, t in zip(range(total // 2), pool_ids)]
+
+    def part(kind=None):
+        chosen = [r for r in records if kind is None or r[0] == kind]
+        summary = latency_summary([r[1] for r in chosen])
+        summary["errors"] = sum(1 for r in chosen if r[3])
+        summary["service_time_p99_ms"] = latency_summary([r[5] for r in chosen])["p99_ms"]
+        return summary
+
+    errors = [r[3] for r in records if r[3]]
+    late = [r[4] for r in records if r[4] > 0.005]
+    return ({"part": "latency", "rate_per_s": args.rate, "duration_s": args.duration,
+             "sent": len(records), "achieved_rate_per_s": round(total / send_window, 1),
+             "all": part(), "file": part("file"), "decide": part("decide"),
+             "errors": len(errors), "error_samples": errors[:5],
+             "sends_late_over_5ms": len(late), "cpu_s": cpu, "waiting_pool": len(pool_ids),
+             "retried_read_errors": _take_transient(),
+             "note": "latency counted from each request's scheduled send (open loop): a request the "
+                     "client could not send on time because earlier ones had not returned waits too"},
+            filed_ids, decided)
+
+
+# -- part 4: capacity ----------------------------------------------------------------------------
+
+def run_capacity(service, args, waiting_ids: list[str]) -> dict:
+    _take_transient()
+    api = _api(service, args.c + 8)
+    result: dict = {"part": "capacity", "target_waiting": args.waiting}
+    missing = args.waiting - len(waiting_ids)
+    if missing > 0:
+        bodies = [ticket_body(f"CAP-{i}", i) for i in range(missing)]
+        errors = _file_many(api, bodies, args.c, "4/4 capacity: filing", args.quiet)
+        if errors:
+            raise PartFailed(f"filing for capacity failed: {errors[:3]}")
+        waiting_ids = waiting_ids + [b["ticket_id"] for b in bodies]
+    waiting_ids = waiting_ids[:args.waiting]
+    started = time.perf_counter()
+    stuck = _wait_all(api, waiting_ids, "awaiting_approval", args.timeout * 10, "4/4 capacity: to waiting",
+                      args.quiet)
+    if stuck:
+        raise PartFailed(f"{len(stuck)} tickets never reached awaiting_approval: {stuck[:5]}")
+    result["seconds_until_all_waiting"] = round(time.perf_counter() - started, 1)
+    result["waiting"] = len(waiting_ids)
+    result["memory_all_waiting"] = _memory(service)
+
+    def status_one(i):
+        began = time.perf_counter()
+        response = api.get(f"/support/status/{waiting_ids[i]}")
+        latency = time.perf_counter() - began
+        if response.status_code != 200 or response.json()["stage"] != "awaiting_approval":
+            raise PartFailed(f"status {waiting_ids[i]}: {response.status_code} {response.text[:200]}")
+        return latency
+
+    def decide_one(i):
+        began = time.perf_counter()
+        _approve(api, waiting_ids[i])
+        return time.perf_counter() - began
+
+    with Progress(len(waiting_ids), "4/4 capacity: status", args.quiet, unit="ticket") as progress:
+        latencies, errors = _run_concurrently(len(waiting_ids), args.c, status_one, progress)
+    result["status"] = {**latency_summary(latencies), "errors": len(errors), "error_samples": errors[:5]}
+    with Progress(len(waiting_ids), "4/4 capacity: decide", args.quiet, unit="ticket") as progress:
+        started = time.perf_counter()
+        latencies, errors = _run_concurrently(len(waiting_ids), args.c, decide_one, progress)
+    result["decide"] = {**latency_summary(latencies), "errors": len(errors), "error_samples": errors[:5]}
+    not_done = _wait_all(api, waiting_ids, "completed", args.timeout * 10, "4/4 capacity: completing",
+                         args.quiet)
+    elapsed = time.perf_counter() - started
+    result["completed"] = len(waiting_ids) - len(not_done)
+    result["seconds_decide_to_all_completed"] = round(elapsed, 1)
+    result["memory_after"] = _memory(service)
+    result["errors"] = result["status"]["errors"] + result["decide"]["errors"] + len(not_done)
+    result["retried_read_errors"] = _take_transient()
+    api.close()
+    return result
+
+
+# -- the run -------------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=200, help="instances / tickets for parts 1 and 2")
+    parser.add_argument("--c", type=int, default=20, help="concurrency for parts 1, 2 and 4")
+    parser.add_argument("--rate", type=float, default=50, help="part 3: requests/s (file + decide)")
+    parser.add_argument("--duration", type=float, default=30, help="part 3: seconds")
+    parser.add_argument("--waiting", type=int, default=1000, help="part 4: tickets waiting at once")
+    parser.add_argument("--poll", type=float, default=0.1, help="status poll interval, s (both drivers)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of parts 1 and 2 (medians)")
+    parser.add_argument("--warmup", type=int, default=2, help="unmeasured instances before parts 1 and 2")
+    parser.add_argument("--timeout", type=float, default=120, help="per-instance timeout, s")
+    parser.add_argument("--parts", default="floor,floor_timers,service,latency,capacity")
+    parser.add_argument("--base-port", type=int, default=31000)
+    parser.add_argument("--profile", metavar="DIR", help="py-spy the app during parts 2 and 3 into DIR")
+    parser.add_argument("--workdir", type=Path, help="keep the run's data and logs here")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    parts = set(args.parts.split(","))
+
+    service = new_service("bench", args.base_port, app_env={"LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "INFO")},
+                          workdir=args.workdir)
+    if args.workdir:
+        args.workdir.mkdir(parents=True, exist_ok=True)
+    summary: dict = {"part": "summary", "machine": machine(), "command": " ".join(["python -m benchmarks.bench"] + (argv or sys.argv[1:])),
+                     "workdir": str(service.workdir), "loadavg_before": os.getloadavg()}
+    ok = True
+    rounds: dict[str, list[dict]] = {"floor": [], "floor_timers": [], "service": []}
+    try:
+        service.stack.up()
+        service.start_sidecar()
+        service.load_sample_data()
+        # Parts 1 and 2 (and floor_timers) run in --rounds interleaved rounds on the same
+        # processes (the app and the floor worker take turns on daprd's app port): other load on
+        # the machine then weighs on both alike. The summary takes each one's median round.
+        for round_number in range(1, args.rounds + 1):
+            for name in ("floor", "floor_timers", "service"):
+                if name not in parts:
+                    continue
+                if name == "service":
+                    service.start_app()
+                    result = run_service(service, args, tag=f"-R{round_number}")
+                    stop_process("app", service.stack.run_dir)
+                else:
+                    result = run_floor(service, args, timers=name == "floor_timers", tag=f"-R{round_number}")
+                result["round"] = round_number
+                emit(result)
+                rounds[name].append(result)
+                ok &= result["errors"] == 0
+        for name, results in rounds.items():
+            if results:
+                rate_key = "tickets_per_s" if name == "service" else "workflows_per_s"
+                cpu_key = "cpu_ms_per_ticket" if name == "service" else "cpu_ms_per_workflow"
+                summary[f"{name}_{rate_key}"] = statistics.median(r[rate_key] for r in results)
+                summary[f"{name}_{cpu_key}"] = statistics.median(r[cpu_key] for r in results)
+                summary[f"{name}_rounds"] = [r[rate_key] for r in results]
+        service.start_app()
+        waiting_ids: list[str] = []
+        if "latency" in parts:
+            api = _api(service, args.c + 8)
+            pool_size = int(args.rate * args.duration) // 2 + 1
+            pool = [ticket_body(f"LAT-W-{i}", i) for i in range(pool_size)]
+            errors = _file_many(api, pool, args.c, "3/4 latency: filing the waiting pool", args.quiet)
+            if errors:
+                raise PartFailed(f"filing the waiting pool failed: {errors[:3]}")
+            stuck = _wait_all(api, [b["ticket_id"] for b in pool], "awaiting_approval", args.timeout * 10,
+                              "3/4 latency: pool to waiting", args.quiet)
+            api.close()
+            if stuck:
+                raise PartFailed(f"{len(stuck)} pool tickets never waited: {stuck[:5]}")
+            latency, filed, decided = run_latency(service, args, [b["ticket_id"] for b in pool])
+            emit(latency)
+            summary["latency_p99_ms"] = {"file": latency["file"]["p99_ms"], "decide": latency["decide"]["p99_ms"]}
+            summary["latency_errors"] = latency["errors"]
+            ok &= latency["errors"] == 0
+            # Still waiting afterwards: the pool's undecided rest and everything filed in part 3.
+            waiting_ids = [t for t in (b["ticket_id"] for b in pool) if t not in set(decided)] + filed
+        if "capacity" in parts:
+            capacity = run_capacity(service, args, waiting_ids)
+            emit(capacity)
+            summary["capacity"] = {"waiting": capacity["waiting"], "errors": capacity["errors"],
+                                   "app_rss_mb": capacity["memory_all_waiting"]["app_rss_mb"],
+                                   "daprd_rss_mb": capacity["memory_all_waiting"]["daprd_rss_mb"]}
+            ok &= capacity["errors"] == 0
+    except (PartFailed, TimeoutError) as error:
+        summary["error"] = str(error)
+        ok = False
+    finally:
+        stop_all(service)
+    if summary.get("floor_workflows_per_s") and summary.get("service_tickets_per_s"):
+        summary["ratio"] = round(summary["service_tickets_per_s"] / summary["floor_workflows_per_s"], 3)
+        # Less sensitive to other load on the machine than throughput: CPU (all processes) per instance.
+        summary["cpu_ratio"] = round(summary["floor_cpu_ms_per_workflow"] / summary["service_cpu_ms_per_ticket"], 3)
+        summary["ratio_by_round"] = [round(s["tickets_per_s"] / f["workflows_per_s"], 3)
+                                     for f, s in zip(rounds["floor"], rounds["service"])]
+    if summary.get("floor_timers_workflows_per_s") and summary.get("service_tickets_per_s"):
+        summary["ratio_vs_floor_timers"] = round(summary["service_tickets_per_s"]
+                                                 / summary["floor_timers_workflows_per_s"], 3)
+    summary["targets"] = {
+        "ratio>=0.8": summary.get("ratio", 0) >= 0.8 if "ratio" in summary else None,
+        "p99<=50ms_no_errors": (max(summary["latency_p99_ms"].values()) <= 50 and summary["latency_errors"] == 0)
+        if "latency_p99_ms" in summary else None,
+        "capacity_no_errors": (summary["capacity"]["errors"] == 0) if "capacity" in summary else None,
+    }
+    summary["loadavg_after"] = os.getloadavg()
+    summary["ok"] = ok
+    emit(summary)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
