@@ -78,12 +78,8 @@ class StateStore:
         key is absent): the common case costs one call, and the stored value is read only when
         the key already exists."""
         for _ in range(5):
-            try:
-                self._client.save_state(self.name, key, json.dumps(value), options=_FIRST_WRITE)
+            if self._insert(key, value):
                 return True, value
-            except DaprGrpcError as error:
-                if not _is_etag_conflict(error):
-                    raise
             current, _etag = self.get(key)
             if current is not None:
                 return False, current
@@ -95,19 +91,27 @@ class StateStore:
         for _ in range(attempts):
             current, etag = self.get(key)
             new_value = change(current)
+            if current is None:
+                if self._insert(key, new_value):
+                    return new_value
+                continue
             try:
-                if current is None:  # insert only if still absent
-                    self._client.save_state(self.name, key, json.dumps(new_value), options=_FIRST_WRITE)
-                else:
-                    self.save(key, new_value, etag=etag)
+                self.save(key, new_value, etag=etag)
                 return new_value
             except ETagConflict:
                 continue
-            except DaprGrpcError as error:
-                if current is None and _is_etag_conflict(error):
-                    continue
-                raise
         raise ETagConflict(key)
+
+    def _insert(self, key: str, value: Any) -> bool:
+        """Writes value if the key is absent (first-write concurrency without an ETag);
+        False when it already exists."""
+        try:
+            self._client.save_state(self.name, key, json.dumps(value), options=_FIRST_WRITE)
+            return True
+        except DaprGrpcError as error:
+            if _is_etag_conflict(error):
+                return False
+            raise
 
     def delete(self, key: str) -> None:
         self._client.delete_state(self.name, key)

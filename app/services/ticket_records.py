@@ -60,7 +60,7 @@ def record_events(store: StateStore, ticket_id: str, events: list[dict], **summa
         (timeline, timeline_etag), (found, summary_etag) = current[keys[0]], current[keys[1]]
         try:
             store.save_many([(keys[0], append(timeline), timeline_etag),
-                             (keys[1], {**found, **summary, "updated_at": now_iso()}, summary_etag)])
+                             (keys[1], _merged_summary(found, ticket_id, summary), summary_etag)])
             return
         except ETagConflict:
             continue
@@ -68,8 +68,11 @@ def record_events(store: StateStore, ticket_id: str, events: list[dict], **summa
 
 
 def update_summary(store: StateStore, ticket_id: str, **fields: Any) -> dict:
-    return store.update(summary_key(ticket_id),
-                        lambda current: {**(current or {"ticket_id": ticket_id}), **fields, "updated_at": now_iso()})
+    return store.update(summary_key(ticket_id), lambda current: _merged_summary(current, ticket_id, fields))
+
+
+def _merged_summary(current: dict | None, ticket_id: str, fields: dict[str, Any]) -> dict:
+    return {**(current or {"ticket_id": ticket_id}), **fields, "updated_at": now_iso()}
 
 
 def index_ticket(store: StateStore, ticket_id: str) -> None:
