@@ -15,9 +15,17 @@ export OPENAI_API_KEY="${OPENAI_API_KEY:-}" OPENAI_BASE_URL="${OPENAI_BASE_URL:-
 
 stop_all() {
   trap - INT TERM EXIT
-  echo "[run] stopping" >&2
-  [[ -n "${DAPR_PID:-}" ]] && kill -TERM "$DAPR_PID" 2>/dev/null && wait "$DAPR_PID" 2>/dev/null || true
-  dapr stop -f . >/dev/null 2>&1 || true
+  # Output may go to a pipe that Ctrl-C already closed (make run | tee): a write must not end
+  # the clean-up half way and leave daprd and the app running.
+  trap '' PIPE
+  echo "[run] stopping" >&2 || true
+  if [[ -n "${DAPR_PID:-}" ]]; then
+    # `dapr run -f` leads its own process group with daprd and the app in it; signal the group,
+    # since the CLI itself may already be gone.
+    kill -TERM -- "-$DAPR_PID" 2>/dev/null || true
+    for _ in $(seq 1 150); do kill -0 -- "-$DAPR_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$DAPR_PID" 2>/dev/null || true
+  fi
   .venv/bin/python scripts/devstack.py down >/dev/null
 }
 trap stop_all INT TERM EXIT
