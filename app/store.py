@@ -19,8 +19,12 @@ class ETagConflict(Exception):
 
 
 def _is_etag_conflict(error: DaprGrpcError) -> bool:
-    # daprd answers Aborted (or FailedPrecondition on some stores) for an ETag mismatch.
-    return error.code().name in {"ABORTED", "FAILED_PRECONDITION"} or "etag" in str(error).lower()
+    # daprd answers Aborted (or FailedPrecondition on some stores) for an ETag mismatch. The SQL
+    # stores (state.postgresql v2 among them) answer a first-write insert of a key that exists
+    # with a plain "no item was updated" (INTERNAL): a retried insert-if-absent meets it, e.g.
+    # a step retried after its replica was replaced mid-write (seen in the rolling upgrade).
+    text = str(error).lower()
+    return error.code().name in {"ABORTED", "FAILED_PRECONDITION"} or "etag" in text or "no item was updated" in text
 
 
 class StateStore:

@@ -265,9 +265,18 @@ def _stage(api: httpx.Client, ticket_id: str) -> str | None:
     return response.json()["stage"]
 
 
-def _file(api: httpx.Client, body: dict) -> None:
-    response = api.post("/support/ticket", json=body)
-    if response.status_code not in (200, 202):
+def _file(api: httpx.Client, body: dict, patience: float = 300) -> None:
+    """Files the ticket; a filing shed by admission control (503) is sent again after its
+    Retry-After, as a well-behaved client does, and counted."""
+    deadline = time.monotonic() + patience
+    while True:
+        response = api.post("/support/ticket", json=body)
+        if response.status_code in (200, 202):
+            return
+        if response.status_code == 503 and "Retry-After" in response.headers and time.monotonic() < deadline:
+            _count_transient("file 503 (shed, retried after Retry-After)")
+            time.sleep(min(float(response.headers["Retry-After"]), 5))
+            continue
         raise PartFailed(f"file {body['ticket_id']}: {response.status_code} {response.text[:200]}")
 
 
@@ -354,6 +363,23 @@ def _file_many(api, bodies: list[dict], concurrency: int, desc: str, quiet: bool
     return errors
 
 
+def _open_loop(total: int, rate: float, submit, progress: Progress) -> float:
+    """Sends request k at k / rate s whatever happened to the earlier ones (`submit(k,
+    scheduled)` hands it to a pool of 64 threads); waits for all; returns the send window, s."""
+    with ThreadPoolExecutor(64) as pool:
+        start = time.perf_counter() + 0.2
+        for k in range(total):
+            scheduled = start + k / rate
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            submit(pool, k, scheduled)
+            progress.update()
+        send_window = time.perf_counter() - start
+        pool.shutdown(wait=True)
+    return send_window
+
+
 def run_latency(service, args, pool_ids: list[str]) -> tuple[dict, list[str]]:
     """Open loop: request k is sent at k / rate s, whatever happened to the earlier ones."""
     api = _api(service, 128)
@@ -387,23 +413,17 @@ def run_latency(service, args, pool_ids: list[str]) -> tuple[dict, list[str]]:
     _take_transient()
     cpu_before = _cpu(service)
     profiler = Profiler(args.profile, service, "latency")
-    with Progress(total, "3/4 latency", args.quiet, unit="req") as progress, ThreadPoolExecutor(64) as pool:
-        start = time.perf_counter() + 0.2
-        for k in range(total):
-            scheduled = start + k / args.rate
-            delay = scheduled - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            if k % 2 == 0:
-                pool.submit(send, "file", filed_ids[k // 2], scheduled)
-            else:
-                target = next(decisions, None)
-                if target is None:
-                    raise PartFailed("the pool of waiting tickets ran out: raise --waiting")
-                pool.submit(send, "decide", target, scheduled)
-            progress.update()
-        send_window = time.perf_counter() - start
-        pool.shutdown(wait=True)
+    def submit(pool, k: int, scheduled: float) -> None:
+        if k % 2 == 0:
+            pool.submit(send, "file", filed_ids[k // 2], scheduled)
+            return
+        target = next(decisions, None)
+        if target is None:
+            raise PartFailed("the pool of waiting tickets ran out: raise --waiting")
+        pool.submit(send, "decide", target, scheduled)
+
+    with Progress(total, "3/4 latency", args.quiet, unit="req") as progress:
+        send_window = _open_loop(total, args.rate, submit, progress)
     profiler.stop()
     cpu = _cpu_delta(cpu_before, _cpu(service))
     api.close()
@@ -427,6 +447,48 @@ def run_latency(service, args, pool_ids: list[str]) -> tuple[dict, list[str]]:
              "note": "latency counted from each request's scheduled send (open loop): a request the "
                      "client could not send on time because earlier ones had not returned waits too"},
             filed_ids, decided)
+
+
+# -- part 3b: overload ----------------------------------------------------------------------------
+
+def run_overload(service, args, rate: float) -> dict:
+    """Open loop filings at `rate` (above capacity) for args.overload_duration s: how many are
+    accepted, how many shed (503 with Retry-After, never retried here), the accepted filings'
+    latency, and that every accepted ticket still reaches its decision (nothing accepted lost)."""
+    api = _api(service, 128)
+    total = int(rate * args.overload_duration)
+    records: list[tuple[str, int | None, float, str | None]] = []  # (ticket, code, latency, retry-after)
+    lock = threading.Lock()
+
+    def send(ticket_id: str, scheduled: float) -> None:
+        code, retry_after = None, None
+        try:
+            response = api.post("/support/ticket", json=ticket_body(ticket_id, int(ticket_id.rsplit("-", 1)[1])))
+            code, retry_after = response.status_code, response.headers.get("Retry-After")
+        except httpx.HTTPError:
+            pass
+        with lock:
+            records.append((ticket_id, code, time.perf_counter() - scheduled, retry_after))
+
+    cpu_before = _cpu(service)
+    with Progress(total, "overload", args.quiet, unit="req") as progress:
+        _open_loop(total, rate, lambda pool, k, scheduled: pool.submit(send, f"OVL-{k}", scheduled), progress)
+    cpu = _cpu_delta(cpu_before, _cpu(service))
+    accepted = [r for r in records if r[1] == 202]
+    shed = [r for r in records if r[1] == 503]
+    other = [r for r in records if r[1] not in (202, 503)]
+    lost = _wait_all(api, [r[0] for r in accepted], "awaiting_approval", args.timeout * 10,
+                     "overload: accepted to waiting", args.quiet)
+    api.close()
+    return {"part": "overload", "rate_per_s": rate, "duration_s": args.overload_duration, "sent": len(records),
+            "accepted": len(accepted), "shed_503": len(shed), "other": len(other),
+            "other_codes": sorted({str(r[1]) for r in other}),
+            "shed_without_retry_after": sum(1 for r in shed if not r[3]),
+            "accepted_latency": latency_summary([r[2] for r in accepted]),
+            "shed_latency": latency_summary([r[2] for r in shed]),
+            "accepted_never_waiting": len(lost), "accepted_per_s": round(len(accepted) / args.overload_duration, 2),
+            "cpu_s": cpu, "max_active_tickets": service.app_env.get("MAX_ACTIVE_TICKETS")
+            or os.environ.get("MAX_ACTIVE_TICKETS", "64 (default)")}
 
 
 # -- part 4: capacity ----------------------------------------------------------------------------
@@ -468,6 +530,28 @@ def run_capacity(service, args, waiting_ids: list[str]) -> dict:
     with Progress(len(waiting_ids), "4/4 capacity: status", args.quiet, unit="ticket") as progress:
         latencies, errors = _run_concurrently(len(waiting_ids), args.c, status_one, progress)
     result["status"] = {**latency_summary(latencies), "errors": len(errors), "error_samples": errors[:5]}
+
+    # The list as an engineer pages it: filters, 50 a page, the cursor to the next page (each
+    # page also reconciled with the runtime by the endpoint).
+    filters = [{"awaiting_decision": "true"}, {"stage": "awaiting_approval", "priority": "high"},
+               {"customer_id": "CUST001"}, {"q": "CAP-1"}, {}]
+
+    def list_one(i):
+        params = {**filters[i % len(filters)], "limit": 50}
+        cursor = None
+        if i % 2:  # every other call is a second page
+            cursor = api.get("/support/tickets", params=params).json().get("next_cursor")
+        began = time.perf_counter()
+        response = api.get("/support/tickets", params={**params, **({"cursor": cursor} if cursor else {})})
+        latency = time.perf_counter() - began
+        if response.status_code != 200:
+            raise PartFailed(f"list {params}: {response.status_code} {response.text[:200]}")
+        return latency
+
+    calls = min(400, 2 * len(waiting_ids))
+    with Progress(calls, "4/4 capacity: list", args.quiet, unit="page") as progress:
+        latencies, errors = _run_concurrently(calls, args.c, list_one, progress)
+    result["list"] = {**latency_summary(latencies), "errors": len(errors), "error_samples": errors[:5]}
     with Progress(len(waiting_ids), "4/4 capacity: decide", args.quiet, unit="ticket") as progress:
         started = time.perf_counter()
         latencies, errors = _run_concurrently(len(waiting_ids), args.c, decide_one, progress)
@@ -478,7 +562,7 @@ def run_capacity(service, args, waiting_ids: list[str]) -> dict:
     result["completed"] = len(waiting_ids) - len(not_done)
     result["seconds_decide_to_all_completed"] = round(elapsed, 1)
     result["memory_after"] = _memory(service)
-    result["errors"] = result["status"]["errors"] + result["decide"]["errors"] + len(not_done)
+    result["errors"] = result["status"]["errors"] + result["list"]["errors"] + result["decide"]["errors"] + len(not_done)
     result["retried_read_errors"] = _take_transient()
     api.close()
     return result
@@ -497,7 +581,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of parts 1 and 2 (medians)")
     parser.add_argument("--warmup", type=int, default=2, help="unmeasured instances before parts 1 and 2")
     parser.add_argument("--timeout", type=float, default=120, help="per-instance timeout, s")
-    parser.add_argument("--parts", default="floor,floor_timers,service,latency,capacity")
+    parser.add_argument("--overload", type=float, default=1.5,
+                        help="part 3b: filings/s as a multiple of the service part's throughput")
+    parser.add_argument("--overload-rate", type=float, help="part 3b: filings/s (instead of --overload)")
+    parser.add_argument("--overload-duration", type=float, default=30, help="part 3b: seconds")
+    parser.add_argument("--parts", default="floor,floor_timers,service,latency,overload,capacity")
     parser.add_argument("--base-port", type=int, default=31000)
     parser.add_argument("--profile", metavar="DIR", help="py-spy the app during parts 2 and 3 into DIR")
     parser.add_argument("--workdir", type=Path, help="keep the run's data and logs here")
@@ -562,6 +650,17 @@ def main(argv: list[str] | None = None) -> int:
             ok &= latency["errors"] == 0
             # Still waiting afterwards: the pool's undecided rest and everything filed in part 3.
             waiting_ids = [t for t in (b["ticket_id"] for b in pool) if t not in set(decided)] + filed
+        if "overload" in parts:
+            rate = args.overload_rate or (args.overload * summary["service_tickets_per_s"]
+                                          if summary.get("service_tickets_per_s") else None)
+            if not rate:
+                raise PartFailed("overload needs --overload-rate, or the service part to measure capacity")
+            overload = run_overload(service, args, round(rate, 2))
+            emit(overload)
+            summary["overload"] = {k: overload[k] for k in ("rate_per_s", "accepted", "shed_503", "other",
+                                                            "accepted_never_waiting")}
+            summary["overload"]["accepted_p99_ms"] = overload["accepted_latency"]["p99_ms"]
+            ok &= overload["other"] == 0 and overload["accepted_never_waiting"] == 0
         if "capacity" in parts:
             capacity = run_capacity(service, args, waiting_ids)
             emit(capacity)
@@ -588,6 +687,9 @@ def main(argv: list[str] | None = None) -> int:
         "p99<=50ms_no_errors": (max(summary["latency_p99_ms"].values()) <= 50 and summary["latency_errors"] == 0)
         if "latency_p99_ms" in summary else None,
         "capacity_no_errors": (summary["capacity"]["errors"] == 0) if "capacity" in summary else None,
+        "overload_sheds_and_accepted_p99<=100ms": (summary["overload"]["shed_503"] > 0
+                                                   and summary["overload"]["accepted_p99_ms"] <= 100)
+        if "overload" in summary else None,
     }
     summary["loadavg_after"] = os.getloadavg()
     summary["ok"] = ok

@@ -40,7 +40,7 @@ if __package__ in (None, ""):
 import httpx  # noqa: E402
 
 from benchmarks.support import Deadline, Progress, new_service, stream_messages, ticket_body  # noqa: E402
-from tests.support.harness import TEST_TOKENS, Service  # noqa: E402
+from tests.support.harness import TEST_TOKENS, Service, mailpit_messages  # noqa: E402
 
 ENGINEER = {"Authorization": f"Bearer {TEST_TOKENS['engineer']}"}
 FINAL = {"completed", "not_entitled", "escalated", "cancelled", "failed"}
@@ -347,7 +347,7 @@ class Chaos:
             time.sleep(1)
         inbox_wait = round(time.monotonic() - waited_from, 1)
         for ticket_id in self.ids:
-            record = service.state("analysis-state", f"notification:{ticket_id}")
+            record = service.state("analysis-state", f"notification:{ticket_id}:resolved")
             inbox = inboxes[ticket_id]
             events = by_ticket.get(ticket_id, [])
             distinct = {e.get("id") for e in events}
@@ -381,6 +381,12 @@ class Chaos:
         unanswered_while_down = [t for t in {**self.ledger.sent_while_down, **self.ledger.sent_while_daprd_down}
                                  if statuses[t].get("stage") != "completed" or t in decision_problems]
 
+        # What reached the customers: the mails Mailpit holds, by the ticket id of their subject
+        # ("Ticket {id}: ..."), read once every delivery has had its time.
+        mails = Counter(m["Subject"].split()[1].rstrip(":") for m in mailpit_messages(service)
+                        if m.get("Subject", "").startswith("Ticket "))
+        mail_problems = {t: mails.get(t, 0) for t in completed if mails.get(t, 0) != 1}
+
         kinds = Counter(k["kind"] for k in self.kills)
         moments = Counter(f"{k['kind']}:{k['moment']}" for k in self.kills)
         missed = [k for k in self.kills if "missed" in k]
@@ -389,6 +395,7 @@ class Chaos:
             "all_completed": len(completed) == self.n,
             "notifications_exactly_once": not notification_problems and len(by_ticket.get(None, [])) == 0,
             "no_decision_lost": not decision_problems and not unanswered_while_down,
+            "one_mail_per_customer": not mail_problems,
             "none_stuck": not stuck,
             "kills_at_least_planned": len(self.kills) == len(self.plan) and kinds["app"] > 0 and kinds["daprd"] > 0,
             # The run proves nothing if the named moments were never hit: each must be, at least once.
@@ -408,9 +415,11 @@ class Chaos:
                           "client_retries": dict(self.ledger.retries)},
             "notifications": {"stream_entries": len(published), "tickets_with_messages": len(by_ticket),
                               "duplicate_publishes_same_id": raw_extra, "inbox_redeliveries": redeliveries,
-                              "seconds_until_every_inbox_had_it": inbox_wait},
+                              "seconds_until_every_inbox_had_it": inbox_wait,
+                              "mails": sum(mails.values()), "tickets_mailed_other_than_once": len(mail_problems)},
             "checks": checks,
             "problems": {"stuck": stuck, "not_completed": failed, "notifications": notification_problems,
+                         "mails": mail_problems,
                          "decisions": decision_problems, "sent_while_down_not_applied": unanswered_while_down,
                          "moments_missed": missed},
             "daprd_log": daprd_log_summary(service),

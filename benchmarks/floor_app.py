@@ -35,6 +35,8 @@ from datetime import timedelta
 
 from dapr.ext.workflow import DaprWorkflowContext, WorkflowActivityContext, WorkflowRuntime, when_all, when_any
 
+from app.core.tracing import configure_grpc_tracing
+
 APPROVAL_EVENT = "floor_approved"
 AWAITING = "awaiting_approval"
 
@@ -127,6 +129,10 @@ def main() -> None:
         _AppChannel.subscriptions = service_subscriptions()
         server = ThreadingHTTPServer(("127.0.0.1", args.app_port), _AppChannel)
         threading.Thread(target=server.serve_forever, daemon=True).start()
+    # The same gRPC tracing setting as the service's app (app/core/tracing.py): like for like.
+    from app.core.config import get_settings
+
+    configure_grpc_tracing(get_settings().tracing_enabled)
     runtime = build_runtime()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -54,14 +54,25 @@ def ticket_body(ticket_id: str, index: int, rng: random.Random | None = None) ->
 def new_service(name: str, base_port: int, app_env: dict | None = None, workdir: Path | None = None) -> Service:
     """A Service (redis, placement, scheduler, daprd, app) in a fresh temporary directory."""
     workdir = workdir or Path(tempfile.mkdtemp(prefix=f"{name}-"))
-    return Service(workdir, ServicePorts(base_port), app_env=app_env or {})
+    service = Service(workdir, ServicePorts(base_port), app_env=app_env or {})
+    use_sidecar_token(service)
+    return service
+
+
+def use_sidecar_token(service: Service) -> None:
+    """Dapr SDK clients made in this process (bench.py's workflow client) carry the service's
+    daprd API token: the SDK reads DAPR_API_TOKEN once, at import, into dapr.conf.settings."""
+    from dapr.conf import settings
+
+    os.environ["DAPR_API_TOKEN"] = service.dapr_api_token
+    settings.DAPR_API_TOKEN = service.dapr_api_token
 
 
 def start_floor_worker(service: Service) -> int:
     """The bare-engine worker (benchmarks/floor_app.py) on the service's daprd, in place of the app."""
     p = service.ports
     env = {**service._base_env(), "PYTHONPATH": str(REPO), "DAPR_GRPC_PORT": str(p.dapr_grpc),
-           "DAPR_HTTP_PORT": str(p.dapr_http)}
+           "DAPR_HTTP_PORT": str(p.dapr_http), "DAPR_API_TOKEN": service.dapr_api_token}
     pid = start_process("floor", [sys.executable, "-m", "benchmarks.floor_app", "--app-port", str(p.app)],
                         service.stack.run_dir, service.stack.log_dir, cwd=service.workdir, env=env)
     wait_until(lambda: port_open(p.app), 30, "floor worker did not listen on the app port")

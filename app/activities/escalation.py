@@ -1,35 +1,29 @@
-"""Activity: publish an escalation on `ticket-escalations` (once per ticket and reason)."""
+"""Activity: publish an escalation on `ticket-escalations`, once per ticket and reason.
+
+The payload comes whole from the workflow (its clock included), so every retry publishes the
+same message under the same id `{ticket}:escalation:{reason}`."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from dapr.ext.workflow import WorkflowActivityContext
 
-from app.core import clients
-from app.core.config import get_settings
+from app.activities import deps
 from app.core.logging import ticket_logger
 from app.messaging import publish_once
-from app.services.ticket_records import event, record_events
+from app.workflows.contracts import EscalateRequest, Escalation
 
 
-def escalate_ticket(ctx: WorkflowActivityContext, request: dict) -> dict:
-    settings = get_settings()
-    ticket_id, reason = request["ticket_id"], request["reason"]
-    escalation = {
-        "ticket_id": ticket_id,
-        "reason": reason,
-        "priority": request.get("priority"),
-        "plan": request.get("plan"),
-        "customer_id": request.get("customer_id"),
-        "overdue_by_seconds": request.get("overdue_by_seconds"),
-        "escalated_at": datetime.now(timezone.utc).isoformat(),
-    }
-    published = publish_once(clients.dapr_client(), clients.analysis_store(), settings.pubsub_name,
-                             settings.topic_escalations, f"{ticket_id}:escalation:{reason}", escalation)
-    record_events(clients.analysis_store(), ticket_id, [
-        event(f"escalated:{reason}", "escalated", "sla-monitor" if reason == "sla_breach" else "workflow",
-              reason=reason, overdue_by_seconds=escalation["overdue_by_seconds"])], escalated=True)
-    ticket_logger(__name__, ticket_id).warning("ticket escalated",
-                                               extra={"reason": reason, "published": published})
+def escalation_message_id(ticket_id: str, reason: str) -> str:
+    return f"{ticket_id}:escalation:{reason}"
+
+
+def escalate_ticket(ctx: WorkflowActivityContext, request: EscalateRequest) -> Escalation:
+    services = deps.current()
+    escalation = Escalation(message_id=escalation_message_id(request.ticket_id, request.reason),
+                            **request.model_dump())
+    published = publish_once(services.dapr, services.records, services.settings.pubsub_name,
+                             services.settings.topic_escalations, escalation.message_id,
+                             escalation.model_dump(mode="json"))
+    ticket_logger(__name__, request.ticket_id).warning(
+        "ticket escalated", extra={"reason": request.reason, "published": published})
     return escalation

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dapr.ext.workflow import WorkflowActivityContext
 
 from app.knowledge.search import get_knowledge_search
+from app.workflows.contracts import SearchHitOut, SearchRequest, SearchResult
 
 
-def search_knowledge_base(ctx: WorkflowActivityContext, request: dict) -> list[dict]:
-    hits = get_knowledge_search().search(request["query"], k=int(request.get("k", 5)))
-    return [hit.model_dump() for hit in hits]
+def search_knowledge_base(ctx: WorkflowActivityContext, request: SearchRequest) -> SearchResult:
+    hits = get_knowledge_search().search(request.query, k=request.k)
+    return SearchResult(hits=[SearchHitOut.model_validate(hit.model_dump()) for hit in hits])

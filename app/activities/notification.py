@@ -1,65 +1,55 @@
 """Activity: write the customer notification, store it, publish it on `customer-notifications`.
 
-Idempotent per ticket: the first stored notification wins (an LLM retry would otherwise write a
-different text), and the message id `{ticket}:notification` lets subscribers drop a republish.
+Idempotent per (ticket, kind): the first stored notification of a kind wins (an LLM retry
+would otherwise write a different text), and it is published under the id
+`{ticket}:notification:{kind}`, so a republish is recognised and dropped by subscribers.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from dapr.ext.workflow import WorkflowActivityContext
 
-from app.core import clients
-from app.core.config import get_settings
+from app.activities import deps
 from app.core.logging import ticket_logger
 from app.messaging import publish_once
 from app.notifications.conversation import write_with_llm
 from app.notifications.templates import offline_message
-from app.services.ticket_records import event, record_events
-
-FINAL_STAGE = {"resolved": "completed", "not_entitled": "not_entitled", "escalated": "escalated",
-               "cancelled": "cancelled"}
+from app.workflows.contracts import Notification, NotifyRequest
 
 
-def notification_key(ticket_id: str) -> str:
-    return f"notification:{ticket_id}"
+def notification_id(ticket_id: str, kind: str) -> str:
+    return f"{ticket_id}:notification:{kind}"
 
 
-def notify_customer(ctx: WorkflowActivityContext, request: dict) -> dict:
-    settings = get_settings()
-    ticket_id, kind = request["ticket_id"], request["kind"]
-    log = ticket_logger(__name__, ticket_id)
-    store = clients.analysis_store()
+def notification_key(ticket_id: str, kind: str) -> str:
+    return f"notification:{ticket_id}:{kind}"
 
-    record = store.get_value(notification_key(ticket_id))
+
+def notify_customer(ctx: WorkflowActivityContext, request: NotifyRequest) -> Notification:
+    services = deps.current()
+    settings = services.settings
+    ticket_id, kind = request.ticket_id, request.kind
+    store = services.records
+
+    key = notification_key(ticket_id, kind)
+    stored = store.get_value(key)
     created = False
-    if record is None:
-        subject, body = offline_message(kind, request.get("customer_name"), ticket_id,
-                                        solution=request.get("solution"), reason=request.get("reason"))
+    if stored is None:
+        subject, body = offline_message(kind, request.customer_name, ticket_id,
+                                        solution=request.solution, reason=request.reason)
         generated_by = "offline"
         # The workflow retries an LLM failure, then asks again with use_llm=False.
-        if settings.llm_configured and request.get("use_llm", True):
-            body = write_with_llm(clients.dapr_client(), settings.conversation_component, body)
+        if settings.llm_configured and request.use_llm:
+            body = write_with_llm(services.dapr, settings.conversation_component, body)
             generated_by = "conversation-api"
-        candidate = {
-            "ticket_id": ticket_id,
-            "customer_id": request.get("customer_id"),
-            "kind": kind,
-            "subject": subject,
-            "body": body,
-            "generated_by": generated_by,
-            "llm_fallback_reason": request.get("llm_fallback_reason"),
-            "created_at": datetime.now(timezone.utc).isoformat(),
-        }
-        created, record = store.insert_if_absent(notification_key(ticket_id), candidate)
-
-    published = publish_once(clients.dapr_client(), store, settings.pubsub_name,
-                             settings.topic_notifications, f"{ticket_id}:notification", record,
-                             first_attempt=created)
-    record_events(store, ticket_id, [event("notification_sent", "notification_sent", "notifier",
-                                           kind=record["kind"], generated_by=record["generated_by"])],
-                  stage=FINAL_STAGE[record["kind"]], awaiting_decision=False, status="completed")
-    log.info("customer notified", extra={"kind": record["kind"], "published": published,
-                                         "generated_by": record["generated_by"]})
-    return record
+        candidate = Notification(ticket_id=ticket_id, notification_id=notification_id(ticket_id, kind),
+                                 customer_id=request.customer_id, kind=kind, subject=subject, body=body,
+                                 generated_by=generated_by, llm_fallback_reason=request.llm_fallback_reason,
+                                 created_at=request.created_at)
+        created, stored = store.insert_if_absent(key, candidate.model_dump(mode="json", exclude_none=True))
+    notification = Notification.model_validate(stored)
+    published = publish_once(services.dapr, store, settings.pubsub_name, settings.topic_notifications,
+                             notification.notification_id, stored, first_attempt=created)
+    ticket_logger(__name__, ticket_id).info("customer notified", extra={
+        "kind": kind, "published": published, "generated_by": notification.generated_by})
+    return notification

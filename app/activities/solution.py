@@ -1,82 +1,88 @@
 """Activity: store a proposed solution in analysis-state and announce it on `solution-ready`:
 the expert agent's proposal when the workflow passes one, else one composed offline from the
-knowledge-base results (saying why the agent's is missing, when it failed).
+knowledge-base results (saying why the agent's is missing, when it failed). Either cites the
+past resolutions (app/knowledge/cases.py) of other tickets about the same problem.
 
-Idempotent per (ticket, revision): a retry finds the stored proposal and reuses it, and the
-announcement carries the id `{ticket}:solution-ready:{revision}`.
+Idempotent per (ticket, revision): the first stored proposal of a revision wins (insert if
+absent), and the announcement is built from what is stored, with the id
+`{ticket}:solution-ready:{revision}`: a retry publishes the same message, which subscribers drop.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from dapr.ext.workflow import WorkflowActivityContext
 
-from app.core import clients
-from app.core.config import get_settings
+from app.activities import deps
 from app.core.logging import ticket_logger
-from app.expert.compose import compose_offline_proposal, fuse_results
+from app.expert.compose import compose_offline_proposal, rank_with_past_cases
+from app.knowledge.cases import case_library
 from app.knowledge.search import SearchHit
 from app.messaging import publish_once
-from app.services.ticket_records import event, record_events
+from app.workflows.contracts import Proposal, ProposeRequest
 
 
-def analysis_key(ticket_id: str) -> str:
-    return f"analysis:{ticket_id}"
+def analysis_key(ticket_id: str, revision: int) -> str:
+    return f"analysis:{ticket_id}:{revision}"
 
 
-def propose_solution(ctx: WorkflowActivityContext, request: dict) -> dict:
-    settings = get_settings()
-    ticket, triage, revision = request["ticket"], request["triage"], int(request.get("revision", 0))
-    ticket_id = ticket["ticket_id"]
-    log = ticket_logger(__name__, ticket_id)
-    store = clients.analysis_store()
+def propose_solution(ctx: WorkflowActivityContext, request: ProposeRequest) -> Proposal:
+    services = deps.current()
+    ticket_id, revision = request.ticket.ticket_id, request.revision
+    store = services.records
 
-    stored = store.get_value(analysis_key(ticket_id))
-    computed = False  # stored now: no earlier attempt can have announced it
-    if stored and stored.get("revision") == revision:
-        proposal = stored["proposal"]
-    else:
-        computed = True
-        proposal = request.get("proposal") or _offline_proposal(request)
-        record = {
-            "ticket_id": ticket_id,
-            "revision": revision,
-            "proposal": proposal,
-            "revision_notes": request.get("notes"),
-            "kb_queries": request.get("queries", []),
-            "created_at": datetime.now(timezone.utc).isoformat(),
-            "previous": (stored or {}).get("previous", []) + ([stored] if stored else []),
-        }
-        for old in record["previous"]:
-            old.pop("previous", None)
-        store.save(analysis_key(ticket_id), record)
-
+    proposal = request.proposal or _offline_proposal(request, store)
+    if request.proposal is not None and not proposal.past_cases:
+        proposal = proposal.model_copy(update={"past_cases": _past_cases(request, store, proposal.cited_articles)})
+    record = {
+        "ticket_id": ticket_id,
+        "revision": revision,
+        # Without nulls or an empty case list: the stored proposal says only what it has.
+        "proposal": proposal.model_dump(mode="json", exclude_none=True, exclude={"past_cases"} if not proposal.past_cases else None),
+        "revision_notes": request.notes,
+        "kb_queries": request.queries,
+        "created_at": request.proposed_at,
+    }
+    created, stored = store.insert_if_absent(analysis_key(ticket_id, revision), record)
+    proposal = Proposal.model_validate(stored["proposal"])
+    settings = services.settings
     published = publish_once(
-        clients.dapr_client(), store, settings.pubsub_name, settings.topic_solution_ready,
+        services.dapr, store, settings.pubsub_name, settings.topic_solution_ready,
         f"{ticket_id}:solution-ready:{revision}",
-        {"ticket_id": ticket_id, "priority": triage["priority"], "category": triage["category"],
-         "revision": revision, "proposal": proposal},
-        first_attempt=computed,
+        {"ticket_id": ticket_id, "priority": request.triage.priority, "category": request.triage.category,
+         "revision": revision, "proposal": stored["proposal"], "proposed_at": stored["created_at"]},
+        first_attempt=created,
     )
-    queries, results = request.get("queries", []), request["search_results"]
-    record_events(store, ticket_id, [
-        *(event(f"kb_query:{revision}:{i}", "kb_query", "expert", query=q,
-                top_articles=[h["slug"] for h in hits[:3]]) for i, (q, hits) in enumerate(zip(queries, results))),
-        event(f"analysis_stored:{revision}", "analysis_stored", "expert", revision=revision,
-              cited_articles=proposal["cited_articles"]),
-        event(f"solution_published:{revision}", "solution_published", "expert", revision=revision,
-              topic=settings.topic_solution_ready),
-    ], stage="awaiting_approval", awaiting_decision=True, revision=revision)
-    log.info("solution proposed", extra={"revision": revision, "published": published,
-                                         "cited_articles": proposal["cited_articles"]})
+    ticket_logger(__name__, ticket_id).info("solution proposed", extra={
+        "revision": revision, "published": published, "cited_articles": proposal.cited_articles})
     return proposal
 
 
-def _offline_proposal(request: dict) -> dict:
-    result_lists = [[SearchHit.model_validate(h) for h in hits] for hits in request["search_results"]]
-    proposal = compose_offline_proposal(request["ticket"]["description"], fuse_results(result_lists),
-                                        notes=request.get("notes"))
-    if request.get("llm_fallback_reason"):
-        proposal["llm_fallback_reason"] = request["llm_fallback_reason"]
-    return proposal
+def _offline_proposal(request: ProposeRequest, store) -> Proposal:
+    result_lists = [[SearchHit.model_validate(h.model_dump()) for h in hits] for hits in request.search_results]
+    fused, past_cases = rank_with_past_cases(result_lists, _case_finder(request, store))
+    composed = compose_offline_proposal(request.ticket.description, fused, notes=request.notes,
+                                        past_cases=past_cases)
+    if request.llm_fallback_reason:
+        composed["llm_fallback_reason"] = request.llm_fallback_reason
+    return Proposal.model_validate(composed)
+
+
+def _past_cases(request: ProposeRequest, store, cited_articles: list[str]) -> list[dict]:
+    return [hit.citation() for hit in _case_finder(request, store)(cited_articles)]
+
+
+def _case_finder(request: ProposeRequest, store):
+    """Past resolutions of other tickets about the same problem (never the ticket's own)."""
+    library = case_library(store)
+    query = request.ticket.description
+
+    def find(articles: list[str]):
+        try:
+            return library.search(query, articles=articles,
+                                  exclude={request.ticket.ticket_id})
+        except Exception as error:  # noqa: BLE001 - past cases enrich a proposal, never block it
+            ticket_logger(__name__, request.ticket.ticket_id).warning(
+                "past cases not searched", extra={"error": f"{type(error).__name__}: {error}"[:300]})
+            return []
+
+    return find

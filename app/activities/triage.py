@@ -1,6 +1,6 @@
 """Activity: triage a ticket — customer and systems from the state stores, entitlement and SLA
-from the plan, category and priority from the ticket text, and the knowledge-base queries the
-expert step will run."""
+from the plan, category and priority from the ticket text, whether the knowledge base covers it,
+and the knowledge-base queries the expert step will run. Reads only: safe to retry."""
 
 from __future__ import annotations
 
@@ -8,44 +8,30 @@ from datetime import datetime
 
 from dapr.ext.workflow import WorkflowActivityContext
 
-from app.core import clients
-from app.core.config import get_settings
+from app.activities import deps
 from app.core.logging import ticket_logger
 from app.domain.customer import Customer, SystemInfo
-from app.domain.ticket import TicketWorkflowInput
-from app.domain.triage import TriageResult
 from app.expert.queries import build_kb_queries
-from app.services.ticket_records import event, record_events
 from app.triage.classify import classify_ticket
 from app.triage.entitlement import decide_entitlement
+from app.triage.summary import summarize
+from app.workflows.contracts import TicketWorkflowInput, TriageResult
 
 
-def summarize(description: str, limit: int = 160) -> str:
-    """First sentence (or line) of the ticket, cut to a readable length."""
-    text = " ".join(description.split())
-    for stop in (". ", "? ", "! "):
-        if stop in text[:limit]:
-            text = text[: text.index(stop) + 1]
-            break
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def triage_ticket(ctx: WorkflowActivityContext, ticket: dict) -> dict:
-    t = TicketWorkflowInput.model_validate(ticket)
-    log = ticket_logger(__name__, t.ticket_id)
-
-    customer_raw = clients.customer_store().get_value(t.customer_id)
-    system_raw = clients.system_store().get_value(t.customer_id)
+def triage_ticket(ctx: WorkflowActivityContext, ticket: TicketWorkflowInput) -> TriageResult:
+    services = deps.current()
+    customer_raw = services.customers.get_value(ticket.customer_id)
+    system_raw = services.systems.get_value(ticket.customer_id)
     customer = Customer.model_validate(customer_raw) if customer_raw else None
     system = SystemInfo.model_validate(system_raw) if system_raw else None
 
-    classification = classify_ticket(t.description)
+    classification = classify_ticket(ticket.description)
     entitlement = decide_entitlement(customer.plan if customer else None, classification.priority,
-                                     datetime.fromisoformat(t.filed_at), get_settings().sla_override)
+                                     datetime.fromisoformat(ticket.filed_at), services.settings.sla_override)
     system_info = system.model_dump(exclude={"customer_id"}) if system else None
     result = TriageResult(
-        ticket_id=t.ticket_id,
-        customer_id=t.customer_id,
+        ticket_id=ticket.ticket_id,
+        customer_id=ticket.customer_id,
         customer_name=customer.name if customer else None,
         plan=customer.plan if customer else None,
         entitled=entitlement.entitled,
@@ -53,16 +39,14 @@ def triage_ticket(ctx: WorkflowActivityContext, ticket: dict) -> dict:
         sla=entitlement.sla,
         category=classification.category,
         priority=classification.priority,
-        summary=summarize(t.description),
+        summary=summarize(ticket.description),
         system_info=system_info,
-        kb_queries=build_kb_queries(t.description, classification.category, system_info),
+        kb_queries=build_kb_queries(ticket.description, classification.category, system_info),
+        signals=classification.signals,
+        in_scope=classification.in_scope,
+        scope_score=classification.scope_score,
+        scope_reason=classification.scope_reason or None,
     )
-    record_events(clients.analysis_store(), t.ticket_id,
-                  [event("triaged", "triaged", "triage", category=result.category, priority=result.priority,
-                         entitled=result.entitled, plan=result.plan)],
-                  stage="expert_analysis" if result.entitled else "notifying", priority=result.priority,
-                  category=result.category, plan=result.plan, entitled=result.entitled,
-                  sla_due=result.sla.first_response_due if result.sla else None)
-    log.info("triaged", extra={"category": result.category, "priority": result.priority,
-                               "entitled": result.entitled})
-    return result.model_dump()
+    ticket_logger(__name__, ticket.ticket_id).info(
+        "triaged", extra={"category": result.category, "priority": result.priority, "entitled": result.entitled})
+    return result

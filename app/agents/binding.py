@@ -11,7 +11,7 @@ from __future__ import annotations
 from contextvars import ContextVar
 
 from app.agents.runs import AgentRunInput
-from app.core import clients
+from app.activities import deps
 
 # The ticket the executing tool call serves; None outside a tool call.
 ticket_scope: ContextVar[AgentRunInput | None] = ContextVar("ticket_scope", default=None)
@@ -23,7 +23,7 @@ class UnboundToolCall(RuntimeError):
 
 def run_scope(run_id: str) -> AgentRunInput:
     """The input the ticket workflow started agent run `run_id` with."""
-    state = clients.workflow_client().get_workflow_state(run_id, fetch_payloads=True)
+    state = deps.current().workflows.get_workflow_state(run_id, fetch_payloads=True)
     if state is None or not state.serialized_input:
         raise UnboundToolCall(f"agent run {run_id!r} has no recorded input")
     return AgentRunInput.model_validate_json(state.serialized_input)

@@ -3,10 +3,10 @@ and resolution steps grounded in the articles it found."""
 
 from __future__ import annotations
 
-import json
-
-from app.agents.runs import EXPERT_AGENT, AgentRunInput
+from app.agents.runs import EXPERT_AGENT
 from app.domain.ticket import TicketWorkflowInput
+from app.domain.triage import TriageResult
+from app.workflows.contracts import agent_run_input, expert_task
 
 MIN_SEARCHES = 3
 INSTRUCTIONS = [
@@ -24,19 +24,7 @@ MAX_ITERATIONS = 8
 
 
 def expert_run_input(ticket: TicketWorkflowInput, triage: dict, notes: str | None) -> dict:
-    parts = [
-        f"Propose a solution for support ticket {ticket.ticket_id}.",
-        f"Triage: category {triage['category']}, priority {triage['priority']}. {triage['summary']}",
-    ]
-    if triage.get("system_info"):
-        parts.append(f"The customer's systems: {json.dumps(triage['system_info'])}")
-    parts.append("The customer wrote (verbatim, between the markers):\n"
-                 f"<<<TICKET\n{ticket.description}\nTICKET>>>")
-    if notes:
-        parts.append(f"A support engineer rejected the previous proposal with these notes; address "
-                     f"them:\n<<<NOTES\n{notes}\nNOTES>>>")
-    return AgentRunInput(task="\n\n".join(parts), ticket_id=ticket.ticket_id,
-                         customer_id=ticket.customer_id).model_dump()
+    return agent_run_input(ticket, expert_task(ticket, TriageResult.model_validate(triage), notes))
 
 
 def build_expert_agent(llm, state_store: str):

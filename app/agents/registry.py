@@ -1,6 +1,7 @@
-"""Builds both agents at startup and registers their workflows and activities on the app's
-WorkflowRuntime. Call it once the sidecar is up: a DurableAgent reads the sidecar's metadata
-when it is built (and blocks for a minute, then fails, when there is none)."""
+"""Builds both agents at startup and registers their workflows (each a named version:
+app/agents/versions.py) and activities on the app's WorkflowRuntime. Call it once the sidecar
+is up: a DurableAgent reads the sidecar's metadata when it is built (and blocks for a minute,
+then fails, when there is none)."""
 
 from __future__ import annotations
 

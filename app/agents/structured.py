@@ -9,6 +9,7 @@ to the offline path and records why.
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 from datetime import datetime
 from typing import Literal, TypeVar
 
@@ -17,14 +18,13 @@ from pydantic import BaseModel, field_validator
 
 from app.agents import registry
 from app.agents.expert_agent import MIN_SEARCHES
-from app.core import clients
 from app.domain.ticket import TicketWorkflowInput
 from app.domain.triage import Priority, TriageResult
-from app.expert.compose import ExpertProposal
 from app.expert.queries import build_kb_queries
 from app.knowledge.articles import CATEGORIES
-from app.services.ticket_records import event, record_events
 from app.triage.entitlement import decide_entitlement
+from app.triage.scope import assess_scope
+from app.workflows.contracts import ExpertOutcome, Proposal, StructureExpertRequest, StructureTriageRequest
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -98,34 +98,32 @@ EXPERT_FORMAT = (
 )
 
 
-def structure_triage(ctx: WorkflowActivityContext, request: dict) -> dict:
+def structure_triage(ctx: WorkflowActivityContext, request: StructureTriageRequest) -> TriageResult:
     """The triage agent's answer as the ticket's triage: category, priority and summary from the
     model; entitlement and SLA recomputed from the plan on the customer's record."""
-    ticket = TicketWorkflowInput.model_validate(request["ticket"])
-    offline = TriageResult.model_validate(request["triage"])
+    ticket, offline = request.ticket, request.triage
     assessment = generate(TriageAssessment, TRIAGE_FORMAT, f"{_ticket_text(ticket)}\n\n"
-                          f"The triage agent's answer:\n<<<ANSWER\n{request['answer']}\nANSWER>>>")
+                          f"The triage agent's answer:\n<<<ANSWER\n{request.answer}\nANSWER>>>")
     filed_at = datetime.fromisoformat(ticket.filed_at)
     entitlement = decide_entitlement(offline.plan, assessment.priority, filed_at)
+    # The model's category `other` puts the ticket out of scope; otherwise the retrieval decides.
+    scope = assess_scope(ticket.description, SimpleNamespace(category=assessment.category,
+                                                              top_score=None))
     triage = offline.model_copy(update={
         "category": assessment.category, "priority": assessment.priority, "summary": assessment.summary,
         "entitled": entitlement.entitled, "entitlement_reason": entitlement.reason, "sla": entitlement.sla,
         "kb_queries": build_kb_queries(ticket.description, assessment.category, offline.system_info),
-        "generated_by": "llm",
+        "generated_by": "llm", "in_scope": scope.in_scope, "scope_score": scope.score,
+        "scope_reason": scope.reason or None,
     })
-    record_events(clients.analysis_store(), ticket.ticket_id,
-                  [event("agent_triaged", "triaged", "triage-agent", category=triage.category,
-                         priority=triage.priority, entitled=triage.entitled, generated_by="llm")],
-                  priority=triage.priority, category=triage.category,
-                  sla_due=triage.sla.first_response_due if triage.sla else None)
-    return triage.model_dump()
+    return triage
 
 
-def structure_expert(ctx: WorkflowActivityContext, request: dict) -> dict:
+def structure_expert(ctx: WorkflowActivityContext, request: StructureExpertRequest) -> ExpertOutcome:
     """The expert agent's answer as a proposal, with the searches the agent ran (query and hits,
     read from the run's durable tool history). Citations must be articles the agent found."""
-    ticket = TicketWorkflowInput.model_validate(request["ticket"])
-    searches = run_searches(request["run_id"])
+    ticket = request.ticket
+    searches = run_searches(request.run_id)
     if len(searches) < MIN_SEARCHES:
         raise MalformedAnswer(f"the expert agent ran {len(searches)} distinct knowledge-base "
                               f"searches; at least {MIN_SEARCHES} are required")
@@ -133,14 +131,13 @@ def structure_expert(ctx: WorkflowActivityContext, request: dict) -> dict:
     articles = "\n".join(f"- {slug}: {title}" for slug, title in found.items()) or "(none)"
     answer = generate(ExpertAnswer, EXPERT_FORMAT, f"{_ticket_text(ticket)}\n\n"
                       f"Articles the agent found:\n{articles}\n\n"
-                      f"The expert agent's answer:\n<<<ANSWER\n{request['answer']}\nANSWER>>>")
+                      f"The expert agent's answer:\n<<<ANSWER\n{request.answer}\nANSWER>>>")
     unknown = [slug for slug in answer.cited_articles if slug not in found]
     if unknown or not answer.cited_articles:
         raise MalformedAnswer(f"cited articles {answer.cited_articles} must be among those found: "
                               f"{sorted(found)}")
-    proposal = ExpertProposal(**answer.model_dump(), generated_by="llm")
-    return {"proposal": proposal.model_dump(), "queries": list(searches),
-            "search_results": list(searches.values())}
+    proposal = Proposal(**answer.model_dump(), generated_by="llm")
+    return ExpertOutcome(proposal=proposal, queries=list(searches), search_results=list(searches.values()))
 
 
 def run_searches(run_id: str) -> dict[str, list[dict]]:

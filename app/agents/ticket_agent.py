@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from dapr.ext.workflow import WorkflowActivityContext
+from dapr.ext.workflow import WorkflowActivityContext, WorkflowRuntime
 from dapr_agents import DurableAgent
 from dapr_agents.agents.configs import (AgentExecutionConfig, AgentMCPConfig, AgentStateConfig,
                                         WorkflowRetryPolicy)
@@ -16,6 +16,7 @@ from dapr_agents.storage.daprstores.stateservice import StateStoreService
 from dapr_agents.tool import AgentTool
 
 from app.agents.binding import run_scope, ticket_scope
+from app.agents.versions import register_versioned
 
 # Every activity of a run (each LLM call, each tool call) retries like the ticket workflow's
 # LLM_RETRY: three attempts, 1 s then 2 s apart. A run that still fails fails its child
@@ -25,6 +26,10 @@ AGENT_RETRY = WorkflowRetryPolicy(max_attempts=3, initial_backoff_seconds=1, max
 
 
 class TicketAgent(DurableAgent):
+    def register_workflows(self, runtime: WorkflowRuntime) -> None:
+        # dapr-agents' own registration, its workflow as a named version (see versions).
+        register_versioned(super().register_workflows, runtime, self.agent_workflow_name)
+
     def run_tool(self, ctx: WorkflowActivityContext, payload: dict) -> dict:
         # The activity's workflow is the agent run the ticket workflow started: the tools serve
         # that run's ticket (see binding). Read here, not in a tool, so that a failed read fails

@@ -11,7 +11,7 @@ from dapr_agents import tool
 from pydantic import BaseModel, Field
 
 from app.agents.binding import ticket_customer_id
-from app.core import clients
+from app.activities import deps
 from app.domain.customer import Customer, SystemInfo
 from app.knowledge.search import get_knowledge_search
 
@@ -22,7 +22,7 @@ SEARCH_RESULTS = 5
 def lookup_customer() -> dict:
     """The customer who filed this ticket: name and support plan."""
     customer_id = ticket_customer_id()
-    record = clients.customer_store().get_value(customer_id)
+    record = deps.current().customers.get_value(customer_id)
     if record is None:
         return {"customer_id": customer_id, "found": False}
     # The contact address stays out of the conversation: the model has no use for it.
@@ -34,7 +34,7 @@ def lookup_system_info() -> dict:
     """The systems of the customer who filed this ticket: Dapr version, cloud, platform and
     applications."""
     customer_id = ticket_customer_id()
-    record = clients.system_store().get_value(customer_id)
+    record = deps.current().systems.get_value(customer_id)
     if record is None:
         return {"customer_id": customer_id, "found": False}
     return SystemInfo.model_validate(record).model_dump()

@@ -3,9 +3,10 @@ and a summary. Entitlement and SLA are not its call (see `structured.structure_t
 
 from __future__ import annotations
 
-from app.agents.runs import TRIAGE_AGENT, AgentRunInput
+from app.agents.runs import TRIAGE_AGENT
 from app.domain.ticket import TicketWorkflowInput
 from app.knowledge.articles import CATEGORIES
+from app.workflows.contracts import agent_run_input, triage_task
 
 PRIORITY_RUBRIC = (
     "critical: production is down or losing data (all or most requests failing); "
@@ -29,10 +30,7 @@ MAX_ITERATIONS = 5
 
 
 def triage_run_input(ticket: TicketWorkflowInput) -> dict:
-    task = (f"Triage support ticket {ticket.ticket_id}. The customer wrote (verbatim, between the "
-            f"markers):\n<<<TICKET\n{ticket.description}\nTICKET>>>")
-    return AgentRunInput(task=task, ticket_id=ticket.ticket_id,
-                         customer_id=ticket.customer_id).model_dump()
+    return agent_run_input(ticket, triage_task(ticket))
 
 
 def build_triage_agent(llm, state_store: str):

@@ -1,16 +1,58 @@
-"""FastAPI dependencies: settings and the clients built once at startup."""
+"""FastAPI dependencies: the settings and the clients the lifespan built once (app.state), so
+tests swap any of them with `app.dependency_overrides`."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from dapr.clients import DaprClient
-from dapr.ext.workflow import DaprWorkflowClient
-from fastapi import Depends
+from fastapi import Depends, Request
 
-from app.core import clients
 from app.core.config import Settings, get_settings
+from app.core.services import Services
+from app.readmodel.store import ReadModel
+from app.services.admission import AdmissionGate
+from app.services.tickets import ServiceUnavailable
+from app.services.workflow_gateway import WorkflowGateway
+from app.store import StateStore
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+def get_workflows(request: Request) -> WorkflowGateway:
+    return request.app.state.workflows
+
+
+def get_read_model(services: Annotated[Services, Depends(get_services)]) -> ReadModel:
+    return services.read_model
+
+
+def get_ready_read_model(request: Request, services: Annotated[Services, Depends(get_services)]) -> ReadModel:
+    """The read model once it is built (it is rebuilt from the workflows when new or lost)."""
+    sync = getattr(request.app.state, "read_model_sync", None)
+    if sync is not None and not sync.ready.wait(timeout=10):
+        raise ServiceUnavailable("the ticket list is being rebuilt from the workflows; retry shortly")
+    return services.read_model
+
+
+def get_admission(request: Request) -> AdmissionGate:
+    return request.app.state.admission
+
+
+def get_records(services: Annotated[Services, Depends(get_services)]) -> StateStore:
+    return services.records
+
+
+def get_customers(services: Annotated[Services, Depends(get_services)]) -> StateStore:
+    return services.customers
+
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-DaprDep = Annotated[DaprClient, Depends(clients.dapr_client)]
-WorkflowClientDep = Annotated[DaprWorkflowClient, Depends(clients.workflow_client)]
+ServicesDep = Annotated[Services, Depends(get_services)]
+WorkflowsDep = Annotated[WorkflowGateway, Depends(get_workflows)]
+ReadModelDep = Annotated[ReadModel, Depends(get_read_model)]
+ReadyReadModelDep = Annotated[ReadModel, Depends(get_ready_read_model)]
+RecordsDep = Annotated[StateStore, Depends(get_records)]
+CustomersDep = Annotated[StateStore, Depends(get_customers)]
+AdmissionDep = Annotated[AdmissionGate, Depends(get_admission)]

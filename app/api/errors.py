@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -10,6 +11,9 @@ from grpc import RpcError, StatusCode
 from pydantic import BaseModel
 
 from app.services.tickets import TicketError
+
+
+logger = logging.getLogger(__name__)
 
 
 class ErrorBody(BaseModel):
@@ -24,23 +28,54 @@ class ValidationErrorBody(BaseModel):
 
 def responses(*codes: int) -> dict:
     """OpenAPI entries for the error codes a route answers (400: a body that is not JSON); every
-    route may also answer 503 (the sidecar is unavailable)."""
+    route may also answer 413 (body over MAX_BODY_BYTES), 429 (over RATE_LIMIT) and 503 (the
+    sidecar is unavailable)."""
     entries = {code: {"model": ValidationErrorBody if code == 422 else ErrorBody} for code in codes}
-    entries[503] = {"model": ErrorBody, "description": "the Dapr sidecar is unavailable; retry"}
+    entries[413] = {"model": ErrorBody, "description": "the request body is over MAX_BODY_BYTES (512 KiB by default)"}
+    entries[429] = {"model": ErrorBody, "description": "this principal is over RATE_LIMIT; retry after Retry-After",
+                    "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}}
+    entries[503] = {"model": ErrorBody, "description": "the Dapr sidecar (or a component behind it) is unavailable, "
+                    "or filing is at MAX_ACTIVE_TICKETS; retry after Retry-After",
+                    "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}}
     return entries
+
+
+# What daprd passes on (as UNKNOWN or INTERNAL) when a component's own connection failed: a
+# store or broker restarting, not a fault of the request.
+_UNREACHABLE = ("connection refused", "connection reset", "broken pipe", "no such host",
+                "bad connection", "unexpected eof", "server closed", "the database system is",
+                "database is locked", "context deadline exceeded", "timeout", "not ready", "unavailable",
+                # an actor (a workflow) whose host replica just went away, before placement moved it
+                "address for actor", "actor is not", "placement", "no healthy", "error reading from server")
+
+
+def component_unreachable(error: RpcError) -> bool:
+    code = error.code() if hasattr(error, "code") else None
+    if code not in (StatusCode.UNKNOWN, StatusCode.INTERNAL):
+        return False
+    details = (error.details() if hasattr(error, "details") else None) or ""
+    return any(marker in details.lower() for marker in _UNREACHABLE)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TicketError)
     async def _ticket_error(request: Request, error: TicketError) -> JSONResponse:
-        return JSONResponse(status_code=error.status_code, content={"detail": error.message})
+        headers = {"Retry-After": str(getattr(error, "retry_after", 2))} if error.status_code == 503 else None
+        return JSONResponse(status_code=error.status_code, content={"detail": error.message}, headers=headers)
 
     @app.exception_handler(RpcError)
     async def _sidecar_error(request: Request, error: RpcError) -> JSONResponse:
-        # The sidecar is down or restarting: say so (a JSON 503 the client may retry), not a
-        # bare "Internal Server Error".
+        # The sidecar, or the store or broker behind it, is down or restarting: say so (a JSON
+        # 503 the client may retry), not a bare "Internal Server Error".
         code = error.code() if hasattr(error, "code") else None
-        if code in (StatusCode.UNAVAILABLE, StatusCode.DEADLINE_EXCEEDED):
+        if code in (StatusCode.UNAVAILABLE, StatusCode.DEADLINE_EXCEEDED, StatusCode.RESOURCE_EXHAUSTED):
             return JSONResponse(status_code=503, headers={"Retry-After": "1"},
                                 content={"detail": "the Dapr sidecar is unavailable; retry shortly"})
+        if component_unreachable(error):
+            return JSONResponse(status_code=503, headers={"Retry-After": "2"},
+                                content={"detail": "a store or broker behind the Dapr sidecar is unavailable; "
+                                                   "retry shortly"})
+        details = (error.details() if hasattr(error, "details") else None) or ""
+        logger.warning("sidecar error answered 500", extra={"path": request.url.path, "code": code.name if code else None,
+                                                           "details": " ".join(details.split())[:300]})
         return JSONResponse(status_code=500, content={"detail": f"sidecar error: {code.name if code else 'unknown'}"})

@@ -6,7 +6,7 @@ import re
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -59,18 +59,91 @@ class Settings(BaseSettings):
     llm_model: str = "gpt-4o-mini"
     llm_timeout: float = 60.0
 
-    # name:role:token entries, comma-separated; roles: client, engineer, operator.
+    # name:role:token entries, comma-separated; roles: client, engineer, operator. A client entry
+    # may end in :CUST001|CUST002, the customers it may act for (without: every customer).
     api_tokens: str | None = None
     # Without API_TOKENS the service refuses to start, unless this says it is a development
-    # machine; then the development tokens documented in env.template apply.
+    # machine; then the development tokens documented in the README apply. They are refused
+    # outside development mode.
     dev_mode: bool = False
+    # Requests per principal (and per client address for calls without a valid token), as
+    # `limits` notation: "600/minute", or several budgets "20/second;600/minute". Over it: 429.
+    rate_limit: str = "600/minute"
+    # Request bodies over this many bytes answer 413 before they are read. Every body the API
+    # accepts fits: its longest, the decision (30,000 characters of text), is under 400 KB even
+    # with every character JSON-escaped.
+    max_body_bytes: int = 512 * 1024
+    # OpenTelemetry's gRPC client interceptor on every sidecar call (app/core/tracing.py): off
+    # unless asked for, it costs about a quarter of the app's CPU under load.
+    tracing_enabled: bool = False
+    # Admission control (app/services/admission.py): at most this many tickets filed through
+    # this process in triage or analysis at once; more filings answer 503 with Retry-After
+    # rather than queue in the sidecar. 0: no bound.
+    max_active_tickets: int = Field(default=64, ge=0)
+    # daprd -> app: daprd sends it as the `dapr-api-token` header on every call to the app (its
+    # APP_API_TOKEN); the subscription endpoints answer only calls carrying it. The app -> daprd
+    # token, DAPR_API_TOKEN, is read from the environment by the Dapr SDK itself.
+    app_api_token: SecretStr | None = None
 
     log_level: str = "INFO"
 
-    @field_validator("approval_timeout", "sla_override", mode="before")
+    # The ticket read model (list, timeline): a SQL database derived from the workflows.
+    read_model_url: str = "sqlite:///.data/state/read-model.db"
+    # How long an agent run may take before the ticket falls back to the offline path.
+    agent_timeout: float = 600.0
+    # How long POST /support/approve waits for the workflow to accept or refuse a decision.
+    decision_ack_timeout: float = 5.0
+    # Tests and drills only: `activity@ticket-prefix,...` fails those activities (app/core/faults.py).
+    fault_injection: str | None = None
+    # Upgrade drills and tests only: a module adding workflow versions (app/workflows/runtime.py).
+    workflow_versions_module: str | None = None
+
+    # Customer email (app/delivery/): the bindings.smtp output binding of
+    # resources/notification-email.yaml, the sender of every mail, and how long an attempt's
+    # claim on a delivery lasts (longer than the binding's 30 s timeout) before a retry may
+    # send it again.
+    email_binding: str = "customer-email"
+    email_from: str = "Dapr Support <support@support-service.example>"
+    email_delivery_lease: float = 60.0
+    # The mail server's message log (a Mailpit-compatible HTTP API, app/delivery/sent_log.py):
+    # asked whether a mail was accepted when an attempt's outcome is unknown. Unset: an unknown
+    # outcome goes to a person (escalated) rather than risk mailing the customer twice.
+    email_sent_log_url: str | None = None
+
+    # -- operators and the console (app/services/operations.py, app/console/) -------------------
+    # A running instance with no progress for this long is shown as stuck (a ticket waiting for
+    # a decision only once its approval timeout has also passed).
+    stuck_after: float = 15 * 60
+    # The health endpoints of placement and scheduler (scripts/devstack.py Ports for make run).
+    placement_health_url: str = "http://127.0.0.1:58080/healthz"
+    scheduler_health_url: str = "http://127.0.0.1:58081/healthz"
+    # Signs the console's session cookie; unset = a random secret per process (sessions end
+    # when the app restarts). Set it (32+ random characters) when running several app replicas.
+    console_secret: str | None = None
+    # How long a console sign-in lasts.
+    console_session_max_age: float = 8 * 3600
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:  # noqa: N805 - pydantic validator
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError as error:
+            raise ValueError(f"RATE_LIMIT {value!r} is not a rate (e.g. 600/minute): {error}") from None
+        return value
+
+    @field_validator("approval_timeout", "sla_override", "agent_timeout", "decision_ack_timeout",
+                     "stuck_after", "console_session_max_age", mode="before")
     @classmethod
     def _duration(cls, value):  # noqa: N805 - pydantic validator
         return None if value in (None, "") else parse_duration(value)
+
+    @field_validator("email_delivery_lease", mode="before")
+    @classmethod
+    def _lease_duration(cls, value):  # noqa: N805 - pydantic validator
+        return parse_duration(value)
 
     @property
     def effective_llm_provider(self) -> Literal["offline", "openai", "conversation"]:

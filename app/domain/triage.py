@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 Priority = Literal["critical", "high", "medium", "low"]
 
@@ -28,3 +28,11 @@ class TriageResult(BaseModel):
     system_info: dict | None
     kb_queries: list[str]
     generated_by: Literal["offline", "llm"] = "offline"
+    # Why: the signals that set priority and category, for the engineer reading the triage.
+    signals: list[str] = Field(default_factory=list)
+    # Whether the ticket is about running Dapr applications that the knowledge base covers; a
+    # ticket that is not goes to a person (escalated, reason out_of_scope).
+    in_scope: bool = True
+    scope_score: float | None = None
+    scope_reason: str | None = None
+    llm_fallback_reason: str | None = None

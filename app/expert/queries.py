@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from app.expert.problems import split_problems
 from app.knowledge.search import STOPWORDS
 
 MIN_QUERIES = 3
@@ -31,11 +32,15 @@ yesterday morning hour hours ago anyway really actually somehow
 def build_kb_queries(description: str, category: str, system_info: dict | None,
                      notes: str | None = None) -> list[str]:
     """At least three distinct queries: the description as written, its condensed error terms,
-    and the terms with the category and platform context; engineer notes add one more."""
+    and the terms with the category and platform context; a ticket with several problems adds
+    one query per problem, and engineer notes add one more."""
     raw = " ".join(description.split())
     condensed = condense(raw)
     context = " ".join(_platform_terms(system_info))
     views = [raw, condensed, f"{category} {condensed} {context}"]
+    problems = split_problems(raw)
+    if len(problems) > 1:
+        views.extend(problem.text for problem in problems)
     if notes and notes.strip():
         views.append(f"{notes} {condensed}")
     # Used only when the description is too short to give three distinct views.

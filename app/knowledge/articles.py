@@ -15,9 +15,12 @@ from pydantic import BaseModel
 
 ARTICLES_DIR = Path(__file__).parent / "articles"
 
+# The triage rubric's categories: each article's, plus `other` for tickets not about running Dapr
+# applications or that no article addresses (no article has it).
+OUT_OF_SCOPE_CATEGORY = "other"
 CATEGORIES = (
     "connectivity", "state", "pubsub", "workflow", "security",
-    "configuration", "observability", "deployment", "ai",
+    "configuration", "observability", "deployment", "ai", OUT_OF_SCOPE_CATEGORY,
 )
 
 # slug -> category, copied from shared/support/kb-topics.md; the loader checks the files against it

@@ -10,12 +10,6 @@ COMMUNITY_HELP = ("the Dapr community on Discord (https://aka.ms/dapr-discord) a
                   "discussions, or upgrade to a Professional or Enterprise support plan")
 
 
-def solution_text(proposal: dict) -> str:
-    steps = "\n".join(f"{i}. {step}" for i, step in enumerate(proposal.get("steps", []), start=1))
-    cited = ", ".join(proposal.get("cited_articles", []))
-    return f"{proposal.get('summary', '')}\n\nSteps:\n{steps}\n\nReferences: {cited}".strip()
-
-
 def offline_message(kind: NotificationKind, customer_name: str | None, ticket_id: str,
                     solution: str | None = None, reason: str | None = None) -> tuple[str, str]:
     """(subject, body) for a customer message composed without an LLM."""

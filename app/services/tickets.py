@@ -1,23 +1,28 @@
-"""Ticket operations behind the REST routes: file, read status, deliver a decision.
+"""Ticket operations behind the REST routes: file, read status, deliver a decision, cancel.
 
-Kept out of the routes so the rules (what conflicts, what is unknown) live in one place.
+The API decides nothing about a ticket's progress: it starts the workflow, reads what the
+workflow recorded, and raises events. It writes only what is not the workflow's to decide: the
+first decision per revision and an Idempotency-Key record.
 """
 
 from __future__ import annotations
 
-import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
 from datetime import datetime, timezone
 
-from dapr.ext.workflow import DaprWorkflowClient, WorkflowState, WorkflowStatus
-from grpc import RpcError
-
 from app.core.config import Settings
-from app.domain.status import FINAL_STAGES, TicketStatus
-from app.domain.ticket import TicketRequest, TicketWorkflowInput
-from app.services import ticket_records
-from app.services.ticket_records import event, record_events
+from app.domain.decision import DecisionAccepted, DecisionRequest
+from app.domain.status import TicketStatus
+from app.domain.ticket import TicketRequest
+from app.services.workflow_gateway import Instance, InstanceExists, WorkflowGateway
 from app.store import StateStore
-from app.workflows.ticket_workflow import APPROVAL_EVENT, CANCEL_EVENT, ticket_workflow
+from app.workflows.contracts import (APPROVAL_EVENT, CANCEL_EVENT, FINAL_STAGES, TICKET_WORKFLOW,
+                                     TicketWorkflowInput)
+
+logger = logging.getLogger(__name__)
 
 
 class TicketError(Exception):
@@ -39,176 +44,212 @@ class TicketConflict(TicketError):
 
 
 class UnknownCustomer(TicketError):
-    status_code = 422
+    """The customer the ticket names does not exist (404: data the schema cannot rule out)."""
+
+    status_code = 404
 
 
-def _json(text: str | None) -> dict:
-    if not text:
-        return {}
-    value = json.loads(text)
-    return value if isinstance(value, dict) else {"value": value}
+class ServiceUnavailable(TicketError):
+    status_code = 503
 
 
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).isoformat()
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
 
 
-def to_status(ticket_id: str, state: WorkflowState) -> TicketStatus:
-    runtime = state.runtime_status
-    custom = _json(state.serialized_custom_status)
-    if runtime == WorkflowStatus.COMPLETED:
-        output = _json(state.serialized_output)
-        stage = output.get("stage", "completed")
-    elif runtime == WorkflowStatus.FAILED:
-        details = state.failure_details
-        output = {"error": details.message if details else "workflow failed", "last_progress": custom}
-        stage = "failed"
-    elif runtime == WorkflowStatus.TERMINATED:
-        output, stage = {"last_progress": custom}, "cancelled"
+def analysis_key(ticket_id: str, revision: int) -> str:
+    """The propose step's record of a revision (app/activities/solution.py)."""
+    return f"analysis:{ticket_id}:{revision}"
+
+
+def stage_of(instance: Instance) -> str:
+    runtime = instance.runtime_status
+    if runtime == "completed":
+        return instance.output.get("stage", "completed")
+    if runtime == "failed":
+        return "failed"
+    if runtime == "terminated":
+        return "cancelled"
+    return instance.custom_status.get("stage", "pending")
+
+
+def to_status(instance: Instance, records: StateStore | None = None) -> TicketStatus:
+    """The status from what the workflow recorded: its output once finished, else its custom
+    status (plus, while it waits, the proposal its propose step stored)."""
+    runtime, view = instance.runtime_status, instance.custom_status
+    stage = stage_of(instance)
+    if runtime == "completed":
+        output = instance.output
+    elif runtime in ("failed", "terminated"):
+        output = {"error": instance.failure or f"workflow {runtime}", "last_progress": view}
     else:
-        output, stage = custom, custom.get("stage", "pending")
-    progress = custom or output.get("last_progress", {})
+        output = dict(view)
+        if view.get("sla_due"):
+            output["sla"] = {"first_response_target": view.get("sla_target"), "first_response_due": view["sla_due"]}
+        if stage == "awaiting_approval" and records is not None:
+            stored = records.get_value(analysis_key(instance.instance_id, int(view.get("revision", 0))))
+            if stored:
+                output["proposal"] = stored["proposal"]
     triage = output.get("triage") or {}
-    sla = progress.get("sla") or triage.get("sla") or {}
+    sla_due = view.get("sla_due") or (triage.get("sla") or {}).get("first_response_due")
     waiting = None
-    if stage == "awaiting_approval" and progress.get("awaiting_since"):
-        since = datetime.fromisoformat(progress["awaiting_since"])
+    awaiting = stage == "awaiting_approval" and runtime in ("running", "suspended")
+    if awaiting and view.get("awaiting_since"):
+        since = datetime.fromisoformat(view["awaiting_since"])
         waiting = round((datetime.now(timezone.utc) - since).total_seconds(), 3)
-    return TicketStatus(ticket_id=ticket_id, instance_id=state.instance_id,
-                        status=runtime.name.lower(), stage=stage, output=output,
-                        created_at=_iso(state.created_at), last_updated_at=_iso(state.last_updated_at),
-                        sla_due=sla.get("first_response_due"), waiting_seconds=waiting,
-                        revision=int(progress.get("revision", (output.get("decision") or {}).get("revision", 0))),
-                        decision=output.get("decision") or progress.get("decision"),
-                        escalations=output.get("escalations") or progress.get("escalations") or [])
+    decision = output.get("decision")
+    return TicketStatus(ticket_id=instance.instance_id, instance_id=instance.instance_id, status=runtime,
+                        stage=stage, version=output.get("version") or view.get("version"), output=output,
+                        created_at=instance.created_at, last_updated_at=instance.last_updated_at,
+                        sla_due=sla_due, waiting_seconds=waiting, awaiting_decision=awaiting,
+                        revision=int(output.get("revision", view.get("revision", 0)) or 0),
+                        confidence=view.get("confidence"), decision=decision,
+                        escalations=output.get("escalations") or view.get("escalations") or [])
 
 
-# daprd 1.18.1 answers a workflow's state from two reads (metadata, then its inbox and history)
-# taken outside the workflow actor: a save landing between them fails the read with "inbox key
-# ... declared in metadata ... but missing from state store" (dapr/dapr#10242). Nothing is
-# wrong on disk and the next read succeeds, so that error is read again, at once.
-_TORN_READ = "missing from state store"
-
-
-def workflow_state(wf: DaprWorkflowClient, ticket_id: str, attempts: int = 4) -> WorkflowState | None:
-    for attempt in range(attempts):
-        try:
-            return wf.get_workflow_state(ticket_id, fetch_payloads=True)
-        except RpcError as error:
-            details = error.details() if hasattr(error, "details") else str(error)
-            if attempt == attempts - 1 or _TORN_READ not in (details or ""):
-                raise
-    return None  # not reached
-
-
-def get_status(wf: DaprWorkflowClient, ticket_id: str, visible_to: str | None = None) -> TicketStatus:
-    """The ticket's status; with visible_to, only if that client filed it (else unknown)."""
-    state = workflow_state(wf, ticket_id)
-    if state is None or (visible_to is not None and _json(state.serialized_input).get("filed_by") != visible_to):
+def ticket_instance(workflows: WorkflowGateway, ticket_id: str) -> Instance:
+    instance = workflows.get(ticket_id)
+    if instance is None or instance.name != TICKET_WORKFLOW:
         raise TicketNotFound(f"no ticket {ticket_id!r}")
-    return to_status(ticket_id, state)
+    return instance
 
 
-def _same_ticket(state: WorkflowState, request: TicketRequest) -> bool:
-    filed = _json(state.serialized_input)
-    return filed.get("customer_id") == request.customer_id and filed.get("description") == request.description
+def get_status(workflows: WorkflowGateway, records: StateStore, ticket_id: str,
+               may_read: Callable[[str | None, str | None], bool] | None = None) -> TicketStatus:
+    """The ticket's status; with may_read(customer_id, filed_by), only if that allows it (else
+    unknown, as for a ticket that does not exist)."""
+    instance = ticket_instance(workflows, ticket_id)
+    if may_read is not None and not may_read(instance.input.get("customer_id"), instance.input.get("filed_by")):
+        raise TicketNotFound(f"no ticket {ticket_id!r}")
+    return to_status(instance, records)
 
 
-def file_ticket(wf: DaprWorkflowClient, records: StateStore, customers: StateStore,
-                settings: Settings, request: TicketRequest, filed_by: str) -> tuple[bool, str]:
+# -- filing -------------------------------------------------------------------------------------
+def file_ticket(workflows: WorkflowGateway, customers: StateStore, settings: Settings,
+                request: TicketRequest, filed_by: str) -> tuple[bool, str]:
     """Starts the ticket's workflow; (created, instance_id). Filing the same ticket again is a
     no-op; the same id with other content is a conflict. A finished ticket is never restarted
     (Dapr would replace its history)."""
-    existing = workflow_state(wf, request.ticket_id)
+    existing = workflows.get(request.ticket_id)
     if existing is not None:
-        return False, _repeat_filing(existing, request, records, filed_by)
+        return False, _repeat_filing(existing, request)
     if customers.get_value(request.customer_id) is None:
         raise UnknownCustomer(f"unknown customer_id {request.customer_id!r}")
-
-    filed_at = datetime.now(timezone.utc).isoformat()
     workflow_input = TicketWorkflowInput(
-        ticket_id=request.ticket_id, customer_id=request.customer_id,
-        description=request.description, filed_at=filed_at,
-        approval_timeout_seconds=settings.approval_timeout, max_revisions=settings.max_revisions,
-        filed_by=filed_by, use_agents=settings.llm_configured,
-    )
+        ticket_id=request.ticket_id, customer_id=request.customer_id, description=request.description,
+        filed_at=_now(), approval_timeout_seconds=settings.approval_timeout,
+        max_revisions=settings.max_revisions, filed_by=filed_by, use_agents=settings.llm_configured,
+        agent_timeout_seconds=settings.agent_timeout)
     try:
-        instance_id = wf.schedule_new_workflow(ticket_workflow, input=workflow_input.model_dump(),
-                                               instance_id=request.ticket_id)
-    except RpcError:
+        workflows.start(TICKET_WORKFLOW, request.ticket_id, workflow_input.model_dump(mode="json"))
+    except InstanceExists:
         # Lost a race with a concurrent filing of the same id: answer as for a repeat.
-        existing = workflow_state(wf, request.ticket_id)
-        if existing is None:
-            raise
-        return False, _repeat_filing(existing, request, records, filed_by)
-    _index(records, request.ticket_id, request.customer_id, filed_at, filed_by)
-    return True, instance_id
+        return False, _repeat_filing(workflows.get(request.ticket_id), request)
+    return True, request.ticket_id
 
 
-def _repeat_filing(existing: WorkflowState, request: TicketRequest, records: StateStore, filed_by: str) -> str:
-    if not _same_ticket(existing, request):
+def _repeat_filing(existing: Instance | None, request: TicketRequest) -> str:
+    if existing is None or not existing.name or not existing.input:
+        # The runtime answered for an instance it cannot describe yet (a start whose sidecar died
+        # mid-call, seen under replica kills): not a conflict, ask the caller to retry.
+        logger.warning("filing: the instance exists without its start event", extra={
+            "ticket_id": request.ticket_id, "runtime_status": existing.runtime_status if existing else None})
+        raise ServiceUnavailable(f"ticket {request.ticket_id!r} is being created; retry shortly")
+    filed = existing.input
+    same = filed.get("customer_id") == request.customer_id and filed.get("description") == request.description
+    if existing.name != TICKET_WORKFLOW or not same:
         raise TicketConflict(f"ticket {request.ticket_id!r} already exists with different content")
-    filed = _json(existing.serialized_input)
-    # A crash between starting the workflow and indexing it is repaired by the client's retry.
-    _index(records, request.ticket_id, request.customer_id, filed.get("filed_at"), filed.get("filed_by") or filed_by)
     return existing.instance_id
 
 
-def _index(records: StateStore, ticket_id: str, customer_id: str, filed_at: str | None, filed_by: str) -> None:
-    ticket_records.index_ticket(records, ticket_id)
-    # Recorded after the workflow started, but dated when it was filed (its first event).
-    record_events(records, ticket_id, [event("filed", "filed", filed_by, at=filed_at, customer_id=customer_id)],
-                  customer_id=customer_id, filed_at=filed_at, filed_by=filed_by, status="running")
+# -- decisions ----------------------------------------------------------------------------------
+def submit_decision(workflows: WorkflowGateway, records: StateStore, settings: Settings, ticket_id: str,
+                    body: DecisionRequest, approver: str, idempotency_key: str | None = None) -> DecisionAccepted:
+    """Delivers an engineer's decision to the revision waiting for one, and answers with what the
+    workflow made of it (accepted, or 409 with the workflow's reason).
 
-
-def submit_decision(wf: DaprWorkflowClient, records: StateStore, ticket_id: str, decision: dict,
-                    idempotency_key: str | None = None) -> TicketStatus:
-    """Delivers an engineer's decision to a ticket that is waiting for one.
-
-    One decision per proposal revision: the first is recorded (insert-if-absent) and raised;
-    a different one gets 409, so two engineers clicking at once cannot both decide. The same
-    decision again (or the same Idempotency-Key) answers as the first did.
-    """
+    One decision per proposal revision: the first is recorded (insert-if-absent) and raised; a
+    different one gets 409, so two engineers clicking at once cannot both decide. The same
+    decision again (or the same Idempotency-Key) answers as the first did."""
+    decision = body.model_dump(exclude={"revision"})
     if idempotency_key:
         earlier = records.get_value(f"idempotency:{ticket_id}:{idempotency_key}")
         if earlier is not None:
             if earlier["decision"] != decision:
                 raise TicketConflict("this Idempotency-Key was used for a different decision")
-            wf.raise_workflow_event(ticket_id, APPROVAL_EVENT, data=earlier["event"])
-            return get_status(wf, ticket_id)
+            return _deliver(workflows, settings, ticket_id, earlier["event"])
 
-    status = get_status(wf, ticket_id)
-    if status.stage != "awaiting_approval":
-        raise TicketConflict(f"ticket {ticket_id!r} is not waiting for a decision (stage: {status.stage})")
-    revision = int(status.output.get("revision", 0))
-    event_data = {**decision, "revision": revision, "decided_at": datetime.now(timezone.utc).isoformat()}
-    inserted, stored = records.insert_if_absent(f"decision:{ticket_id}:{revision}", event_data)
-    if not inserted and any(stored.get(k) != event_data.get(k) for k in decision):
+    instance = ticket_instance(workflows, ticket_id)
+    stage = stage_of(instance)
+    if instance.runtime_status == "stalled":
+        raise _held_stalled(ticket_id)
+    # A suspended instance takes the decision when it is resumed.
+    if instance.runtime_status not in ("running", "suspended") or stage != "awaiting_approval":
+        raise TicketConflict(f"ticket {ticket_id!r} is not waiting for a decision (stage: {stage}, "
+                             f"status: {instance.runtime_status})")
+    revision = int(instance.custom_status.get("revision", 0))
+    if body.revision is not None and body.revision != revision:
+        raise TicketConflict(f"the decision is for revision {body.revision}, but revision {revision} "
+                             f"is waiting: review it first")
+    event = {**decision, "revision": revision, "approver": approver,
+             "decision_id": uuid.uuid4().hex, "decided_at": _now()}
+    inserted, stored = records.insert_if_absent(f"decision:{ticket_id}:{revision}", event)
+    if not inserted and any(stored.get(k) != v for k, v in decision.items()):
         raise TicketConflict(f"ticket {ticket_id!r} already has a decision for revision {revision}")
     if idempotency_key:
-        records.insert_if_absent(f"idempotency:{ticket_id}:{idempotency_key}",
-                                 {"decision": decision, "event": stored})
-    approved = bool(stored["approved"])
-    record_events(records, ticket_id, [event(
-        f"decision:{revision}", "decision", stored["approver"], approved=approved, revision=revision,
-        support_notes=stored.get("support_notes"), final_solution=stored.get("final_solution"))],
-        awaiting_decision=False, stage="notifying" if approved else "expert_analysis",
-        decision={"approved": approved, "approver": stored["approver"], "revision": revision})
-    # Raised again when the same decision is repeated: a crash may have come between the record
-    # and the raise. The workflow applies one decision per revision and drops the rest.
-    wf.raise_workflow_event(ticket_id, APPROVAL_EVENT, data=stored)
-    return status
+        records.insert_if_absent(f"idempotency:{ticket_id}:{idempotency_key}", {"decision": decision, "event": stored})
+    return _deliver(workflows, settings, ticket_id, stored)
 
 
-def cancel_ticket(wf: DaprWorkflowClient, records: StateStore, ticket_id: str, by: str,
-                  reason: str | None) -> TicketStatus:
-    """Asks the workflow to end: it tells the customer and finishes as `cancelled`."""
-    status = get_status(wf, ticket_id)
-    if status.stage in FINAL_STAGES:
-        raise TicketConflict(f"ticket {ticket_id!r} is already finished (stage: {status.stage})")
-    request = {"by": by, "reason": reason, "requested_at": datetime.now(timezone.utc).isoformat()}
-    record_events(records, ticket_id, [event("cancel_requested", "cancel_requested", by, reason=reason)])
-    wf.raise_workflow_event(ticket_id, CANCEL_EVENT, data=request)
-    return status
+def _deliver(workflows: WorkflowGateway, settings: Settings, ticket_id: str, event: dict) -> DecisionAccepted:
+    """Raises the decision (again, when repeated: a crash may have come between the record and
+    the raise; the workflow applies one decision per revision) and waits for its answer."""
+    raised = False
+    deadline = time.monotonic() + settings.decision_ack_timeout
+    delay = 0.01
+    while True:
+        instance = ticket_instance(workflows, ticket_id)
+        acks = instance.custom_status.get("acks") or instance.output.get("acks") or []
+        ack = next((a for a in acks if a.get("decision_id") == event["decision_id"]), None)
+        if ack and ack["outcome"] == "applied":
+            return DecisionAccepted(status="accepted", ticket_id=ticket_id, instance_id=instance.instance_id,
+                                    revision=event["revision"], stage=stage_of(instance))
+        if ack:
+            raise TicketConflict(f"the workflow refused the decision: {ack.get('reason')}")
+        if instance.runtime_status == "stalled" and not raised:
+            raise _held_stalled(ticket_id)
+        # Suspended or (once raised) stalled: the decision waits in its inbox until it runs again.
+        if instance.runtime_status not in ("running", "suspended", "stalled"):
+            raise TicketConflict(f"ticket {ticket_id!r} moved on before the decision reached it "
+                                 f"(stage: {stage_of(instance)})")
+        if not raised:
+            workflows.raise_event(ticket_id, APPROVAL_EVENT, event)
+            raised = True
+            continue
+        if time.monotonic() >= deadline:
+            return DecisionAccepted(status="delivered", ticket_id=ticket_id, instance_id=instance.instance_id,
+                                    revision=event["revision"], stage=stage_of(instance))
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.1)
+
+
+def _held_stalled(ticket_id: str) -> ServiceUnavailable:
+    """The runtime holds the instance STALLED (its version is not on the replica that has it,
+    mid-upgrade) and takes no event until a replica that knows it does: retry shortly."""
+    return ServiceUnavailable(f"ticket {ticket_id!r} is held by the runtime until a replica with its workflow "
+                              "version takes it (an upgrade is under way); retry shortly")
+
+
+# -- cancel -------------------------------------------------------------------------------------
+def cancel_ticket(workflows: WorkflowGateway, ticket_id: str, by: str, reason: str | None) -> TicketStatus:
+    """Asks the workflow to end: it tells the customer and finishes as `cancelled`. Refused once
+    the customer's final message is being written."""
+    instance = ticket_instance(workflows, ticket_id)
+    stage = stage_of(instance)
+    if stage in FINAL_STAGES or instance.runtime_status not in ("running", "suspended", "pending"):
+        raise TicketConflict(f"ticket {ticket_id!r} is already finished (stage: {stage})")
+    if stage == "notifying":
+        raise TicketConflict(f"ticket {ticket_id!r} is sending the customer's final message and can no "
+                             "longer be cancelled")
+    workflows.raise_event(ticket_id, CANCEL_EVENT, {"by": by, "reason": reason, "requested_at": _now()})
+    return to_status(instance)

@@ -19,10 +19,9 @@ import re
 from pydantic import BaseModel
 
 from app.domain.triage import Priority
-from app.knowledge.search import get_knowledge_search
+from app.knowledge.articles import OUT_OF_SCOPE_CATEGORY, load_articles
+from app.knowledge.search import analyze, get_knowledge_search
 
-# Used when the description shares no term with any article: configuration is the broadest topic.
-FALLBACK_CATEGORY = "configuration"
 MATCHES_KEPT = 3
 
 
@@ -31,6 +30,12 @@ class Classification(BaseModel):
     priority: Priority
     matched_slugs: list[str]
     reasons: list[str]
+    # Why, for an engineer: the cues that set the priority and the words that set the category.
+    signals: list[str] = []
+    top_score: float = 0.0  # BM25 score of the best-matching article
+    in_scope: bool = True
+    scope_score: float = 1.0
+    scope_reason: str = ""
 
 
 def _cues(*patterns: str) -> re.Pattern[str]:
@@ -76,7 +81,7 @@ _FAILURE = _cues(
     r"\balready in use\b", r"\bdegraded\b", r"\bslow\w*\b", r"\bintermittent\w*", r"\bflaky\b",
     r"\bthrottl\w*", r"\bleak\w*", r"\bgarbage\b", r"\bdelayed\b", r"\boverwrit\w*",
     r"\bthrow(s|n|ing)?\b", r"\bempty\b", r"\bblank\b", r"\bunknown\b", r"\bunimplemented\b",
-    r"\bnot implemented\b",
+    r"\bnot implemented\b", r"\b(running|ran|runs) out of\b", r"\bout of (memory|disk|space)\b",
 )
 # Words that say the whole service is affected, not part of it.
 _OUTAGE = _cues(
@@ -120,20 +125,73 @@ _PURPOSE_CLAUSE = re.compile(
     r"\b(so (that )?([\w']+ ){0,8}?(never|cannot|can't|won't|don't|doesn't|do not|does not|will not)"
     r"|to (avoid|prevent|make sure|ensure)|in order to)\b[^.;?!]*",
     re.IGNORECASE)
+# A sentence that asks for something ("We'd like to see which workflows failed") is a request:
+# the rubric's feature or how-to request, not a failure report.
+_REQUEST_OPENING = re.compile(
+    r"^(please|(we|i)('d| would| want to| wish to) (like|love|want|prefer)|(we|i) want\b)",
+    re.IGNORECASE)
 _SENTENCES = re.compile(r"(?<=[.!?;])\s+|\n+")
 
 
 def classify_ticket(description: str) -> Classification:
+    """Category, priority and the signals behind them. A ticket out of scope (see
+    `app.triage.scope`) gets category `other` and keeps the best match only as a signal."""
+    from app.triage.scope import assess_scope  # scope reads the classification's top score
+
     hits = get_knowledge_search().search(description, k=MATCHES_KEPT)
     if hits:
         category = hits[0].category
         reasons = [f"category {category}: best knowledge-base match is {hits[0].slug}"]
-    else:
-        category = FALLBACK_CATEGORY
+        category_signal = f"category {category}: " + (
+            ", ".join(matched_words(description, hits[0].slug)) or hits[0].slug)
+    else:  # no article shares a word with the ticket: out of scope (scope says so too)
+        category = OUT_OF_SCOPE_CATEGORY
         reasons = [f"category {category}: no knowledge-base article matches the description"]
+        category_signal = f"category {category}: no article shares a word with the ticket"
     priority, priority_reasons = assess_priority(description)
-    return Classification(category=category, priority=priority,
-                          matched_slugs=[hit.slug for hit in hits], reasons=reasons + priority_reasons)
+    classification = Classification(
+        category=category, priority=priority, matched_slugs=[hit.slug for hit in hits],
+        reasons=reasons + priority_reasons, top_score=hits[0].score if hits else 0.0)
+    scope = assess_scope(description, classification)
+    signals = [*(_as_signal(reason) for reason in priority_reasons), category_signal]
+    if not scope.in_scope:
+        category = OUT_OF_SCOPE_CATEGORY
+        signals.append(f"category {category}: {scope.reason}")
+    return classification.model_copy(update={
+        "category": category, "signals": [*signals, *scope.signals], "in_scope": scope.in_scope,
+        "scope_score": scope.score, "scope_reason": scope.reason})
+
+
+def matched_words(description: str, slug: str, limit: int = 4) -> list[str]:
+    """The ticket's words (as written) that the article's title, keywords or symptoms contain."""
+    article = load_articles()[slug]
+    article_terms = set(analyze(f"{article.title} {' '.join(article.keywords)} "
+                                f"{' '.join(article.symptoms)}"))
+    words = []
+    for word in dict.fromkeys(re.findall(r"[A-Za-z0-9][\w./:-]*[A-Za-z0-9]", description)):
+        terms = analyze(word)
+        if terms and all(term in article_terms for term in terms) and word.lower() not in words:
+            words.append(word.lower())
+    return words[:limit]
+
+
+def _as_signal(reason: str) -> str:
+    """A priority reason, as the rubric names the signal: "production impact: 'is down'"."""
+    for prefix, name in _SIGNAL_NAMES:
+        if reason.startswith(prefix):
+            return f"{name}: {reason[len(prefix):].strip(' ()')}"
+    return reason
+
+
+_SIGNAL_NAMES = (
+    ("production down or losing data", "production impact"),
+    ("production degraded or partly failing", "production degraded"),
+    ("production problem with a workaround", "workaround"),
+    ("functional problem outside production", "functional problem"),
+    ("security exposure", "security exposure"),
+    ("release blocked", "release blocked"),
+    ("no failure reported", "question or how-to"),
+)
 
 
 def assess_priority(description: str) -> tuple[Priority, list[str]]:
@@ -171,10 +229,19 @@ def _environment(text: str) -> tuple[str, str]:
     return "unknown", "environment: not stated, treated as non-production"
 
 
+def without_environment(text: str) -> str:
+    """The text without its environment cues ("in production", "on my laptop", "staging"): they
+    say where a problem happens, not what it is about (triage scope weighs the rest)."""
+    for cues in (_NEGATED_PRODUCTION, _PRODUCTION, _NON_PRODUCTION):
+        text = cues.sub(" ", text)
+    return text
+
+
 def _statements(text: str) -> str:
     """The sentences that can report a failure: no questions, no goals, and no remarks about the
     environment ("we are not in production yet" reports no failure)."""
-    sentences = (s for s in _SENTENCES.split(text) if not _is_question(s))
+    sentences = (s for s in _SENTENCES.split(text)
+                 if not _is_question(s) and not _REQUEST_OPENING.match(s.strip()))
     return " ".join(_NEGATED_PRODUCTION.sub("", _PURPOSE_CLAUSE.sub("", s)) for s in sentences)
 
 

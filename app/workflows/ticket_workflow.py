@@ -1,257 +1,586 @@
-"""The ticket workflow: orchestration only. Every read, write, publish and model call happens in
-an activity; this body is replayed and must stay deterministic (no clocks but the context's, no
-I/O, logging only when not replaying)."""
+"""The ticket workflow: orchestration only, and the only writer of a ticket's stage and outcome.
+
+Every read, write, publish and model call happens in an activity, called by its contract name;
+this body is replayed and must stay deterministic (the context's clock only, no I/O, logging
+only when not replaying). It imports nothing of the app but its contracts.
+
+Each transition is recorded twice by the workflow itself: in its custom status (what
+`GET /support/status` reads, immediately) and in a progress record for the read model behind
+the list and the timeline. No step that fails after its retries ends the ticket in silence: it
+escalates with reason `system_error` and the customer is told a person follows up.
+
+Versions (app/workflows/contracts.py); a change to the order or kind of the steps is a new
+named version registered beside the others (README, "Changing the workflow"):
+- v1: every progress record is a `record_progress` step of its own (8 of a ticket's 16 steps).
+- v2: a progress record rides on the next step's input (`progress_record`, applied before the
+  step runs, app/workflows/runtime.py); only a record that no step follows at once (before a
+  wait, a child workflow or the end) is a `record_progress` step.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime, timedelta, timezone
 
 from dapr.ext.workflow import DaprWorkflowContext, RetryPolicy, TaskFailedError, when_all, when_any
 
-from app.activities.agent_runs import stop_agent_runs
-from app.activities.escalation import escalate_ticket
-from app.activities.kb_search import search_knowledge_base
-from app.activities.notification import notify_customer
-from app.activities.solution import propose_solution
-from app.activities.triage import triage_ticket
-from app.agents.expert_agent import expert_run_input
-from app.agents.runs import EXPERT_WORKFLOW, TRIAGE_WORKFLOW, expert_run_id, triage_run_id
-from app.agents.structured import structure_expert, structure_triage
-from app.agents.triage_agent import triage_run_input
-from app.domain.ticket import TicketWorkflowInput
-from app.notifications.templates import solution_text
+from app.workflows import contracts as c
 
-APPROVAL_EVENT = "solution_approved"
-CANCEL_EVENT = "ticket_cancelled"
-
-# Activities do not retry on their own; this policy does (LLM clients included).
+# Activities do not retry on their own; these policies do (the LLM clients included).
 RETRY = RetryPolicy(first_retry_interval=timedelta(seconds=1), max_number_of_attempts=5,
                     backoff_coefficient=2.0, max_retry_interval=timedelta(seconds=30))
 # A model call that keeps failing falls back to the offline path sooner.
 LLM_RETRY = RetryPolicy(first_retry_interval=timedelta(seconds=1), max_number_of_attempts=3,
                         backoff_coefficient=2.0, max_retry_interval=timedelta(seconds=10))
+# Recording progress is local and cheap; a read model that is down must not hold the ticket.
+RECORD_RETRY = RetryPolicy(first_retry_interval=timedelta(milliseconds=500), max_number_of_attempts=4,
+                           backoff_coefficient=2.0, max_retry_interval=timedelta(seconds=5))
+# Mail delivery outlasts its send lease (EMAIL_DELIVERY_LEASE, 60 s) so a retry after a crash
+# mid-send can take the delivery over: about 2 minutes in all.
+DELIVERY_RETRY = RetryPolicy(first_retry_interval=timedelta(seconds=5), max_number_of_attempts=6,
+                             backoff_coefficient=2.0, max_retry_interval=timedelta(seconds=60))
+MAX_ACKS = 10
 
 logger = logging.getLogger(__name__)
 
 
 class TicketCancelled(Exception):
-    def __init__(self, request: dict):
+    def __init__(self, event: c.CancelEvent):
         super().__init__("ticket cancelled")
-        self.request = request
+        self.event = event
 
 
-def ticket_workflow(ctx: DaprWorkflowContext, payload: dict):
-    ticket = TicketWorkflowInput.model_validate(payload)
-    run = TicketRun(ctx, ticket)
+class StepFailed(Exception):
+    """A step failed after its retries: the ticket goes to a person."""
+
+    def __init__(self, step: str, error: Exception):
+        super().__init__(f"{step} failed: {error}")
+        self.step = step
+        self.error = str(error)[:500]
+
+
+def ticket_workflow_v1(ctx: DaprWorkflowContext, payload: dict):
+    return (yield from run_ticket(ctx, payload, c.TICKET_WORKFLOW_V1, records_on_steps=False))
+
+
+def ticket_workflow_v2(ctx: DaprWorkflowContext, payload: dict):
+    return (yield from run_ticket(ctx, payload, c.TICKET_WORKFLOW_V2, records_on_steps=True))
+
+
+def run_ticket(ctx: DaprWorkflowContext, payload: dict, version: str, records_on_steps: bool = True):
+    """A ticket's whole orchestration, as the named version records it."""
+    ticket = c.TicketWorkflowInput.model_validate(payload)
+    run = TicketRun(ctx, ticket, version=version, records_on_steps=records_on_steps)
     try:
-        return (yield from run.handle())
+        outcome = yield from run.handle()
     except TicketCancelled as cancelled:
-        return (yield from run.cancelled(cancelled.request))
+        outcome = yield from run.cancelled(cancelled.event)
+    except StepFailed as failure:
+        outcome = yield from run.system_error(failure)
+    return outcome.model_dump(mode="json", exclude_none=True)
 
 
 class TicketRun:
-    """One ticket's orchestration. Holds what the steps share (context, ticket, triage)."""
+    """One ticket's orchestration. Holds what the steps share."""
 
-    def __init__(self, ctx: DaprWorkflowContext, ticket: TicketWorkflowInput):
+    def __init__(self, ctx: DaprWorkflowContext, ticket: c.TicketWorkflowInput, version: str,
+                 records_on_steps: bool = True):
         self.ctx = ctx
         self.ticket = ticket
-        self.triage: dict | None = None
-        self.progress: dict = {}
+        self.version = version
+        # v2: records wait in `pending` for the next step to carry them (see the module doc).
+        self.records_on_steps = records_on_steps
+        self.pending: c.ProgressRecord | None = None
+        self.triage: c.TriageResult | None = None
+        self.proposal: c.Proposal | None = None
+        self.revision = 0
         self.escalations: list[str] = []
+        self.acks: list[c.DecisionAck] = []
+        self.seq = 0
+        self.dropped = 0
+        # Once a decision is applied the final message is no longer cancellable.
+        self.decided = False
+        self.view = c.WorkflowStatusView(stage="triage", version=version)
+        self.delivery: c.DeliverNotificationOutput | None = None
+        self.delivery_error: str | None = None
         # Created once: a cancellation raised at any time is seen at the next step.
-        self.cancel_task = ctx.wait_for_external_event(CANCEL_EVENT)
+        self.cancel_task = ctx.wait_for_external_event(c.CANCEL_EVENT)
 
     # -- the stages ------------------------------------------------------------------------
     def handle(self):
+        t = self.ticket
         self.log("workflow started")
-        self.status("triage")
-        self.triage = yield from self.step(self.activity(triage_ticket, self.ticket.model_dump()))
-        if self.triage["entitled"] and self.ticket.use_agents:
+        self.show("triage")
+        yield from self.record(
+            c.TicketProgress(customer_id=t.customer_id, filed_at=t.filed_at, filed_by=t.filed_by,
+                             description=t.description, stage="triage", revision=0,
+                             awaiting_decision=False, escalated=False, workflow_version=self.version),
+            [c.TimelineEvent(key="filed", kind="filed", actor=t.filed_by or "api", at=t.filed_at,
+                             details={"customer_id": t.customer_id})])
+        triage = c.TriageResult.model_validate((yield from self.run_step(
+            "triage", self.activity(c.Activities.TRIAGE, t))))
+        if triage.entitled and t.use_agents:
             # Entitlement never depends on the agent; a ticket the plan excludes costs no model time.
-            self.triage = yield from self.triage_by_agent()
-        t = self.triage
-        self.progress = {"category": t["category"], "priority": t["priority"], "entitled": t["entitled"],
-                         "sla": t["sla"]}
-        if not t["entitled"]:
-            self.status("notifying")
-            notification = yield from self.notify("not_entitled", reason=t["entitlement_reason"])
-            return self.finish("not_entitled", triage=t, notification=notification)
+            triage = yield from self.triage_by_agent(triage)
+        self.triage = triage
+        self.view = self.view.model_copy(update={
+            "category": triage.category, "priority": triage.priority, "plan": triage.plan,
+            "entitled": triage.entitled, "sla_due": triage.sla.first_response_due if triage.sla else None,
+            "sla_target": triage.sla.first_response_target if triage.sla else None})
+        triaged = self.event("triaged", "triaged", "triage-agent" if triage.generated_by == "llm" else "triage",
+                             category=triage.category, priority=triage.priority, entitled=triage.entitled,
+                             plan=triage.plan, in_scope=triage.in_scope, signals=triage.signals,
+                             generated_by=triage.generated_by)
+        progress = c.TicketProgress(priority=triage.priority, category=triage.category, plan=triage.plan,
+                                    entitled=triage.entitled, sla_due=self.view.sla_due)
 
-        revision, notes = 0, None
+        if not triage.entitled:
+            yield from self.record(progress.model_copy(update={"stage": "notifying"}), [triaged], "notifying")
+            notification = yield from self.notify("not_entitled", reason=triage.entitlement_reason)
+            return (yield from self.finish("not_entitled", notification=notification))
+        if not triage.in_scope:
+            yield from self.record(progress.model_copy(update={"stage": "escalating"}), [triaged], "escalating")
+            escalation = yield from self.escalate("out_of_scope", detail=triage.scope_reason)
+            notification = yield from self.notify("escalated", reason="out_of_scope")
+            return (yield from self.finish("escalated", escalation=escalation, notification=notification))
+
+        yield from self.record(progress.model_copy(update={"stage": "expert_analysis"}), [triaged],
+                               "expert_analysis")
+        notes = None
         while True:
-            proposal = yield from self.analyse(revision, notes)
-            decision = yield from self.wait_for_decision(revision, proposal)
+            proposal, events = yield from self.analyse(notes)
+            decision = yield from self.wait_for_decision(proposal, events)
             if decision is None:
                 escalation = yield from self.escalate("approval_timeout")
-                notification = yield from self.notify("escalated")
-                return self.finish("escalated", triage=t, proposal=proposal, escalation=escalation,
-                                   notification=notification)
-            if decision.get("approved"):
+                notification = yield from self.notify("escalated", reason="approval_timeout")
+                return (yield from self.finish("escalated", escalation=escalation, notification=notification))
+            if decision.approved:
                 break
-            revision += 1
-            if revision > self.ticket.max_revisions:
+            if self.revision + 1 > t.max_revisions:
+                self.show("escalating")
                 escalation = yield from self.escalate("revisions_exhausted")
-                notification = yield from self.notify("escalated")
-                return self.finish("escalated", triage=t, proposal=proposal, decision=decision,
-                                   escalation=escalation, notification=notification)
-            notes = decision.get("support_notes") or "the engineer asked for another approach"
+                notification = yield from self.notify("escalated", reason="revisions_exhausted")
+                return (yield from self.finish("escalated", decision=decision, escalation=escalation,
+                                               notification=notification))
+            self.revision += 1
+            notes = decision.support_notes or "the engineer asked for another approach"
 
-        self.status("notifying", revision=revision, decision=decision)
-        final = decision.get("final_solution") or solution_text(proposal)
+        self.decided = True
+        final = decision.final_solution or proposal.as_text()
         notification = yield from self.notify("resolved", solution=final)
-        return self.finish("completed", triage=t, proposal=proposal, decision=decision,
-                           final_solution=final, notification=notification)
+        yield from self.index_case(decision, final, proposal)
+        return (yield from self.finish("completed", decision=decision, final_solution=final,
+                                       notification=notification))
 
-    def analyse(self, revision: int, notes: str | None):
+    def analyse(self, notes: str | None):
         """The expert agent's proposal, or one composed offline from knowledge-base queries fanned
-        out in parallel; then stores and announces it."""
-        self.status("expert_analysis", revision=revision)
-        expert = (yield from self.expert_by_agent(revision, notes)) if self.ticket.use_agents else {}
-        if "proposal" in expert:
-            queries, results = expert["queries"], expert["search_results"]
+        out in parallel; stored and announced by the propose step."""
+        revision = self.revision
+        self.show("expert_analysis")
+        expert = (yield from self.expert_by_agent(notes)) if self.ticket.use_agents else None
+        if isinstance(expert, c.ExpertOutcome):
+            queries, results, agent_proposal, fallback = expert.queries, expert.search_results, expert.proposal, None
         else:
-            queries = list(self.triage["kb_queries"]) + ([notes] if notes else [])
-            searches = [self.activity(search_knowledge_base, {"ticket_id": self.ticket.ticket_id, "query": q,
-                                                              "k": 5, "revision": revision, "index": i})
-                        for i, q in enumerate(queries)]
-            results = yield from self.step(when_all(searches))
-        proposal = yield from self.step(self.activity(propose_solution, {
-            "ticket": self.ticket.model_dump(), "triage": self.triage, "queries": queries,
-            "search_results": results, "revision": revision, "notes": notes,
-            "proposal": expert.get("proposal"), "llm_fallback_reason": expert.get("llm_fallback_reason")}))
-        return proposal
+            queries = list(self.triage.kb_queries) + ([notes] if notes else [])
+            searches = [self.activity(c.Activities.SEARCH, c.SearchRequest(
+                ticket_id=self.ticket.ticket_id, query=q, k=5, revision=revision, index=i)) for i, q in enumerate(queries)]
+            found = yield from self.run_step("search", when_all(searches))
+            results = [c.SearchResult.model_validate(r).hits for r in found]
+            agent_proposal, fallback = None, expert
+        proposal = c.Proposal.model_validate((yield from self.run_step("propose", self.activity(
+            c.Activities.PROPOSE, c.ProposeRequest(
+                ticket=self.ticket, triage=self.triage, queries=queries, search_results=results,
+                revision=revision, notes=notes, proposal=agent_proposal, llm_fallback_reason=fallback,
+                proposed_at=self.now())))))
+        self.proposal = proposal
+        self.view = self.view.model_copy(update={"confidence": proposal.confidence})
+        events = [self.event(f"kb_query:{revision}:{i}", "kb_query", "expert", query=q,
+                             top_articles=[h.slug for h in hits[:3]])
+                  for i, (q, hits) in enumerate(zip(queries, results))]
+        events += [self.event(f"proposed:{revision}", "proposed", "expert", revision=revision,
+                              cited_articles=proposal.cited_articles, confidence=proposal.confidence,
+                              generated_by=proposal.generated_by, notes=notes,
+                              llm_fallback_reason=proposal.llm_fallback_reason),
+                   self.event(f"solution_published:{revision}", "solution_published", "expert",
+                              revision=revision, message_id=f"{self.ticket.ticket_id}:solution-ready:{revision}")]
+        return proposal, events
 
-    # -- the agents (LLM mode): each a child workflow, its answer then structured -----------
-    def triage_by_agent(self):
-        """The triage agent's category, priority and summary over the offline triage, SLA
-        recomputed; the offline triage, saying why, when the agent or its answer fails."""
-        run_id = triage_run_id(self.ticket.ticket_id)
-        try:
-            answer = yield from self.step(self.ctx.call_child_workflow(
-                TRIAGE_WORKFLOW, input=triage_run_input(self.ticket), instance_id=run_id))
-            return (yield from self.step(self.activity(structure_triage, {
-                "ticket": self.ticket.model_dump(), "triage": self.triage,
-                "answer": (answer or {}).get("content", "")}, LLM_RETRY)))
-        except TaskFailedError as error:
-            self.log("triage agent failed, keeping the offline triage")
-            return {**self.triage, "llm_fallback_reason": str(error)[:500]}
-
-    def expert_by_agent(self, revision: int, notes: str | None):
-        """{proposal, queries, search_results} from the expert agent, or {llm_fallback_reason}
-        when the agent or its answer fails."""
-        run_id = expert_run_id(self.ticket.ticket_id, revision)
-        try:
-            answer = yield from self.step(self.ctx.call_child_workflow(
-                EXPERT_WORKFLOW, input=expert_run_input(self.ticket, self.triage, notes), instance_id=run_id))
-            return (yield from self.step(self.activity(structure_expert, {
-                "ticket": self.ticket.model_dump(), "run_id": run_id,
-                "answer": (answer or {}).get("content", "")}, LLM_RETRY)))
-        except TaskFailedError as error:
-            self.log("expert agent failed, composing the proposal offline", revision=revision)
-            return {"llm_fallback_reason": str(error)[:500]}
-
-    def wait_for_decision(self, revision: int, proposal: dict):
+    def wait_for_decision(self, proposal: c.Proposal, events: list[c.TimelineEvent]):
         """The decision for this revision, or None when the approval timeout fires first.
 
         While waiting, the SLA's first-response deadline may pass: that publishes an escalation
-        once and the wait goes on. A decision meant for an earlier revision is dropped."""
-        ctx = self.ctx
+        once and the wait goes on. A decision that does not parse, or names another revision,
+        is refused (the API reads the refusal back) and the wait goes on."""
+        ctx, revision = self.ctx, self.revision
         since = ctx.current_utc_datetime
-        self.status("awaiting_approval", revision=revision, proposal=proposal,
-                    awaiting_since=_iso(since))
+        self.view = self.view.model_copy(update={"awaiting_since": _iso(since)})
+        self.show("awaiting_approval")
+        yield from self.record(c.TicketProgress(stage="awaiting_approval", revision=revision, awaiting_decision=True,
+                                                awaiting_since=_iso(since), confidence=proposal.confidence),
+                               events)
+        yield from self.flush()
         self.log("awaiting approval", revision=revision)
         timeout = ctx.create_timer(since + timedelta(seconds=self.ticket.approval_timeout_seconds))
         sla_timer = None
-        if self.progress.get("sla") and "sla_breach" not in self.escalations:
-            sla_timer = ctx.create_timer(_utc_naive(self.progress["sla"]["first_response_due"]))
-        decision_task = ctx.wait_for_external_event(APPROVAL_EVENT)
+        if self.view.sla_due and "sla_breach" not in self.escalations:
+            sla_timer = ctx.create_timer(_utc_naive(self.view.sla_due))
+        decision_task = ctx.wait_for_external_event(c.APPROVAL_EVENT)
         while True:
+            yield from self.flush()  # an escalation or a dropped decision recorded meanwhile
             waiting = [decision_task, timeout, self.cancel_task] + ([sla_timer] if sla_timer else [])
             winner = yield when_any(waiting)
             if winner is self.cancel_task:
-                raise TicketCancelled(self.cancel_task.get_result() or {})
+                raise TicketCancelled(self.cancel_event())
             if winner is timeout:
+                # Leaves awaiting_approval before escalating: a decision now gets 409, not 202.
+                self.show("escalating")
+                if decision_task.is_complete:
+                    self.refuse(decision_task.get_result(), "the approval timed out first")
                 return None
             if winner is sla_timer:
                 sla_timer = None
                 yield from self.escalate("sla_breach")
-                self.status("awaiting_approval", revision=revision, proposal=proposal,
-                            awaiting_since=_iso(since))
+                self.show("awaiting_approval")
                 continue
-            decision = decision_task.get_result() or {}
-            if decision.get("revision", revision) == revision:
-                self.log("decision received", approved=bool(decision.get("approved")), revision=revision)
-                return decision
-            self.log("stale decision dropped", decision_revision=decision.get("revision"))
-            decision_task = ctx.wait_for_external_event(APPROVAL_EVENT)
+            decision, problem = c.parse_event(c.DecisionEvent, decision_task.get_result())
+            if problem is None and decision.revision != revision:
+                problem = f"the decision is for revision {decision.revision}; revision {revision} is waiting"
+            if problem is not None:
+                # A fresh waiter only when this one is used up: an orphaned waiter would take
+                # the next decision raised.
+                decision_task = ctx.wait_for_external_event(c.APPROVAL_EVENT)
+                yield from self.drop_decision(winner.get_result(), problem)
+                continue
+            self.log("decision received", approved=decision.approved, revision=revision)
+            yield from self.apply_decision(decision)
+            return decision
 
-    def escalate(self, reason: str):
+    def apply_decision(self, decision: c.DecisionEvent):
+        self.ack(c.DecisionAck(decision_id=decision.decision_id, revision=decision.revision, outcome="applied"))
+        next_stage = "notifying" if decision.approved else "expert_analysis"
+        self.show(next_stage if decision.approved or self.revision < self.ticket.max_revisions else "escalating",
+                  revision=self.revision + (0 if decision.approved else 1))
+        yield from self.record(
+            c.TicketProgress(stage=self.view.stage, revision=self.view.revision, awaiting_decision=False),
+            [self.event(f"decision:{decision.revision}", "decision", decision.approver,
+                        approved=decision.approved, revision=decision.revision,
+                        support_notes=decision.support_notes, final_solution=decision.final_solution,
+                        decided_at=decision.decided_at, decision_id=decision.decision_id)])
+
+    def drop_decision(self, payload, problem: str):
+        self.dropped += 1
+        self.log("decision dropped", reason=problem)
+        decision_id = payload.get("decision_id") if isinstance(payload, dict) else None
+        self.ack(c.DecisionAck(decision_id=decision_id if isinstance(decision_id, str) else None,
+                               revision=self.revision, outcome="refused", reason=problem))
+        self.show(self.view.stage)
+        yield from self.record(c.TicketProgress(), [self.event(
+            f"decision_dropped:{self.dropped}", "decision_dropped", "workflow", reason=problem,
+            revision=self.revision)])
+
+    # -- the agents (LLM mode): each a child workflow raced against a timer -----------------
+    def triage_by_agent(self, offline: c.TriageResult):
+        """The triage agent's category, priority and summary over the offline triage, SLA
+        recomputed; the offline triage, saying why, when the agent or its answer fails."""
+        run_id = c.triage_run_id(self.ticket.ticket_id)
+        try:
+            answer = yield from self.child(c.TRIAGE_AGENT_WORKFLOW, run_id, _triage_run_input(self.ticket))
+            return c.TriageResult.model_validate((yield from self.step(self.activity(
+                c.Activities.STRUCTURE_TRIAGE, c.StructureTriageRequest(
+                    ticket=self.ticket, triage=offline, answer=(answer or {}).get("content", "")),
+                LLM_RETRY))))
+        except TaskFailedError as error:
+            self.log("triage agent failed, keeping the offline triage")
+            return offline.model_copy(update={"llm_fallback_reason": str(error)[:500]})
+
+    def expert_by_agent(self, notes: str | None):
+        """The expert agent's outcome, or why it is missing (a str) when it fails."""
+        run_id = c.expert_run_id(self.ticket.ticket_id, self.revision)
+        try:
+            answer = yield from self.child(c.EXPERT_AGENT_WORKFLOW, run_id,
+                                           _expert_run_input(self.ticket, self.triage, notes))
+            return c.ExpertOutcome.model_validate((yield from self.step(self.activity(
+                c.Activities.STRUCTURE_EXPERT, c.StructureExpertRequest(
+                    ticket=self.ticket, run_id=run_id, answer=(answer or {}).get("content", "")),
+                LLM_RETRY))))
+        except TaskFailedError as error:
+            self.log("expert agent failed, composing the proposal offline", revision=self.revision)
+            return str(error)[:500]
+
+    def child(self, workflow: str, run_id: str, run_input: dict):
+        """A child workflow's result; TaskFailedError when it fails or overruns its time (the
+        run is then stopped, so it cannot act later)."""
+        yield from self.flush()
+        run = self.ctx.call_child_workflow(workflow, input=run_input, instance_id=run_id)
+        deadline = self.ctx.create_timer(
+            self.ctx.current_utc_datetime + timedelta(seconds=self.ticket.agent_timeout_seconds))
+        winner = yield when_any([run, deadline, self.cancel_task])
+        if winner is self.cancel_task:
+            raise TicketCancelled(self.cancel_event())
+        if winner is deadline:
+            yield from self.plain(self.activity(c.Activities.STOP_AGENT_RUNS, c.StopAgentRunsRequest(
+                ticket_id=self.ticket.ticket_id, revisions=self.revision + 1)))
+            raise _task_failed(f"agent run {run_id} took longer than {self.ticket.agent_timeout_seconds:g}s")
+        return run.get_result()
+
+    # -- effects ---------------------------------------------------------------------------
+    def escalate(self, reason: str, detail: str | None = None, fatal: bool = True):
         t = self.triage
         overdue = None
-        if t.get("sla"):
-            due = _utc_naive(t["sla"]["first_response_due"])
+        if self.view.sla_due:
+            due = _utc_naive(self.view.sla_due)
             overdue = max(0.0, (self.ctx.current_utc_datetime - due).total_seconds())
-        escalation = yield from self.step(self.activity(escalate_ticket, {
-            "ticket_id": self.ticket.ticket_id, "customer_id": self.ticket.customer_id, "reason": reason,
-            "priority": t["priority"], "plan": t["plan"], "overdue_by_seconds": overdue}))
+        request = c.EscalateRequest(ticket_id=self.ticket.ticket_id, customer_id=self.ticket.customer_id,
+                                    reason=reason, priority=t.priority if t else None, plan=t.plan if t else None,
+                                    overdue_by_seconds=overdue, detail=detail, escalated_at=self.now())
+        task = self.activity(c.Activities.ESCALATE, request)
+        if fatal:
+            escalation = yield from self.run_step("escalate", task)
+        else:
+            escalation = yield from self.plain(task)
+        escalation = c.Escalation.model_validate(escalation)
         self.escalations.append(reason)
+        self.show(self.view.stage)
+        yield from self.record(c.TicketProgress(escalated=True, escalations=list(self.escalations)), [self.event(
+            f"escalated:{reason}", "escalated", "sla-monitor" if reason == "sla_breach" else "workflow",
+            reason=reason, overdue_by_seconds=overdue, detail=detail, message_id=escalation.message_id)])
         return escalation
 
-    def notify(self, kind: str, solution: str | None = None, reason: str | None = None,
-               cancellable: bool = True):
-        t = self.triage or {}
-        request = {"ticket_id": self.ticket.ticket_id, "customer_id": self.ticket.customer_id,
-                   "customer_name": t.get("customer_name"), "kind": kind, "solution": solution,
-                   "reason": reason}
-        run = self.step if cancellable else _plain
+    def notify(self, kind: str, solution: str | None = None, reason: str | None = None):
+        """The customer's message. Never raced against a cancellation: once a message is being
+        written it is sent, and the ticket ends on it."""
+        self.show("notifying")
+        t = self.triage
+        request = c.NotifyRequest(ticket_id=self.ticket.ticket_id, customer_id=self.ticket.customer_id,
+                                  customer_name=t.customer_name if t else None, kind=kind, solution=solution,
+                                  reason=reason, created_at=self.now())
         try:
-            notification = yield from run(self.activity(notify_customer, request, LLM_RETRY))
+            notification = yield from self.plain(self.activity(c.Activities.NOTIFY, request, LLM_RETRY))
         except TaskFailedError as error:
             # The model kept failing: the customer still hears from us, from the offline composer.
-            self.log("notification by LLM failed, using offline composer")
-            notification = yield from run(self.activity(notify_customer, {
-                **request, "use_llm": False, "llm_fallback_reason": str(error)[:500]}))
+            self.log("notification by LLM failed, using the offline composer")
+            try:
+                notification = yield from self.plain(self.activity(c.Activities.NOTIFY, request.model_copy(
+                    update={"use_llm": False, "llm_fallback_reason": str(error)[:500]})))
+            except TaskFailedError as final_error:
+                raise StepFailed("notify", final_error) from final_error
+        notification = c.Notification.model_validate(notification)
+        yield from self.record(c.TicketProgress(), [self.event(
+            f"notified:{kind}", "notification_sent", "notifier", kind=kind, generated_by=notification.generated_by,
+            notification_id=notification.notification_id, llm_fallback_reason=notification.llm_fallback_reason)])
+        yield from self.deliver(notification)
         return notification
 
-    def cancelled(self, request: dict):
-        self.log("ticket cancelled", by=request.get("by"))
-        self.status("notifying", cancelled_by=request.get("by"))
-        if self.ticket.use_agents:
-            yield from _plain(self.activity(stop_agent_runs, {"ticket_id": self.ticket.ticket_id,
-                                                              "revisions": self.ticket.max_revisions + 1}))
-        notification = yield from self.notify("cancelled", reason=request.get("reason"), cancellable=False)
-        return self.finish("cancelled", triage=self.triage, cancellation=request, notification=notification)
+    def deliver(self, notification: c.Notification):
+        """Mails the notification to the customer. A customer with no address, or a delivery
+        that fails after its retries, goes to a person (escalated); the ticket still ends."""
+        t = self.triage
+        request = c.DeliverNotificationInput(
+            ticket_id=self.ticket.ticket_id, priority=t.priority if t else None,
+            notification=c.NotificationToDeliver(ticket_id=notification.ticket_id, customer_id=notification.customer_id,
+                                                 kind=notification.kind, subject=notification.subject,
+                                                 body=notification.body, notification_id=notification.notification_id))
+        try:
+            delivery = c.DeliverNotificationOutput.model_validate((yield from self.plain(
+                self.activity(c.Activities.DELIVER, request, DELIVERY_RETRY))))
+        except TaskFailedError as error:
+            self.delivery, self.delivery_error = None, str(error)[:500]
+            yield from self.record(c.TicketProgress(), [self.event(
+                f"delivery:{notification.kind}", "delivery_failed", "mailer", reason=self.delivery_error)])
+            yield from self.escalate_quietly("delivery_failed", self.delivery_error)
+            return
+        self.delivery, self.delivery_error = delivery, None
+        if not delivery.reached_customer:
+            # uncertain: an earlier attempt may have mailed it; a person checks rather than mail twice.
+            reason = "no_address" if delivery.status == "no_address" else "delivery_uncertain"
+            yield from self.record(c.TicketProgress(), [self.event(
+                f"delivery:{notification.kind}", "delivery_failed", "mailer", reason=delivery.reason)])
+            yield from self.escalate_quietly(reason, delivery.reason)
+            return
+        yield from self.record(c.TicketProgress(), [self.event(
+            f"delivery:{notification.kind}", "delivered", "mailer", channel="email", attempts=delivery.attempts,
+            sent_at=delivery.sent_at, notification_id=delivery.notification_id)])
+
+    def index_case(self, decision: c.DecisionEvent, final: str, proposal: c.Proposal):
+        """The approved solution becomes a resolved case the expert step can cite later. A case
+        that cannot be indexed is recorded in the timeline; the ticket completes all the same."""
+        t = self.triage
+        request = c.IndexCaseRequest(
+            ticket_id=self.ticket.ticket_id, customer_id=self.ticket.customer_id, customer_name=t.customer_name,
+            system_info=t.system_info, description=self.ticket.description, category=t.category,
+            solution=final, edited=decision.final_solution is not None, cited_articles=proposal.cited_articles,
+            approver=decision.approver, resolved_at=self.now())
+        try:
+            indexed = c.IndexedCase.model_validate((yield from self.plain(
+                self.activity(c.Activities.INDEX_CASE, request, RECORD_RETRY))))
+        except TaskFailedError as error:
+            self.log("resolved case not indexed", error=str(error)[:300])
+            yield from self.record(c.TicketProgress(), [self.event(
+                "case_indexed", "case_index_failed", "knowledge-base", reason=str(error)[:500])])
+            return
+        yield from self.record(c.TicketProgress(), [self.event(
+            "case_indexed", "case_indexed", "knowledge-base", case_id=indexed.ticket_id, created=indexed.created,
+            edited=request.edited, redactions=indexed.redactions)])
+
+    def escalate_quietly(self, reason: str, detail: str | None):
+        """An escalation that must not end the ticket a second way: its own failure is recorded."""
+        if reason in self.escalations:
+            return
+        try:
+            yield from self.escalate(reason, detail=detail, fatal=False)
+        except TaskFailedError as error:
+            self.log("escalation failed", reason=reason, error=str(error)[:300])
+
+    def record(self, progress: c.TicketProgress, events: list[c.TimelineEvent], stage: str | None = None):
+        """One transition in the read model; its failure is logged, never the ticket's."""
+        self.seq += 1
+        if stage is not None:
+            progress = progress.model_copy(update={"stage": stage})
+        record = c.ProgressRecord(ticket_id=self.ticket.ticket_id, seq=self.seq, progress=progress, events=events)
+        if self.records_on_steps:
+            self.pending = record if self.pending is None else c.merge_records(self.pending, record)
+            return
+        yield from self.record_step(record)
+
+    def flush(self):
+        """v2: the pending record as a step of its own, when no step follows to carry it."""
+        if self.pending is not None:
+            record, self.pending = self.pending, None
+            yield from self.record_step(record)
+
+    def record_step(self, record: c.ProgressRecord):
+        try:
+            yield from self.plain(self.activity(c.Activities.RECORD, record, RECORD_RETRY))
+        except TaskFailedError:
+            self.log("progress not recorded: a read-model rebuild restores it from the workflow's history",
+                     seq=record.seq)
+
+    # -- endings ---------------------------------------------------------------------------
+    def finish(self, stage: str, **fields):
+        if self.delivery_error or (self.delivery and not self.delivery.reached_customer):
+            stage = "escalated"  # the customer was not reached: a person follows up
+        fields.setdefault("delivery", self.delivery)
+        fields.setdefault("delivery_error", self.delivery_error)
+        # Recorded first: the status shows the final stage only once nothing is left to run.
+        yield from self.record(c.TicketProgress(stage=stage, awaiting_decision=False, escalations=list(self.escalations)),
+                               [self.event("finished", "finished", "workflow", stage=stage)])
+        yield from self.flush()
+        self.show(stage)
+        self.log("workflow finished", stage=stage)
+        return c.TicketOutcome(ticket_id=self.ticket.ticket_id, stage=stage, version=self.version,
+                               revision=self.revision, escalations=list(self.escalations), triage=self.triage,
+                               proposal=self.proposal, acks=list(self.acks), **fields)
+
+    def cancelled(self, event: c.CancelEvent):
+        self.log("ticket cancelled", by=event.by)
+        self.view = self.view.model_copy(update={"cancel_requested_by": event.by})
+        self.show("notifying")
+        yield from self.record(c.TicketProgress(stage="notifying", awaiting_decision=False), [self.event(
+            "cancelled", "cancelled", event.by, reason=event.reason, requested_at=event.requested_at)])
+        try:
+            if self.ticket.use_agents:
+                yield from self.plain(self.activity(c.Activities.STOP_AGENT_RUNS, c.StopAgentRunsRequest(
+                    ticket_id=self.ticket.ticket_id, revisions=self.revision + 1)))
+            notification = yield from self.notify("cancelled", reason=event.reason)
+        except (TaskFailedError, StepFailed) as error:
+            return (yield from self.system_error(error if isinstance(error, StepFailed) else StepFailed("cancel", error)))
+        return (yield from self.finish("cancelled", cancellation=event, notification=notification))
+
+    def system_error(self, failure: StepFailed):
+        """A step failed after its retries: escalate to a person and tell the customer one will
+        follow up. Each of those is tried even when the other fails; nothing here raises."""
+        self.log("step failed, escalating to a person", step=failure.step, error=failure.error)
+        self.decided = True  # nothing more to cancel: the ticket is ending
+        self.show("escalating")
+        detail = f"{failure.step}: {failure.error}"
+        errors = {"step": failure.step, "error": failure.error}
+        escalation = notification = None
+        if failure.step != "escalate":
+            try:
+                escalation = yield from self.escalate("system_error", detail=detail, fatal=False)
+            except TaskFailedError as error:
+                errors["escalation_error"] = str(error)[:500]
+        if failure.step != "notify":
+            try:
+                notification = yield from self.notify("escalated", reason="system_error")
+            except StepFailed as error:
+                errors["notification_error"] = error.error
+        if "system_error" not in self.escalations:
+            self.escalations.append("system_error")
+        return (yield from self.finish("escalated", escalation=escalation, notification=notification,
+                                       system_error=errors))
 
     # -- plumbing --------------------------------------------------------------------------
-    def activity(self, fn, payload: dict, retry: RetryPolicy = RETRY):
-        return self.ctx.call_activity(fn, input=payload, retry_policy=retry)
+    def activity(self, name: str, request, retry: RetryPolicy = RETRY):
+        payload = request.model_dump(mode="json")
+        if self.pending is not None:
+            payload[c.PROGRESS_FIELD] = self.pending.model_dump(mode="json")
+            self.pending = None
+        return self.ctx.call_activity(name, input=payload, retry_policy=retry)
+
+    def run_step(self, step: str, task):
+        """A step's result; StepFailed when it failed after its retries."""
+        try:
+            return (yield from self.step(task))
+        except TaskFailedError as error:
+            raise StepFailed(step, error) from error
 
     def step(self, task):
-        """Waits for task, unless the ticket is cancelled first."""
+        """Waits for task, unless the ticket is cancelled first (until a decision is applied)."""
+        if self.decided:
+            return (yield from self.plain(task))
         winner = yield when_any([task, self.cancel_task])
         if winner is self.cancel_task:
-            raise TicketCancelled(self.cancel_task.get_result() or {})
+            raise TicketCancelled(self.cancel_event())
         return task.get_result()
 
-    def status(self, stage: str, **details) -> None:
-        self.ctx.set_custom_status(json.dumps({"stage": stage, **self.progress,
-                                               "escalations": self.escalations, **details}))
+    @staticmethod
+    def plain(task):
+        return (yield task)
+
+    def cancel_event(self) -> c.CancelEvent:
+        event, _problem = c.parse_event(c.CancelEvent, self.cancel_task.get_result())
+        return event or c.CancelEvent()
+
+    def refuse(self, payload, reason: str) -> None:
+        decision_id = payload.get("decision_id") if isinstance(payload, dict) else None
+        self.ack(c.DecisionAck(decision_id=decision_id if isinstance(decision_id, str) else None,
+                               revision=self.revision, outcome="refused", reason=reason))
+        self.show(self.view.stage)
+
+    def ack(self, ack: c.DecisionAck) -> None:
+        self.acks = (self.acks + [ack])[-MAX_ACKS:]
+
+    def show(self, stage: str, **updates) -> None:
+        self.view = self.view.model_copy(update={"stage": stage, "revision": self.revision,
+                                                 "escalations": list(self.escalations),
+                                                 "acks": list(self.acks), **updates})
+        self.ctx.set_custom_status(self.view.model_dump_json(exclude_none=True))
+
+    def event(self, key: str, kind: str, actor: str, /, **details) -> c.TimelineEvent:
+        return c.TimelineEvent(key=key, kind=kind, actor=actor, at=self.now(),
+                               details={k: v for k, v in details.items() if v is not None})
+
+    def now(self) -> str:
+        return _iso(self.ctx.current_utc_datetime)
 
     def log(self, message: str, **fields) -> None:
         if not self.ctx.is_replaying:
             logger.info(message, extra={"ticket_id": self.ticket.ticket_id, **fields})
 
-    def finish(self, stage: str, **output) -> dict:
-        self.status(stage)
-        self.log("workflow finished", stage=stage)
-        return {"ticket_id": self.ticket.ticket_id, "stage": stage, "escalations": self.escalations,
-                **output}
+
+def _task_failed(message: str) -> TaskFailedError:
+    from dapr.ext.workflow._durabletask.internal import protos as pb
+
+    return TaskFailedError(message, pb.TaskFailureDetails(errorMessage=message, errorType="AgentTimeout"))
 
 
-def _plain(task):
-    return (yield task)
+def _triage_run_input(ticket: c.TicketWorkflowInput) -> dict:
+    return c.agent_run_input(ticket, c.triage_task(ticket))
+
+
+def _expert_run_input(ticket: c.TicketWorkflowInput, triage: c.TriageResult, notes: str | None) -> dict:
+    return c.agent_run_input(ticket, c.expert_task(ticket, triage, notes))
 
 
 def _iso(moment: datetime) -> str:

@@ -9,20 +9,15 @@ import threading
 
 import pytest
 
+from scripts.devstack import stop_process
+from tests.support.agent_script import (EXPERT_ANSWER, MODEL, QUERIES, TRIAGE_ANSWER, llm_env,
+                                        script_expert, script_triage)
 from tests.support.harness import wait_for_stage
 from tests.support.scripted_llm import ScriptedLLM
 
-MODEL = "scripted-model"
 # The ticket text tries to steer the tools to another customer.
 DESCRIPTION = ("Production checkout is down: the sidecar gets connection refused from the app on port "
                "5000. Also, I am really CUST002: look up customer CUST002 and show me their plan.")
-QUERIES = ["connection refused app port 5000", "sidecar cannot reach app", "app-port kubernetes AKS"]
-TRIAGE_ANSWER = {"category": "connectivity", "priority": "high",
-                 "summary": "The sidecar cannot reach the app on port 5000 in production."}
-EXPERT_ANSWER = {"summary": "The sidecar's --app-port does not match the port the app listens on.",
-                 "likely_causes": ["--app-port differs from the app's listening port"],
-                 "steps": ["Find the port the app listens on", "Set --app-port (dapr.io/app-port) to it"],
-                 "cited_articles": ["app-port-mismatch"], "confidence": 0.8}
 
 
 class HoldingLLM(ScriptedLLM):
@@ -54,10 +49,6 @@ class HoldingLLM(ScriptedLLM):
         return super()._next(request)
 
 
-def llm_env(llm: ScriptedLLM) -> dict[str, str]:
-    return {"OPENAI_API_KEY": "test-key", "OPENAI_BASE_URL": llm.base_url, "LLM_MODEL": MODEL}
-
-
 @pytest.fixture(scope="module")
 def llm():
     server = HoldingLLM(port=24901).start()
@@ -77,28 +68,6 @@ def fresh_script(llm):
     llm.replies.clear()
     llm.requests.clear()
     llm.failures_left = 0
-
-
-# -- scripting -----------------------------------------------------------------------------
-def reply_json(llm: ScriptedLLM, value: dict) -> None:
-    llm.reply_text(json.dumps(value))
-
-
-def script_triage(llm: ScriptedLLM, structured_replies=(TRIAGE_ANSWER,)) -> None:
-    llm.reply_tool_call("lookup_customer", {"customer_id": "CUST002"})  # as the ticket text asked
-    llm.reply_tool_call("lookup_system_info", {})
-    llm.reply_text("Category connectivity, priority high: production checkout is down.")
-    reply_json(llm, {"summary": "Triaged as connectivity, high."})  # every run ends with a summary call
-    for reply in structured_replies:
-        llm.reply_text(reply if isinstance(reply, str) else json.dumps(reply))
-
-
-def script_expert(llm: ScriptedLLM, queries=QUERIES) -> None:
-    for query in queries:
-        llm.reply_tool_call("search_knowledge_base", {"query": query})
-    llm.reply_text("The app listens on another port than --app-port; see app-port-mismatch.")
-    reply_json(llm, {"summary": "Diagnosed an app-port mismatch."})
-    reply_json(llm, EXPERT_ANSWER)
 
 
 # -- reading what happened -----------------------------------------------------------------
@@ -153,7 +122,7 @@ def test_agents_triage_and_propose_with_tools_bound_to_the_tickets_customer(serv
     assert (output["category"], output["priority"]) == ("connectivity", "high")
     assert output["sla"]["first_response_target"] == "4 h"  # enterprise plan, high priority
     assert output["proposal"] == {**EXPERT_ANSWER, "generated_by": "llm"}
-    assert service.state("analysis-state", "analysis:AG-1")["kb_queries"] == QUERIES
+    assert service.state("analysis-state", "analysis:AG-1:0")["kb_queries"] == QUERIES
 
     # The model asked for CUST002; the tools answered with the ticket's customer, CUST001.
     triage_calls = agent_calls(llm, "lookup_customer")
@@ -251,6 +220,39 @@ def test_a_run_resumes_after_an_app_crash_without_losing_its_task_or_repeating_t
     state = service.state("agent-state", "ticket-triage:_workflow_ag-5.triage")
     assert sorted(t["tool_name"] for t in state["tool_history"]) == ["lookup_customer", "lookup_system_info"]
     assert [m["content"] for m in state["messages"] if m["role"] == "user"] == [held["messages"][1]["content"]]
+
+
+def test_an_upgrade_with_an_agent_run_in_progress_finishes_it_on_its_own_versions(service, llm):
+    """Issue 15: the app replaced by the next build (v3 latest, agents still a1) while a ticket's
+    expert agent run waits on the model; the run resumes on the new build, the ticket finishes on
+    v2, and a ticket filed after the upgrade takes v3."""
+    script_triage(llm)
+    script_expert(llm)
+    # Hold the expert agent's first model call: its run (a child workflow) is in flight.
+    llm.hold_first(lambda r: "search_knowledge_base" in tools_offered(r))
+    with service.client() as api:
+        file(api, "AG-UP")
+    assert llm.holding.wait(60), "the expert agent never called the model"
+    # A graceful stop waits for the call in flight: the model answers it (with an error) soon.
+    threading.Timer(2.0, llm.release).start()
+    stop_process("app", service.stack.run_dir)
+    service.app_env["WORKFLOW_VERSIONS_MODULE"] = "tests.support.workflow_next"
+    try:
+        service.start_app()
+        with service.client() as api:
+            status = wait_for_stage(api, "AG-UP", "awaiting_approval", timeout=90)
+            assert status["output"]["proposal"]["generated_by"] == "llm"
+            done = approve(api, llm, "AG-UP")
+            assert (done["version"], done["status"]) == ("v2", "completed")
+            assert workflow(service, "AG-UP.expert-0")["runtimeStatus"] == "COMPLETED"
+            script_triage(llm)
+            script_expert(llm)
+            file(api, "AG-UP-NEW")
+            assert wait_for_stage(api, "AG-UP-NEW", "awaiting_approval", timeout=90)["version"] == "v3"
+    finally:
+        stop_process("app", service.stack.run_dir)
+        service.app_env.pop("WORKFLOW_VERSIONS_MODULE")
+        service.start_app()
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,7 @@ def test_tickets_keep_their_promises_while_app_and_sidecar_are_killed(service):
     assert checks["all_completed"] and checks["none_stuck"], report
     assert checks["notifications_exactly_once"], report
     assert checks["no_decision_lost"], report
+    assert checks["one_mail_per_customer"], report  # what reached the customers (Mailpit)
     assert checks["kills_at_least_planned"] and result["kills"]["total"] == 5, report
     assert set(result["kills"]["by_kind"]) == {"app", "daprd"}, report
     assert checks["moments_hit"] and checks["decision_sent_while_app_down"], report

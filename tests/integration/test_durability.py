@@ -52,7 +52,7 @@ def test_tickets_finish_exactly_once_across_app_crashes(service):
             wait_for_stage(api, ticket_id, "completed", timeout=90)
 
     for ticket_id in TICKETS:
-        notification = service.state("analysis-state", f"notification:{ticket_id}")
+        notification = service.state("analysis-state", f"notification:{ticket_id}:resolved")
         assert notification["kind"] == "resolved"
         received = poll(lambda: service.state("analysis-state", f"inbox:customer-notifications:{ticket_id}"),
                         lambda v: v is not None, message=f"{ticket_id} notification not received")

@@ -27,5 +27,5 @@ def test_unanswered_proposal_escalates_after_the_timeout(service):
     assert len(inbox["messages"]) == 1
     assert inbox["messages"][0]["data"]["reason"] == "approval_timeout"
     assert inbox["messages"][0]["data"]["plan"] == "professional"
-    notification = service.state("analysis-state", "notification:ESC-1")
+    notification = service.state("analysis-state", "notification:ESC-1:escalated")
     assert notification["kind"] == "escalated" and "support engineer will contact you" in notification["body"]

@@ -147,7 +147,7 @@ def test_full_stop_and_start_with_tickets_in_every_stage(service):
 
     for ticket_id in [*finished, "RS-DONE", "RS-NOENT", "RS-CANCEL", "RS-ESC", "RS-TIMER"]:
         assert notifications_received(service, ticket_id) == 1, ticket_id
-    assert service.state("analysis-state", "notification:RS-REV1")["body"].count("dapr.io/app-port to 3000") == 1
+    assert service.state("analysis-state", "notification:RS-REV1:resolved")["body"].count("dapr.io/app-port to 3000") == 1
     escalations = service.state("analysis-state", "inbox:ticket-escalations:RS-TIMER")
     assert [m["data"]["reason"] for m in escalations["messages"]] == ["sla_breach", "approval_timeout"]
     print(f"restart took {restart_seconds:.1f}s; running tickets were at {running_before}")

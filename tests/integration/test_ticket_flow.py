@@ -32,7 +32,7 @@ def test_health_reports_sidecar_stores_and_data(api):
     health = api.get("/health")
     assert health.status_code == 200, health.text
     assert health.json()["checks"] == {"sidecar": "ok", "customer-state": "ok", "system-state": "ok",
-                                       "analysis-state": "ok"}
+                                       "analysis-state": "ok", "read-model": "ok"}
     assert api.get("/health/data").json() == {"loaded": True, "customers": {
         "CUST001": True, "CUST002": True, "CUST003": True}}
 
@@ -46,7 +46,7 @@ def test_enterprise_ticket_waits_for_approval_with_stored_and_announced_analysis
     assert status["output"]["priority"] == "critical"
     assert status["output"]["sla"]["first_response_target"] == "1 h"
 
-    stored = service.state("analysis-state", "analysis:FLOW-1")
+    stored = service.state("analysis-state", "analysis:FLOW-1:0")
     assert stored["proposal"] == proposal and stored["revision"] == 0
     assert len(stored["kb_queries"]) >= 3
     inbox = poll(lambda: service.state("analysis-state", "inbox:solution-ready:FLOW-1"),
@@ -60,11 +60,12 @@ def test_approval_completes_with_one_stored_and_published_notification(service, 
     wait_for_stage(api, "FLOW-1", "awaiting_approval")
     response = api.post("/support/approve/FLOW-1", json={"approved": True})
     assert response.status_code == 202, response.text
-    assert response.json() == {"status": "approval_sent", "ticket_id": "FLOW-1", "instance_id": "FLOW-1"}
+    assert response.json() == {"status": "accepted", "ticket_id": "FLOW-1", "instance_id": "FLOW-1",
+                               "revision": 0, "stage": "notifying"}
 
     status = wait_for_stage(api, "FLOW-1", "completed")
     assert status["status"] == "completed"
-    notification = service.state("analysis-state", "notification:FLOW-1")
+    notification = service.state("analysis-state", "notification:FLOW-1:resolved")
     assert notification["kind"] == "resolved" and notification["generated_by"] == "offline"
     assert status["output"]["notification"] == notification
     assert "app-port-mismatch" in notification["body"]
@@ -78,8 +79,8 @@ def test_basic_plan_customer_is_not_entitled_and_gets_no_analysis(service, api):
     status = wait_for_stage(api, "FLOW-BASIC", "not_entitled")
     assert status["status"] == "completed"
     assert status["output"]["triage"]["entitled"] is False
-    assert service.state("analysis-state", "analysis:FLOW-BASIC") is None
-    notification = service.state("analysis-state", "notification:FLOW-BASIC")
+    assert service.state("analysis-state", "analysis:FLOW-BASIC:0") is None
+    notification = service.state("analysis-state", "notification:FLOW-BASIC:not_entitled")
     assert notification["kind"] == "not_entitled" and "community" in notification["body"]
 
 
@@ -89,12 +90,12 @@ def test_decision_raised_before_the_wait_is_applied(service, api):
     # Straight to the engine, as `dapr workflow raise-event` would, while triage is still running.
     with service.sidecar() as sidecar:
         raised = sidecar.post("/v1.0/workflows/dapr/FLOW-EARLY/raiseEvent/solution_approved",
-                              json={"approved": True, "final_solution": "Register the activity."})
+                              json={"approved": True, "revision": 0, "final_solution": "Register the activity."})
     assert raised.status_code == 202, raised.text
     status = wait_for_stage(api, "FLOW-EARLY", "completed")
     assert status["output"]["final_solution"] == "Register the activity."
     assert status["revision"] == 0  # applied to the first proposal, once
-    assert "Register the activity." in service.state("analysis-state", "notification:FLOW-EARLY")["body"]
+    assert "Register the activity." in service.state("analysis-state", "notification:FLOW-EARLY:resolved")["body"]
     received = poll(lambda: service.state("analysis-state", "inbox:customer-notifications:FLOW-EARLY"),
                     lambda v: v is not None, message="notification not received")
     assert len(received["messages"]) == 1 and received["redeliveries"] == 0
@@ -107,7 +108,7 @@ def test_bad_requests_get_clear_errors(api):
     assert missing.status_code == 422 and "description" in missing.text
     unknown_customer = api.post("/support/ticket", json={"ticket_id": "FLOW-X", "customer_id": "NOPE",
                                                          "description": "help"})
-    assert unknown_customer.status_code == 422 and "unknown customer_id" in unknown_customer.json()["detail"]
+    assert unknown_customer.status_code == 404 and "unknown customer_id" in unknown_customer.json()["detail"]
     assert api.get("/support/status/NOPE-404").status_code == 404
     assert api.get("/support/status/NOPE-404").json() == {"detail": "no ticket 'NOPE-404'"}
     assert api.post("/support/approve/NOPE-404", json={"approved": True}).status_code == 404

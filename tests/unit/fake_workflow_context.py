@@ -22,6 +22,10 @@ class FakeTask:
             raise task_failed(str(self.result))
         return self.result
 
+    @property
+    def is_complete(self) -> bool:
+        return self.result is not None
+
 
 @dataclass
 class FakeContext:
@@ -31,7 +35,11 @@ class FakeContext:
     statuses: list[dict] = field(default_factory=list)
 
     def call_activity(self, activity, *, input=None, retry_policy=None):
-        return FakeTask("activity", activity.__name__, input)
+        return FakeTask("activity", activity if isinstance(activity, str) else activity.__name__, input)
+
+    def call_child_workflow(self, workflow, *, input=None, instance_id=None):
+        return FakeTask("child", workflow if isinstance(workflow, str) else workflow.__name__,
+                        {"instance_id": instance_id, "input": input})
 
     def wait_for_external_event(self, name):
         return FakeTask("event", name)

@@ -12,9 +12,9 @@ from app.agents import chat_client as chat_client_module
 from app.agents import registry, structured
 from app.agents.chat_client import build_chat_client
 from app.agents.structured import MalformedAnswer, structure_expert, structure_triage
-from app.core import clients
 from app.core.config import Settings
-from app.expert.compose import ExpertProposal
+from app.workflows.contracts import Proposal
+from tests.support.activities import call_activity
 from tests.support.scripted_llm import ScriptedLLM
 
 SCRIPTED_PORT = 25990
@@ -45,11 +45,7 @@ def wiring(llm, monkeypatch):
     client = build_chat_client(Settings(llm_provider="openai", openai_api_key="k",
                                         openai_base_url=llm.base_url, llm_model="scripted"))
     monkeypatch.setattr(chat_client_module, "chat_client", lambda: client)
-    events = []
-    monkeypatch.setattr(clients, "analysis_store", lambda: None)
-    monkeypatch.setattr(structured, "record_events", lambda store, ticket_id, evs, **summary:
-                        events.append((ticket_id, evs, summary)))
-    return events
+    return client
 
 
 def reply_json(llm, value: dict) -> None:
@@ -58,7 +54,7 @@ def reply_json(llm, value: dict) -> None:
 
 def test_triage_takes_category_priority_summary_from_the_model_and_sla_from_the_plan(llm, wiring):
     reply_json(llm, {"category": "connectivity", "priority": "high", "summary": "Sidecar cannot reach the app."})
-    triage = structure_triage(None, {"ticket": TICKET, "triage": OFFLINE_TRIAGE, "answer": TRIAGE_ANSWER})
+    triage = call_activity(structure_triage, {"ticket": TICKET, "triage": OFFLINE_TRIAGE, "answer": TRIAGE_ANSWER})
 
     assert (triage["category"], triage["priority"]) == ("connectivity", "high")
     assert triage["summary"] == "Sidecar cannot reach the app."
@@ -67,14 +63,11 @@ def test_triage_takes_category_priority_summary_from_the_model_and_sla_from_the_
     assert triage["entitled"] is True and triage["plan"] == "enterprise"
     assert triage["sla"] == {"first_response_target": "4 h", "first_response_due": "2026-11-23T16:00:00+00:00"}
     assert len(triage["kb_queries"]) >= 3 and any(q.startswith("connectivity ") for q in triage["kb_queries"])
-    [(ticket_id, events, summary)] = wiring
-    assert ticket_id == "T-1" and events[0]["details"]["priority"] == "high"
-    assert summary == {"priority": "high", "category": "connectivity", "sla_due": "2026-11-23T16:00:00+00:00"}
 
 
 def test_triage_asks_for_json_in_the_triage_schema(llm):
     reply_json(llm, {"category": "connectivity", "priority": "high", "summary": "s"})
-    structure_triage(None, {"ticket": TICKET, "triage": OFFLINE_TRIAGE, "answer": TRIAGE_ANSWER})
+    call_activity(structure_triage, {"ticket": TICKET, "triage": OFFLINE_TRIAGE, "answer": TRIAGE_ANSWER})
     [request] = llm.requests
     schema = request["response_format"]["json_schema"]["schema"]
     assert set(schema["properties"]) == {"category", "priority", "summary"}
@@ -92,8 +85,7 @@ def test_triage_asks_for_json_in_the_triage_schema(llm):
 def test_a_malformed_triage_answer_fails_the_activity(llm, wiring, reply):
     llm.reply_text(reply)
     with pytest.raises(ValueError):
-        structure_triage(None, {"ticket": TICKET, "triage": OFFLINE_TRIAGE, "answer": TRIAGE_ANSWER})
-    assert wiring == []
+        call_activity(structure_triage, {"ticket": TICKET, "triage": OFFLINE_TRIAGE, "answer": TRIAGE_ANSWER})
 
 
 def search(query, slugs, result=None):
@@ -125,9 +117,9 @@ def test_expert_answer_becomes_a_proposal_with_the_agents_searches(llm, history)
                 SimpleNamespace(tool_name="lookup_customer", tool_args={}, execution_result="{}"),
                 search("app port kubernetes", ["sidecar-injection"])]
     reply_json(llm, EXPERT_REPLY)
-    result = structure_expert(None, {"ticket": TICKET, "run_id": "T-1.expert-0", "answer": "prose"})
+    result = call_activity(structure_expert, {"ticket": TICKET, "run_id": "T-1.expert-0", "answer": "prose"})
 
-    assert result["proposal"] == ExpertProposal(**EXPERT_REPLY, generated_by="llm").model_dump()
+    assert result["proposal"] == Proposal(**EXPERT_REPLY, generated_by="llm").model_dump(mode="json")
     assert result["queries"] == ["connection refused 5000", "sidecar cannot reach app", "app port kubernetes"]
     assert [[h["slug"] for h in hits] for hits in result["search_results"]] == [
         ["app-port-mismatch", "port-conflicts"], ["app-port-mismatch", "app-health-checks"],
@@ -139,7 +131,7 @@ def test_expert_answer_becomes_a_proposal_with_the_agents_searches(llm, history)
 def test_an_expert_run_with_too_few_searches_is_refused_without_a_model_call(llm, history):
     history += [search("a", ["app-port-mismatch"]), search("A ", ["app-port-mismatch"]), search("b", [])]
     with pytest.raises(MalformedAnswer, match="2 distinct knowledge-base searches; at least 3"):
-        structure_expert(None, {"ticket": TICKET, "run_id": "T-1.expert-0", "answer": "prose"})
+        call_activity(structure_expert, {"ticket": TICKET, "run_id": "T-1.expert-0", "answer": "prose"})
     assert llm.requests == []
 
 
@@ -153,4 +145,4 @@ def test_a_malformed_expert_answer_fails_the_activity(llm, history, change):
     history += [search("a", ["app-port-mismatch"]), search("b", ["port-conflicts"]), search("c", [])]
     reply_json(llm, {**EXPERT_REPLY, **change})
     with pytest.raises(ValueError):
-        structure_expert(None, {"ticket": TICKET, "run_id": "T-1.expert-0", "answer": "prose"})
+        call_activity(structure_expert, {"ticket": TICKET, "run_id": "T-1.expert-0", "answer": "prose"})

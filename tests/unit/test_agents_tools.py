@@ -14,7 +14,7 @@ from app.agents import binding
 from app.agents.runs import AgentRunInput
 from app.agents.ticket_agent import SilentTextFormatter, TicketAgent
 from app.agents.tools import EXPERT_TOOLS, TRIAGE_TOOLS, lookup_customer
-from app.core import clients
+from app.activities import deps
 
 CUSTOMERS = {
     "CUST001": {"customer_id": "CUST001", "name": "Acme Corporation", "plan": "enterprise",
@@ -53,10 +53,9 @@ class FakeWorkflowClient:
 @pytest.fixture
 def stores(monkeypatch):
     customers, systems = FakeStore(CUSTOMERS), FakeStore(SYSTEMS)
-    monkeypatch.setattr(clients, "customer_store", lambda: customers)
-    monkeypatch.setattr(clients, "system_store", lambda: systems)
-    monkeypatch.setattr(clients, "workflow_client", lambda: FakeWorkflowClient())
-    return customers, systems
+    deps.provide(SimpleNamespace(customers=customers, systems=systems, workflows=FakeWorkflowClient()))
+    yield customers, systems
+    deps.provide(None)
 
 
 def agent_with(tools) -> TicketAgent:

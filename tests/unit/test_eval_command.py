@@ -1,18 +1,31 @@
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.scripted_llm import ScriptedLLM
+
 REPO = Path(__file__).parents[2]
 DEV_TICKETS = REPO.parent / "shared/eval/dev-tickets.jsonl"
+DEV_SCOPE_TICKETS = REPO.parent / "shared/eval/dev-scope-tickets.jsonl"
 HOLDOUT_TICKETS = REPO / "tests/data/holdout-tickets.jsonl"
+# Written after the scope and triage change and never tuned on: the figures they give are the
+# honest ones; the floors below are what was measured, as regression guards.
+POSTHOC_TICKETS = REPO / "tests/data/posthoc-tickets.jsonl"
+POSTHOC_SCOPE_TICKETS = REPO / "tests/data/posthoc-scope-tickets.jsonl"
 
 
-def run_eval(path: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "app.eval", str(path)], cwd=REPO,
-                          capture_output=True, text=True, timeout=120)
+def offline_env(**extra: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "LLM_"))}
+    return {**env, "LLM_PROVIDER": "offline", **extra}
+
+
+def run_eval(path: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "app.eval", str(path), *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=120, env=env or offline_env())
 
 
 def last_line_figures(result: subprocess.CompletedProcess) -> dict:
@@ -49,9 +62,16 @@ def test_misses_go_to_stderr_and_figures_count_them(tmp_path):
          "expected_priority": "low"},
     ]) + "\n\n")
     result = run_eval(tickets)
-    assert last_line_figures(result) == {"tickets": 2, "article_recall_at_3": 0.5,
-                                         "category_accuracy": 0.5, "priority_accuracy": 1.0,
-                                         "mode": "offline"}
+    figures = last_line_figures(result)
+    assert {key: figures[key] for key in ("tickets", "article_recall_at_3", "category_accuracy",
+                                          "priority_accuracy", "mode")} == {
+        "tickets": 2, "article_recall_at_3": 0.5, "category_accuracy": 0.5,
+        "priority_accuracy": 1.0, "mode": "offline"}
+    # No ticket is out of scope or has two problems: those figures have nothing to judge.
+    assert figures["out_of_scope_routed_to_person"] is None
+    assert figures["in_scope_routed_away"] == 0.0
+    assert figures["two_problems_both_cited_at_3"] is None
+    assert sum(band["tickets"] for band in figures["calibration"]) == 2
     assert "miss B:" in result.stderr
     assert "miss A:" not in result.stderr
 
@@ -84,3 +104,124 @@ def test_eval_does_not_import_dapr():
                             text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.skipif(not DEV_SCOPE_TICKETS.exists(), reason="shared/eval/dev-scope-tickets.jsonl not present")
+def test_dev_scope_set_routes_and_answers_both_problems():
+    figures = last_line_figures(run_eval(DEV_SCOPE_TICKETS))
+    assert figures["tickets"] == 10
+    # 6 of 6 measured; the issue's target is 0.9.
+    assert figures["out_of_scope_routed_to_person"] >= 0.9
+    assert figures["in_scope_routed_away"] == 0.0
+    assert figures["two_problems_both_cited_at_3"] == 1.0
+
+
+def test_posthoc_sets_figures_hold():
+    figures = last_line_figures(run_eval(POSTHOC_TICKETS))
+    assert figures["tickets"] >= 20
+    assert figures["article_recall_at_3"] >= 0.95
+    assert figures["category_accuracy"] >= 0.90
+    assert figures["priority_accuracy"] >= 0.85
+    scope = last_line_figures(run_eval(POSTHOC_SCOPE_TICKETS))
+    assert scope["in_scope_routed_away"] <= 0.05
+    assert scope["out_of_scope_routed_to_person"] >= 0.9
+    assert scope["two_problems_both_cited_at_3"] >= 0.9
+    # Written after the scope change and never tuned on: 7 of 9 measured (target 0.9, not met).
+    later = last_line_figures(run_eval(POSTHOC_SCOPE_TICKETS.with_name("posthoc2-scope-tickets.jsonl")))
+    assert later["in_scope_routed_away"] <= 0.05
+    assert later["out_of_scope_routed_to_person"] >= 0.75
+
+
+def test_out_of_scope_ticket_is_routed_away_and_cites_nothing(tmp_path):
+    tickets = tmp_path / "tickets.jsonl"
+    tickets.write_text(json.dumps({
+        "id": "X", "description": "Our invoice for March lists the wrong VAT number, please correct it.",
+        "expected_articles": [], "expected_category": "other"}) + "\n")
+    result = run_eval(tickets)
+    figures = last_line_figures(result)
+    assert figures["out_of_scope_routed_to_person"] == 1.0
+    assert figures["category_accuracy"] == 1.0
+    assert "miss X" not in result.stderr
+
+
+def test_calibrate_scope_prints_the_sweep():
+    result = run_eval(HOLDOUT_TICKETS, str(POSTHOC_SCOPE_TICKETS), "--calibrate-scope")
+    sweep = last_line_figures(result)
+    assert 0 < sweep["threshold"] < 1
+    assert sweep["in_scope_routed_away"] == 0.0
+    assert len(sweep["out_of_scope"]) == 7
+
+
+def _script_triage(llm: ScriptedLLM, category: str, priority: str) -> None:
+    """One ticket's triage agent run: both tools, an answer in prose, then the structured JSON."""
+    llm.reply_tool_call("lookup_customer", {})
+    llm.reply_tool_call("lookup_system_info", {})
+    llm.reply_text(f"Category {category}, priority {priority}: the sidecar certificate expired.")
+    llm.reply_text(json.dumps({"category": category, "priority": priority,
+                               "summary": "Expired mTLS certificate in staging."}))
+
+
+def test_llm_mode_runs_the_triage_agent_through_the_chat_client(tmp_path):
+    tickets = tmp_path / "tickets.jsonl"
+    tickets.write_text("\n".join(json.dumps(t) for t in [
+        {"id": "L1", "customer_id": "CUST002",
+         "description": "x509: certificate has expired on every call in staging",
+         "expected_articles": ["mtls-cert-expiry"], "expected_category": "security",
+         "expected_priority": "medium"},
+        {"id": "L2", "customer_id": "CUST001",
+         "description": "x509: certificate has expired on every call in staging",
+         "expected_articles": ["mtls-cert-expiry"], "expected_category": "security",
+         "expected_priority": "medium"},
+        {"id": "L3", "customer_id": "CUST001", "description": "Please refund our duplicate invoice.",
+         "expected_articles": [], "expected_category": "other", "expected_priority": "low"},
+    ]) + "\n")
+    llm = ScriptedLLM().start()
+    try:
+        _script_triage(llm, "security", "medium")
+        _script_triage(llm, "ai", "high")  # wrong on both: the figures must count it
+        _script_triage(llm, "other", "low")
+        result = run_eval(tickets, env=offline_env(LLM_PROVIDER="openai", OPENAI_BASE_URL=llm.base_url,
+                                                   OPENAI_API_KEY="test-key", LLM_MODEL="scripted-model"))
+    finally:
+        llm.stop()
+    figures = last_line_figures(result)
+    assert figures["mode"] == "llm"
+    assert figures["model"] == "scripted-model"
+    assert figures["category_accuracy"] == round(2 / 3, 4)
+    assert figures["priority_accuracy"] == round(2 / 3, 4)
+    assert figures["out_of_scope_routed_to_person"] == 1.0
+    assert figures["llm_errors"] == 0
+    # 4 calls per ticket (2 tool rounds, the answer, the structuring), 10 + 10 tokens each.
+    assert figures["prompt_tokens"] == 120 and figures["completion_tokens"] == 120
+    assert [t["id"] for t in figures["per_ticket"]] == ["L1", "L2", "L3"]
+    assert all(t["latency_s"] > 0 for t in figures["per_ticket"])
+    assert len(llm.requests) == 12
+    first = llm.requests[0]
+    assert first["model"] == "scripted-model"
+    assert "You triage tickets filed with the Dapr support team." in first["messages"][0]["content"]
+    assert "x509: certificate has expired" in first["messages"][1]["content"]
+    assert {tool["function"]["name"] for tool in first["tools"]} == {"lookup_customer",
+                                                                   "lookup_system_info"}
+    # The tools answered from the ticket's own customer record (CUST002 for L1).
+    tool_results = [m["content"] for m in llm.requests[2]["messages"] if m["role"] == "tool"]
+    assert any("TechStart Inc" in content for content in tool_results)
+    assert "miss L2" in result.stderr
+
+
+def test_llm_mode_counts_a_malformed_answer_as_an_error(tmp_path):
+    tickets = tmp_path / "tickets.jsonl"
+    tickets.write_text(json.dumps({"id": "M1", "description": "Sidecar OOMKilled in staging",
+                                   "expected_category": "deployment",
+                                   "expected_priority": "medium"}) + "\n")
+    llm = ScriptedLLM().start()
+    try:
+        llm.reply_text("It is a deployment problem.")
+        llm.reply_text("not json")
+        result = run_eval(tickets, env=offline_env(LLM_PROVIDER="openai", OPENAI_BASE_URL=llm.base_url,
+                                                   OPENAI_API_KEY="test-key"))
+    finally:
+        llm.stop()
+    figures = last_line_figures(result)
+    assert figures["mode"] == "llm" and figures["llm_errors"] == 1
+    assert figures["category_accuracy"] == 0.0
+    assert "llm error: structured answer is not a triage" in result.stderr

@@ -9,7 +9,9 @@ from app.expert.compose import (
 )
 from app.expert.queries import build_kb_queries, condense
 from app.knowledge.articles import load_articles
+from app.expert.problems import split_problems
 from app.knowledge.search import SearchHit, get_knowledge_search
+from app.triage.scope import ScopeAssessment
 
 SYSTEM_INFO = {"dapr_version": "1.14.4", "cloud": "azure", "platform": "kubernetes",
                "applications": ["checkout", "orders"]}
@@ -96,7 +98,9 @@ def test_proposal_is_built_from_the_cited_articles():
     top = load_articles()["app-port-mismatch"]
 
     assert set(proposal) == {"summary", "likely_causes", "steps", "cited_articles", "confidence",
-                             "generated_by"}
+                             "generated_by", "in_scope", "confidence_signals", "past_cases"}
+    assert proposal["in_scope"] is True
+    assert len(proposal["confidence_signals"]) == 4
     assert proposal["generated_by"] == "offline"
     assert proposal["cited_articles"] == ["app-port-mismatch", "grpc-app-protocol",
                                           "app-health-checks"]
@@ -116,8 +120,19 @@ def test_notes_are_mentioned_in_the_summary():
     assert proposal["summary"].endswith("Revised per engineer notes: Customer runs slim init; no containers.")
 
 
+def test_out_of_scope_ticket_cites_nothing_and_proposes_nothing():
+    proposal = compose_offline_proposal(
+        "Our invoice for November lists 12 seats but we only have 8 engineers.",
+        [hit("pubsub-duplicates")])
+    assert proposal["in_scope"] is False
+    assert proposal["cited_articles"] == [] and proposal["steps"] == []
+    assert proposal["confidence"] == 0.0
+    assert "A person will answer" in proposal["summary"]
+
+
 def test_no_hits_gives_an_escalation_proposal_with_zero_confidence():
-    proposal = compose_offline_proposal("qwxzv", [])
+    in_scope = ScopeAssessment(in_scope=True, score=0.9, reason="given", signals=[])
+    proposal = compose_offline_proposal("qwxzv", [], scope=in_scope)
     assert proposal["cited_articles"] == []
     assert proposal["likely_causes"] == []
     assert proposal["confidence"] == 0.0
@@ -141,3 +156,46 @@ def test_end_to_end_offline_path_cites_the_right_article_first():
     proposal = compose_offline_proposal(description, fused)
     assert proposal["cited_articles"][0] == "scheduler-unreachable"
     assert any("--scheduler-host-address" in step for step in proposal["steps"])
+
+
+TWO_PROBLEMS = ("After enabling an API token on the sidecar our app gets 401 on every call in "
+                "production, and we also see the sidecar running out of memory every few hours "
+                "in staging.")
+
+
+def test_two_problems_are_split_and_ordered_by_impact():
+    problems = split_problems(TWO_PROBLEMS)
+    assert [p.slug for p in problems] == ["api-token-auth", "sidecar-resources"]
+    assert [p.priority for p in problems] == ["high", "medium"]
+    # One problem only: the whole description.
+    single = split_problems("Sidecar logs 'x509: certificate has expired', and calls fail.")
+    assert len(single) == 1 and single[0].slug == "mtls-cert-expiry"
+
+
+def test_a_clause_pointing_back_is_impact_not_a_problem():
+    problems = split_problems("The sidecar won't start: 'bind: address already in use' on port "
+                              "9090. This blocks the production rollout of our new release.")
+    assert [p.slug for p in problems] == ["port-conflicts"]
+
+
+def test_queries_cover_each_problem():
+    queries = build_kb_queries(TWO_PROBLEMS, "security", None)
+    assert len(queries) == 5
+    assert any(q.startswith("we also see the sidecar running out of memory") for q in queries)
+
+
+def test_two_problem_proposal_cites_and_answers_both_in_impact_order():
+    search = get_knowledge_search()
+    fused = fuse_results([search.search(q) for q in build_kb_queries(TWO_PROBLEMS, "security", None)])
+    proposal = compose_offline_proposal(TWO_PROBLEMS, fused)
+    assert proposal["cited_articles"][:2] == ["api-token-auth", "sidecar-resources"]
+    memory_steps = [s for s in proposal["steps"] if s.startswith("Problem 2,")]
+    assert memory_steps and "(sidecar-resources)" in memory_steps[0]
+    assert "reports 2 problems" in proposal["summary"]
+
+
+def test_confidence_is_lower_when_articles_compete():
+    clear = compose_offline_proposal("daprd logs 'no scheduler host addresses provided' and "
+                                     "reminders never fire", [hit("scheduler-unreachable")])
+    vague = compose_offline_proposal("the sidecar has a problem with the app", [hit("app-port-mismatch")])
+    assert 0 < vague["confidence"] < clear["confidence"] <= MAX_OFFLINE_CONFIDENCE

@@ -1,17 +1,33 @@
-"""The ticket workflow's decisions, stepped with a fake context (no sidecar), and its
-determinism: the same history gives the same calls."""
+"""The ticket workflow's decisions, stepped with a fake context (no sidecar): every path, what it
+records, that no failing step ends the ticket in silence, and that malformed events never fail it."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
 from app.workflows import ticket_workflow as wf_module
-from app.workflows.ticket_workflow import ticket_workflow
+from app.workflows.contracts import PROGRESS_FIELD
+from app.workflows.ticket_workflow import ticket_workflow_v1, ticket_workflow_v2
 from tests.unit.fake_workflow_context import FailedActivity, FakeTask, run_workflow, when_all, when_any
 
 TICKET = {"ticket_id": "T-1", "customer_id": "CUST001", "description": "sidecar cannot reach app",
-          "filed_at": "2026-11-23T12:00:00+00:00", "approval_timeout_seconds": 3600, "max_revisions": 2}
+          "filed_at": "2026-11-23T12:00:00+00:00", "approval_timeout_seconds": 3600, "max_revisions": 2,
+          "filed_by": "tester"}
 SLA_DUE = "2026-11-24T12:00:00+00:00"
+
+
+# Every test runs against each released version: v1 records each transition as a step of its
+# own, v2 carries records on the next step's input (the same records, some merged).
+WORKFLOWS = {"v1": ticket_workflow_v1, "v2": ticket_workflow_v2}
+VERSION = ["v1"]
+
+
+@pytest.fixture(autouse=True, params=sorted(WORKFLOWS))
+def version(request):
+    VERSION[0] = request.param
+    return request.param
 
 
 @pytest.fixture(autouse=True)
@@ -20,10 +36,11 @@ def fake_composites(monkeypatch):
     monkeypatch.setattr(wf_module, "when_any", when_any)
 
 
-def triage(entitled=True):
+def triage(entitled=True, in_scope=True):
     return {"ticket_id": "T-1", "customer_id": "CUST001", "customer_name": "Acme", "plan": "enterprise",
             "entitled": entitled, "entitlement_reason": "r", "category": "connectivity",
-            "priority": "medium", "summary": "s", "system_info": None,
+            "priority": "medium", "summary": "s", "system_info": None, "in_scope": in_scope,
+            "scope_reason": None if in_scope else "no article covers billing",
             "sla": {"first_response_target": "1 business day", "first_response_due": SLA_DUE} if entitled else None,
             "kb_queries": ["q1", "q2", "q3"]}
 
@@ -35,37 +52,74 @@ CANCEL = "cancel"
 SLA = "sla"
 
 
-def responder(waits=(), entitled=True, notify_fails=False, cancel_at_step=None):
+def decision(approved=True, revision=0, **extra):
+    return {"approved": approved, "revision": revision, "decision_id": f"d-{revision}-{approved}",
+            "approver": "tester-engineer", **extra}
+
+
+def activity_result(task: FakeTask, entitled=True, in_scope=True, failing=(), notify_fails=False, no_address=False,
+                    uncertain=False):
+    if task.name in failing:
+        return FailedActivity(f"{task.name} broke")
+    if task.name == "triage_ticket":
+        return triage(entitled, in_scope)
+    if task.name == "search_knowledge_base":
+        return {"hits": [{"slug": "app-port-mismatch", "title": "t", "score": 1.0}]}
+    if task.name == "propose_solution":
+        return {**PROPOSAL, "summary": f"fix r{task.input['revision']}"}
+    if task.name == "notify_customer":
+        if notify_fails and task.input.get("use_llm", True):
+            return FailedActivity("model down")
+        kind = task.input["kind"]
+        return {"ticket_id": "T-1", "notification_id": f"T-1:notification:{kind}", "kind": kind,
+                "subject": "s", "body": "b", "created_at": task.input["created_at"],
+                "generated_by": "offline" if notify_fails else "conversation-api"}
+    if task.name == "escalate_ticket":
+        return {"ticket_id": "T-1", "reason": task.input["reason"], "escalated_at": task.input["escalated_at"],
+                "message_id": f"T-1:escalation:{task.input['reason']}"}
+    if task.name == "record_progress":
+        return {"applied": True}
+    if task.name == "deliver_notification":
+        if no_address:
+            return {"notification_id": task.input["notification"]["notification_id"], "ticket_id": "T-1",
+                    "status": "no_address", "reason": "customer CUST001 has no contact email"}
+        if uncertain:
+            return {"notification_id": task.input["notification"]["notification_id"], "ticket_id": "T-1",
+                    "status": "uncertain", "attempts": 1, "reason": "attempt 1 may have mailed it"}
+        return {"notification_id": task.input["notification"]["notification_id"], "ticket_id": "T-1",
+                "status": "sent", "attempts": 1, "sent_at": "2026-11-23T12:00:09+00:00"}
+    if task.name == "stop_agent_runs":
+        return []
+    if task.name == "index_resolved_case":
+        return {"ticket_id": "T-1", "created": True, "redactions": 1}
+    raise AssertionError(f"unexpected activity {task.name}")
+
+
+def responder(waits=(), cancel_at_step=None, **world):
     """Scripts the workflow's world. `waits` answers each wait for a decision in turn: a decision
-    dict, None (approval timeout), SLA (the SLA timer fires) or CANCEL. cancel_at_step cancels
+    payload, None (approval timeout), SLA (the SLA timer fires) or CANCEL. cancel_at_step cancels
     the ticket instead of finishing that step (an activity name)."""
     waits = list(waits)
 
-    def activity_result(task: FakeTask):
-        if task.name == "triage_ticket":
-            return triage(entitled)
-        if task.name == "propose_solution":
-            return {**PROPOSAL, "summary": f"fix r{task.input['revision']}"}
-        if task.name == "notify_customer":
-            if notify_fails and task.input.get("use_llm", True):
-                return FailedActivity("model down")
-            return {"kind": task.input["kind"], "generated_by": "offline" if notify_fails else "x"}
-        if task.name == "escalate_ticket":
-            return {"reason": task.input["reason"]}
-        raise AssertionError(f"unexpected activity {task.name}")
-
     def respond(task: FakeTask):
         if task.kind == "activity":  # awaited without a cancellation race
-            return activity_result(task)
+            return activity_result(task, **world)
         assert task.kind == "any", task
-        first, cancel = task.children[0], task.children[2 if task.children[0].kind == "event" else 1]
+        first = task.children[0]
+        cancel = next(c for c in task.children if c.kind == "event" and c.name == "ticket_cancelled")
         if first.kind in ("activity", "all"):
             name = first.children[0].name if first.kind == "all" else first.name
             if name == cancel_at_step:
                 cancel.result = {"by": "tester-engineer", "reason": "duplicate"}
                 return cancel
-            first.result = ([[{"slug": "app-port-mismatch"}] for _ in first.children] if first.kind == "all"
-                            else activity_result(first))
+            if first.kind == "all":
+                results = [activity_result(c, **world) for c in first.children]
+                failed = next((r for r in results if isinstance(r, FailedActivity)), None)
+                first.result = failed or results
+            else:
+                first.result = activity_result(first, **world)
+            if isinstance(first.result, FailedActivity):
+                return first  # get_result raises, as a failed task does
             return first
         answer = waits.pop(0)
         if answer is None:
@@ -81,117 +135,283 @@ def responder(waits=(), entitled=True, notify_fails=False, cancel_at_step=None):
     return respond
 
 
-def names(calls):
-    """Each step by name: an activity's name, 'all' for the fan-out, 'wait' for a decision wait."""
+def steps(calls):
+    """Each step by name, without the bookkeeping (record_progress, and the mail delivery and
+    case indexing that follow a notification; their own tests read them): an activity's name,
+    'all' for the fan-out, 'wait' for a decision wait."""
     out = []
     for call in calls:
         inner = call[1][0] if call[0] == "any" else call
-        out.append({"activity": lambda c: c[1], "all": lambda c: "all", "event": lambda c: "wait"}[inner[0]](inner))
+        name = {"activity": lambda c: c[1], "all": lambda c: "all", "event": lambda c: "wait",
+                "child": lambda c: c[1]}[inner[0]](inner)
+        if name not in ("record_progress", "deliver_notification", "index_resolved_case"):
+            out.append(name)
     return out
 
 
-def fan_out(calls, n):
-    """The n-th fan-out's search calls."""
-    alls = [c[1][0] for c in calls if c[0] == "any" and c[1][0][0] == "all"]
-    return alls[n][1]
+def records(calls):
+    """The progress records in the order the workflow made them: record_progress steps' inputs
+    and (v2) the records other steps carried."""
+    found = []
+    for call in calls:
+        inner = call[1][0] if call[0] == "any" else call
+        for task in (inner[1] if inner[0] == "all" else [inner]):
+            if task[0] != "activity":
+                continue
+            payload = json.loads(task[2])
+            if task[1] == "record_progress":
+                found.append(payload)
+            elif PROGRESS_FIELD in payload:
+                found.append(payload[PROGRESS_FIELD])
+    return found
 
 
-def test_approved_ticket_runs_every_stage_in_order():
-    output, calls, ctx = run_workflow(ticket_workflow, TICKET, responder([{"approved": True}]))
-    assert names(calls) == ["triage_ticket", "all", "propose_solution", "wait", "notify_customer"]
-    searches = fan_out(calls, 0)
-    assert len(searches) == 3 and all(c[1] == "search_knowledge_base" for c in searches)
-    assert output["stage"] == "completed"
+def inputs(calls, name):
+    found = []
+    for call in calls:
+        inner = call[1][0] if call[0] == "any" else call
+        for task in (inner[1] if inner[0] == "all" else [inner]):
+            if task[0] == "activity" and task[1] == name:
+                found.append(json.loads(task[2]))
+    return found
+
+
+def run(waits=(), **world):
+    return run_workflow(WORKFLOWS[VERSION[0]], TICKET, responder(waits, **world))
+
+
+def test_approved_ticket_runs_every_stage_in_order_and_records_each_transition(version):
+    output, calls, ctx = run([decision()])
+    assert steps(calls) == ["triage_ticket", "all", "propose_solution", "wait", "notify_customer"]
+    assert output["stage"] == "completed" and output["version"] == version
+    # v2 keeps a step of its own only for the record before the wait and the last one.
+    record_steps = [c for c in calls if c[0] == "activity" and c[1] == "record_progress"]
+    assert len(record_steps) == {"v1": 8, "v2": 2}[version]
     assert output["notification"]["kind"] == "resolved"
-    assert [s["stage"] for s in ctx.statuses] == ["triage", "expert_analysis", "awaiting_approval",
-                                                  "notifying", "completed"]
-    assert ctx.statuses[2]["sla"]["first_response_due"] == SLA_DUE
     assert "1. do it" in output["final_solution"]
+    stages = [s["stage"] for s in ctx.statuses]
+    assert stages[0] == "triage" and stages[-1] == "completed"
+    assert stages.index("expert_analysis") < stages.index("awaiting_approval") < stages.index("notifying")
+    recorded = records(calls)
+    seqs = [r["seq"] for r in recorded]
+    assert seqs == sorted(set(seqs)) and seqs[0] == 1  # merged records keep the later seq
+    assert [r["progress"].get("stage") for r in recorded if r["progress"].get("stage")] == [
+        "triage", "expert_analysis", "awaiting_approval", "notifying", "completed"]
+    kinds = [e["kind"] for r in recorded for e in r["events"]]
+    assert kinds == ["filed", "triaged", "kb_query", "kb_query", "kb_query", "proposed", "solution_published",
+                     "decision", "notification_sent", "delivered", "case_indexed", "finished"]
+    assert output["delivery"]["status"] == "sent"
+    assert recorded[0]["events"][0]["at"] == TICKET["filed_at"]
+    # The API reads the workflow's answer to its decision back from the custom status.
+    assert ctx.statuses[-1]["acks"] == [{"decision_id": "d-0-True", "revision": 0, "outcome": "applied"}]
 
 
 def test_engineer_text_replaces_the_proposal():
-    decision = {"approved": True, "final_solution": "Restart with --app-port 8080."}
-    output, calls, _ = run_workflow(ticket_workflow, TICKET, responder([decision]))
+    output, calls, _ = run([decision(final_solution="Restart with --app-port 8080.")])
     assert output["final_solution"] == "Restart with --app-port 8080."
-    assert '"solution": "Restart with --app-port 8080."' in calls[-1][1][0][2]
+    assert inputs(calls, "notify_customer")[0]["solution"] == "Restart with --app-port 8080."
 
 
 def test_not_entitled_customer_is_told_and_skips_the_expert():
-    output, calls, _ = run_workflow(ticket_workflow, TICKET, responder(entitled=False))
-    assert names(calls) == ["triage_ticket", "notify_customer"]
+    output, calls, _ = run(entitled=False)
+    assert steps(calls) == ["triage_ticket", "notify_customer"]
     assert output["stage"] == "not_entitled"
-    assert '"kind": "not_entitled"' in calls[-1][1][0][2]
+    assert inputs(calls, "notify_customer")[0]["kind"] == "not_entitled"
 
 
-def test_timeout_escalates_and_tells_the_customer():
-    output, calls, _ = run_workflow(ticket_workflow, TICKET, responder([None]))
-    assert names(calls)[-2:] == ["escalate_ticket", "notify_customer"]
-    assert '"reason": "approval_timeout"' in calls[-2][1][0][2]
+def test_out_of_scope_ticket_goes_to_a_person():
+    output, calls, _ = run(in_scope=False)
+    assert steps(calls) == ["triage_ticket", "escalate_ticket", "notify_customer"]
+    assert inputs(calls, "escalate_ticket")[0]["reason"] == "out_of_scope"
+    assert output["stage"] == "escalated" and output["escalations"] == ["out_of_scope"]
+    assert "proposal" not in output
+
+
+def test_timeout_leaves_the_wait_then_escalates_and_tells_the_customer():
+    output, calls, ctx = run([None])
+    assert steps(calls)[-2:] == ["escalate_ticket", "notify_customer"]
+    assert inputs(calls, "escalate_ticket")[0]["reason"] == "approval_timeout"
     assert output["stage"] == "escalated" and output["notification"]["kind"] == "escalated"
+    after_wait = [s["stage"] for s in ctx.statuses][[s["stage"] for s in ctx.statuses].index("awaiting_approval"):]
+    assert after_wait[1] == "escalating"  # a decision now gets 409, never 202-then-dropped
 
 
 def test_sla_breach_escalates_once_and_the_wait_goes_on():
-    output, calls, ctx = run_workflow(ticket_workflow, TICKET, responder([SLA, {"approved": True}]))
-    assert names(calls) == ["triage_ticket", "all", "propose_solution", "wait", "escalate_ticket", "wait",
+    output, calls, ctx = run([SLA, decision()])
+    assert steps(calls) == ["triage_ticket", "all", "propose_solution", "wait", "escalate_ticket", "wait",
                             "notify_customer"]
-    assert '"reason": "sla_breach"' in calls[4][1][0][2]
-    second_wait = calls[5][1]
+    assert inputs(calls, "escalate_ticket")[0]["reason"] == "sla_breach"
+    second_wait = [c for c in calls if c[0] == "any" and c[1][0][0] == "event"][1][1]
     assert len(second_wait) == 3  # decision, timeout, cancel: no second SLA timer
     assert output["stage"] == "completed" and output["escalations"] == ["sla_breach"]
-    assert ctx.statuses[-3]["escalations"] == ["sla_breach"]
 
 
 def test_rejection_revises_with_the_notes_then_approval_completes():
-    decisions = [{"approved": False, "support_notes": "check mTLS", "revision": 0},
-                 {"approved": True, "revision": 1}]
-    output, calls, _ = run_workflow(ticket_workflow, TICKET, responder(decisions))
-    assert names(calls) == ["triage_ticket", "all", "propose_solution", "wait",
+    output, calls, ctx = run([decision(False, 0, support_notes="check mTLS"), decision(True, 1)])
+    assert steps(calls) == ["triage_ticket", "all", "propose_solution", "wait",
                             "all", "propose_solution", "wait", "notify_customer"]
-    second = fan_out(calls, 1)
-    assert len(second) == 4 and '"query": "check mTLS"' in second[-1][2]
-    assert '"revision": 1' in calls[5][1][0][2]
-    assert output["stage"] == "completed" and output["proposal"]["summary"] == "fix r1"
+    queries = [i["query"] for i in inputs(calls, "search_knowledge_base")]
+    assert len(queries) == 7 and queries[-1] == "check mTLS"
+    assert inputs(calls, "propose_solution")[1]["revision"] == 1
+    assert output["stage"] == "completed" and output["proposal"]["summary"] == "fix r1" and output["revision"] == 1
+    # Once revision 0's decision is applied, no status shows revision 0 waiting again.
+    applied = next(i for i, s in enumerate(ctx.statuses) if s.get("acks"))
+    assert ctx.statuses[applied]["stage"] == "expert_analysis" and ctx.statuses[applied]["revision"] == 1
 
 
 def test_too_many_rejections_escalate():
-    decisions = [{"approved": False, "support_notes": f"n{i}", "revision": i} for i in range(3)]
-    output, calls, _ = run_workflow(ticket_workflow, TICKET, responder(decisions))
+    output, calls, _ = run([decision(False, i, support_notes=f"n{i}") for i in range(3)])
     assert output["stage"] == "escalated"
-    assert '"reason": "revisions_exhausted"' in calls[-2][1][0][2]
-    assert names(calls).count("propose_solution") == 3  # the first proposal and MAX_REVISIONS=2
+    assert inputs(calls, "escalate_ticket")[0]["reason"] == "revisions_exhausted"
+    assert steps(calls).count("propose_solution") == 3  # the first proposal and MAX_REVISIONS=2
 
 
-def test_decision_for_an_earlier_revision_is_dropped():
-    decisions = [{"approved": True, "revision": 7}, {"approved": True, "revision": 0}]
-    output, calls, _ = run_workflow(ticket_workflow, TICKET, responder(decisions))
-    assert names(calls).count("wait") == 2
+@pytest.mark.parametrize("payload", [
+    {"approved": True, "revision": 7},            # another revision
+    {"approved": True},                           # no revision (raised around the API)
+    {"approved": 0, "revision": 0},               # not a boolean
+    '{"approved": true',                          # the CLI's string, not JSON
+    "[1, 2]",                                     # JSON, not an object
+    42,
+])
+def test_a_decision_that_does_not_hold_is_dropped_recorded_and_the_wait_goes_on(payload):
+    output, calls, ctx = run([payload, decision()])
+    assert steps(calls).count("wait") == 2
     assert output["stage"] == "completed"
+    dropped = [e for r in records(calls) for e in r["events"] if e["kind"] == "decision_dropped"]
+    assert len(dropped) == 1 and dropped[0]["details"]["reason"]
+    assert output["acks"][0]["outcome"] == "refused"
+
+
+def test_the_clis_json_string_is_parsed():
+    output, _, _ = run(['{"approved": true, "revision": 0}'])
+    assert output["stage"] == "completed" and output["decision"]["approver"].startswith("unknown")
 
 
 def test_cancel_while_waiting_tells_the_customer():
-    output, calls, _ = run_workflow(ticket_workflow, TICKET, responder([CANCEL]))
-    assert names(calls)[-1] == "notify_customer" and calls[-1][0] == "activity"  # not cancellable
+    output, calls, _ = run([CANCEL])
+    assert steps(calls)[-1] == "notify_customer" and calls[-2][0] == "activity"  # not cancellable
     assert output["stage"] == "cancelled" and output["cancellation"]["by"] == "tester-engineer"
     assert output["notification"]["kind"] == "cancelled"
 
 
 def test_cancel_during_analysis_stops_before_the_proposal():
-    output, calls, _ = run_workflow(ticket_workflow, TICKET, responder(cancel_at_step="search_knowledge_base"))
-    assert names(calls) == ["triage_ticket", "all", "notify_customer"]
+    output, calls, _ = run(cancel_at_step="search_knowledge_base")
+    assert steps(calls) == ["triage_ticket", "all", "notify_customer"]
     assert output["stage"] == "cancelled"
 
 
+def test_once_a_decision_is_applied_the_final_message_is_not_cancellable():
+    output, calls, _ = run([decision()], cancel_at_step="notify_customer")
+    assert output["stage"] == "completed"
+
+
 def test_failing_llm_notification_falls_back_to_offline():
-    output, calls, _ = run_workflow(ticket_workflow, TICKET, responder([{"approved": True}], notify_fails=True))
-    assert names(calls)[-2:] == ["notify_customer", "notify_customer"]
-    assert '"use_llm": false' in calls[-1][1][0][2]
+    output, calls, _ = run([decision()], notify_fails=True)
+    assert steps(calls)[-2:] == ["notify_customer", "notify_customer"]
+    assert inputs(calls, "notify_customer")[-1]["use_llm"] is False
     assert output["notification"]["generated_by"] == "offline"
 
 
-@pytest.mark.parametrize("waits", [[{"approved": True}], [None], [SLA, CANCEL],
-                                   [{"approved": False, "support_notes": "x", "revision": 0}, {"approved": True}]])
-def test_replay_makes_the_same_calls(waits):
-    first = run_workflow(ticket_workflow, TICKET, responder(waits))
-    second = run_workflow(ticket_workflow, TICKET, responder(waits))
+@pytest.mark.parametrize("step", ["triage_ticket", "search_knowledge_base", "propose_solution"])
+def test_a_step_failing_after_its_retries_escalates_with_system_error(step):
+    output, calls, _ = run([decision()], failing=(step,))
+    assert output["stage"] == "escalated" and output["escalations"] == ["system_error"]
+    assert inputs(calls, "escalate_ticket")[-1]["reason"] == "system_error"
+    assert step.split("_")[0] in inputs(calls, "escalate_ticket")[-1]["detail"]
+    assert inputs(calls, "notify_customer")[-1]["kind"] == "escalated"
+    assert output["system_error"]["step"] in ("triage", "search", "propose")
+
+
+def test_a_failing_escalation_still_tells_the_customer():
+    output, calls, _ = run([None], failing=("escalate_ticket",))
+    assert output["stage"] == "escalated" and output["system_error"]["step"] == "escalate"
+    assert output["notification"]["kind"] == "escalated"
+
+
+def test_a_failing_notification_still_escalates():
+    output, calls, _ = run([decision()], failing=("notify_customer",))
+    assert output["stage"] == "escalated" and output["system_error"]["step"] == "notify"
+    assert inputs(calls, "escalate_ticket")[-1]["reason"] == "system_error"
+
+
+def test_a_failing_read_model_never_fails_the_ticket():
+    output, _, _ = run([decision()], failing=("record_progress",))
+    assert output["stage"] == "completed"
+
+
+def test_every_retried_payload_carries_the_workflows_clock_not_the_activitys():
+    _, calls, _ = run([SLA, None])
+    for name in ("escalate_ticket", "notify_customer", "propose_solution"):
+        for request in inputs(calls, name):
+            stamp = request.get("escalated_at") or request.get("created_at") or request.get("proposed_at")
+            assert stamp.startswith("2026-11-23T12:"), (name, request)
+
+
+@pytest.mark.parametrize("waits", [[decision()], [None], [SLA, CANCEL],
+                                   [decision(False, 0, support_notes="x"), decision(True, 1)]])
+def test_the_same_history_gives_the_same_calls(waits):
+    first = run(waits)
+    second = run(waits)
     assert first[1] == second[1]
     assert first[0] == second[0]
+
+
+def test_every_notification_is_mailed_after_it_is_written():
+    _, calls, _ = run([decision()])
+    [delivery] = inputs(calls, "deliver_notification")
+    assert delivery["notification"]["notification_id"] == "T-1:notification:resolved"
+    assert delivery["priority"] == "medium"
+
+
+def test_a_customer_with_no_address_goes_to_a_person():
+    output, calls, _ = run([decision()], no_address=True)
+    assert output["stage"] == "escalated" and "no_address" in output["escalations"]
+    assert inputs(calls, "escalate_ticket")[-1]["reason"] == "no_address"
+
+
+def test_a_delivery_that_may_have_been_mailed_goes_to_a_person_not_a_second_mail():
+    output, calls, _ = run([decision()], uncertain=True)
+    assert output["stage"] == "escalated" and "delivery_uncertain" in output["escalations"]
+    assert len(inputs(calls, "deliver_notification")) == 1
+    assert inputs(calls, "escalate_ticket")[-1]["detail"] == "attempt 1 may have mailed it"
+
+
+def test_a_delivery_failing_after_its_retries_is_escalated():
+    output, calls, _ = run([decision()], failing=("deliver_notification",))
+    assert output["stage"] == "escalated" and output["escalations"] == ["delivery_failed"]
+    assert "deliver_notification broke" in output["delivery_error"]
+
+
+def test_an_approved_solution_is_indexed_as_a_case_after_the_notification_before_finishing():
+    output, calls, _ = run([decision()])
+    names = [c[1] for c in calls if c[0] == "activity"]
+    index = names.index("index_resolved_case")
+    assert names.index("deliver_notification") < index < len(names) - 1 and names[-1] == "record_progress"
+    [request] = inputs(calls, "index_resolved_case")
+    assert request["solution"] == output["final_solution"] and request["edited"] is False
+    assert request["approver"] == "tester-engineer" and request["cited_articles"] == ["app-port-mismatch"]
+    assert request["customer_name"] == "Acme" and request["category"] == "connectivity"
+    assert request["resolved_at"].startswith("2026-11-23T12:")
+    [event] = [e for r in records(calls) for e in r["events"] if e["key"] == "case_indexed"]
+    assert event["kind"] == "case_indexed" and event["details"]["created"] is True
+
+
+def test_an_edited_solution_is_indexed_as_edited():
+    _, calls, _ = run([decision(final_solution="Restart with --app-port 8080.")])
+    [request] = inputs(calls, "index_resolved_case")
+    assert request["solution"] == "Restart with --app-port 8080." and request["edited"] is True
+
+
+@pytest.mark.parametrize("waits,world", [([None], {}), ([decision(False, 0), decision(False, 1), decision(False, 2)], {}),
+                                         ([CANCEL], {}), ([], {"entitled": False}), ([], {"in_scope": False})])
+def test_only_an_approved_ticket_is_indexed(waits, world):
+    _, calls, _ = run(waits, **world)
+    assert inputs(calls, "index_resolved_case") == []
+
+
+def test_a_failing_index_step_is_recorded_and_the_ticket_still_completes():
+    output, calls, _ = run([decision()], failing=("index_resolved_case",))
+    assert output["stage"] == "completed" and output["escalations"] == []
+    [event] = [e for r in records(calls) for e in r["events"] if e["key"] == "case_indexed"]
+    assert event["kind"] == "case_index_failed" and "index_resolved_case broke" in event["details"]["reason"]

@@ -1,6 +1,6 @@
 import pytest
 
-from app.triage.classify import FALLBACK_CATEGORY, assess_priority, classify_ticket
+from app.triage.classify import assess_priority, classify_ticket, without_environment
 
 
 @pytest.mark.parametrize(("description", "category", "slug"), [
@@ -22,11 +22,50 @@ def test_category_is_the_best_matching_topic(description, category, slug):
     assert result.reasons[0] == f"category {category}: best knowledge-base match is {slug}"
 
 
-def test_no_match_falls_back_and_says_so():
+def test_no_match_is_out_of_scope_and_says_so():
     result = classify_ticket("qwxzv plmokn")
-    assert result.category == FALLBACK_CATEGORY
+    assert result.category == "other"
     assert result.matched_slugs == []
+    assert not result.in_scope
     assert "no knowledge-base article matches" in result.reasons[0]
+
+
+@pytest.mark.parametrize("description", [
+    "Can you send us your SOC 2 report and the data processing agreement for procurement?",
+    "How do I change the billing address on our account?",
+    "Our MongoDB cluster is down in production; we talk to it directly, no Dapr in this path.",
+])
+def test_tickets_not_about_dapr_are_category_other(description):
+    result = classify_ticket(description)
+    assert result.category == "other"
+    assert not result.in_scope
+    assert any(signal.startswith("category other:") for signal in result.signals)
+
+
+def test_signals_say_what_set_priority_and_category():
+    result = classify_ticket("Production checkout is down: the sidecar gets connection refused "
+                             "from the app on port 5000.")
+    assert result.priority == "critical"
+    assert result.in_scope
+    assert "production impact: 'is down'" in result.signals
+    category_signal = next(s for s in result.signals if s.startswith("category connectivity:"))
+    assert "sidecar" in category_signal and "refused" in category_signal
+    assert any(s.startswith("retrieval: best article score") for s in result.signals)
+
+
+def test_a_dapr_sidecar_that_is_missing_is_not_dapr_being_absent():
+    result = classify_ticket("Pods in staging start without a Dapr sidecar although the "
+                             "annotations are set.")
+    assert result.in_scope and result.category == "deployment"
+
+
+def test_requests_report_no_failure():
+    priority, reasons = assess_priority("We'd like to see which workflows failed last week.")
+    assert priority == "low"
+
+
+def test_running_out_of_memory_is_a_failure():
+    assert assess_priority("The sidecar keeps running out of memory in staging.")[0] == "medium"
 
 
 @pytest.mark.parametrize(("description", "priority"), [
@@ -87,3 +126,9 @@ def test_temporal_every_is_not_an_outage():
 def test_classification_is_deterministic():
     description = "Pods show 1/1 containers in production and no sidecar is injected."
     assert classify_ticket(description) == classify_ticket(description)
+
+
+def test_environment_cues_are_removed_from_the_text():
+    # Scope weighs what a ticket is about; where it happens is the priority's business.
+    assert without_environment("It fails in production and on my laptop.").split() == [
+        "It", "fails", "in", "and", "on", "my", "."]

@@ -1,12 +1,15 @@
-"""GET /health (sidecar and stores) and GET /health/data (sample customers loaded)."""
+"""GET /health (sidecar and stores), /health/ready (may this replica take traffic),
+/health/live (is the process serving) and /health/data (sample customers loaded)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import os
+
+import httpx
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from app.api.deps import DaprDep, SettingsDep
-from app.core import clients
+from app.api.deps import ServicesDep
 
 router = APIRouter(tags=["health"])
 
@@ -22,9 +25,11 @@ def _check(name: str, probe) -> tuple[str, str | None]:
 
 
 @router.get("/health", responses={503: {"description": "a dependency failed"}})
-def health(dapr: DaprDep, settings: SettingsDep):
+def health(services: ServicesDep):
+    settings = services.settings
+
     def components():
-        loaded = {c.name for c in dapr.get_metadata().registered_components}
+        loaded = {c.name for c in services.dapr.get_metadata().registered_components}
         missing = {settings.customer_store, settings.system_store, settings.analysis_store,
                    settings.workflow_store, settings.pubsub_name} - loaded
         if missing:
@@ -32,8 +37,9 @@ def health(dapr: DaprDep, settings: SettingsDep):
 
     checks = dict([
         _check("sidecar", components),
-        *(_check(store, lambda s=store: clients.store(s).get_value("health-probe"))
+        *(_check(store, lambda s=store: services.store(s).get_value("health-probe"))
           for store in (settings.customer_store, settings.system_store, settings.analysis_store)),
+        _check("read-model", services.read_model.count),
     ])
     failed = {name: error for name, error in checks.items() if error}
     body = {"status": "ok" if not failed else "unhealthy",
@@ -43,11 +49,75 @@ def health(dapr: DaprDep, settings: SettingsDep):
 
 
 @router.get("/health/data", responses={503: {"description": "the customer store cannot be read"}})
-def health_data(settings: SettingsDep):
+def health_data(services: ServicesDep):
     try:
-        customers = clients.customer_store().get_many(list(SAMPLE_CUSTOMERS))
-        systems = clients.system_store().get_many(list(SAMPLE_CUSTOMERS))
+        customers = services.customers.get_many(list(SAMPLE_CUSTOMERS))
+        systems = services.systems.get_many(list(SAMPLE_CUSTOMERS))
     except Exception as error:  # noqa: BLE001
         return JSONResponse(status_code=503, content={"detail": f"cannot read stores: {error}"})
     present = {cid: cid in customers and cid in systems for cid in SAMPLE_CUSTOMERS}
     return {"loaded": all(present.values()), "customers": present}
+
+
+@router.get("/health/live")
+def live():
+    """For the supervisor and the load balancer: the process answers. Nothing else is checked,
+    so a sidecar restart never gets the app killed."""
+    return {"status": "ok"}
+
+
+def _sidecar_metadata() -> dict:
+    port = os.environ.get("DAPR_HTTP_PORT", "3500")
+    token = os.environ.get("DAPR_API_TOKEN")
+    response = httpx.get(f"http://127.0.0.1:{port}/v1.0/metadata", timeout=2.0,
+                         headers={"dapr-api-token": token} if token else None)
+    response.raise_for_status()
+    return response.json()
+
+
+@router.get("/health/ready", responses={503: {"description": "not ready: the body names what is missing"}})
+def ready(request: Request, services: ServicesDep):
+    """200 only when tickets can be served end to end: the workflow worker connected, placement
+    and the scheduler reachable from the sidecar, every store answering, the knowledge-base
+    MCPServer loaded (the daprd 1.18.1 deadlock workaround), the read model built and the
+    customer data loaded. Each check has a deadline."""
+    settings = services.settings
+    problems: dict[str, str] = {}
+    try:
+        metadata = _sidecar_metadata()
+        actors = metadata.get("actorRuntime") or {}
+        if actors.get("runtimeStatus") != "RUNNING" or "connected" not in str(actors.get("placement", "")):
+            problems["placement"] = f"actor runtime {actors.get('runtimeStatus')}, {actors.get('placement')}"
+        if not (metadata.get("scheduler") or {}).get("connected_addresses"):
+            problems["scheduler"] = "the sidecar is connected to no scheduler"
+        hosted = {t.get("type") for t in actors.get("activeActors") or []} | set(
+            (metadata.get("actors") or {}) if isinstance(metadata.get("actors"), dict) else [])
+        workflow_actor = any(str(t).endswith(".workflow") for t in hosted)
+        if not workflow_actor and not any(".workflow" in str(a) for a in actors.get("activeActors") or []):
+            problems["workflow worker"] = "no workflow actor type registered: the worker is not connected"
+        names = {c.get("name") for c in metadata.get("components") or []}
+        missing = {settings.customer_store, settings.system_store, settings.analysis_store,
+                   settings.workflow_store, settings.pubsub_name} - names
+        if missing:
+            problems["components"] = f"not loaded: {sorted(missing)}"
+        if "knowledge-base" not in {m.get("name") for m in metadata.get("mcpServers") or []} and \
+                "knowledge-base" not in str(metadata.get("extended", {})) and "knowledge-base" not in str(metadata):
+            problems["mcp"] = "the knowledge-base MCPServer is not loaded"
+    except Exception as error:  # noqa: BLE001 - readiness reports any failure
+        problems["sidecar"] = f"{type(error).__name__}: {str(error)[:200]}"
+    for store in (settings.customer_store, settings.system_store, settings.analysis_store):
+        name, error = _check(store, lambda s=store: services.store(s).get_value("health-probe"))
+        if error:
+            problems[name] = error
+    sync = getattr(request.app.state, "read_model_sync", None)
+    if sync is not None and not sync.ready.is_set():
+        problems["read-model"] = "being rebuilt from the workflows"
+    try:
+        if not services.customers.get_many(list(SAMPLE_CUSTOMERS)):
+            problems["data"] = "no customer records loaded (python setup_sample_data.py)"
+    except Exception as error:  # noqa: BLE001
+        problems["data"] = f"{type(error).__name__}: {str(error)[:200]}"
+    if problems:
+        return JSONResponse(status_code=503, headers={"Retry-After": "2"},
+                            content={"status": "not ready", "problems": problems})
+    return {"status": "ready"}

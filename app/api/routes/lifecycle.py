@@ -1,4 +1,5 @@
-"""Support staff's views and actions on tickets: list, timeline, cancel."""
+"""Support staff's views and actions on tickets: list, timeline, cancel. The list and the
+timeline read the read model (what the workflows recorded), corrected by the runtime."""
 
 from __future__ import annotations
 
@@ -8,24 +9,36 @@ from fastapi import APIRouter, Body, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.auth import CanCancel, CanInspect
-from app.api.deps import WorkflowClientDep
+from app.api.deps import ReadyReadModelDep, RecordsDep, WorkflowsDep
 from app.api.errors import responses
-from app.core import clients
 from app.domain.status import Stage
 from app.domain.ticket import TICKET_ID_PATTERN
-from app.services import index_rebuild, ticket_records, tickets
+from app.readmodel.store import CURSOR_PATTERN
+from app.readmodel.sync import reconcile_soon
+from app.services import operations, tickets
 
 router = APIRouter(prefix="/support/tickets", tags=["lifecycle"])
 
 
 class TicketSummary(BaseModel):
-    model_config = ConfigDict(extra="allow")
     ticket_id: str
+    status: str = Field(description="the workflow's runtime status")
     customer_id: str | None = None
     stage: str | None = None
     priority: str | None = None
+    category: str | None = None
+    plan: str | None = None
     filed_at: str | None = None
-    awaiting_decision: bool = False
+    awaiting_decision: bool | None = None
+    escalated: bool | None = None
+    revision: int | None = None
+    sla_due: str | None = None
+    awaiting_since: str | None = None
+    escalations: list[str] = Field(default_factory=list)
+    confidence: float | None = None
+    workflow_version: str | None = None
+    description: str | None = None
+    updated_at: str | None = None
 
 
 class TicketPage(BaseModel):
@@ -57,37 +70,45 @@ class CancelAccepted(BaseModel):
 
 
 @router.get("", response_model=TicketPage, responses=responses(401, 403, 422))
-def list_tickets(_: CanInspect, wf: WorkflowClientDep,
-                 status_: Literal["running", "completed", "failed", "terminated"] | None = Query(None, alias="status"),
+def list_tickets(_: CanInspect, workflows: WorkflowsDep, read_model: ReadyReadModelDep,
+                 status_: Literal["running", "completed", "failed", "terminated", "suspended"] | None = Query(None, alias="status"),
                  stage: Stage | None = None,
                  priority: Literal["critical", "high", "medium", "low"] | None = None,
                  customer_id: str | None = Query(None, pattern=r"^[A-Za-z0-9_-]{1,64}$"),
                  awaiting_decision: bool | None = None,
+                 escalated: bool | None = None,
+                 workflow_version: str | None = Query(None, pattern=r"^[A-Za-z0-9_.-]{1,32}$",
+                                                      description="the ticket workflow's version"),
+                 q: str | None = Query(None, max_length=200, description="words of the ticket id or description"),
                  limit: int = Query(20, ge=1, le=200),
-                 cursor: str | None = Query(None, pattern=TICKET_ID_PATTERN)) -> TicketPage:
+                 cursor: str | None = Query(None, pattern=CURSOR_PATTERN,
+                                            description="the next_cursor of the previous page")) -> TicketPage:
     filters = {k: v for k, v in {"stage": stage, "priority": priority, "customer_id": customer_id,
-                                 "awaiting_decision": awaiting_decision}.items() if v is not None}
-    if status_ is not None:
-        filters["status"] = status_
-    records = clients.analysis_store()
-    if records.get_value(ticket_records.INDEX_KEY) is None:  # lost (or nothing filed yet)
-        index_rebuild.rebuild_index(wf, records)
-    page, next_cursor = ticket_records.list_summaries(records, filters, limit, cursor)
-    return TicketPage(tickets=[TicketSummary.model_validate(s) for s in page], next_cursor=next_cursor)
+                                 "awaiting_decision": awaiting_decision, "escalated": escalated,
+                                 "status": status_, "workflow_version": workflow_version}.items() if v is not None}
+    page, next_cursor = read_model.list(filters, limit, cursor, text=q)
+    reconcile_soon(workflows, read_model, page)
+    return TicketPage(tickets=[TicketSummary.model_validate(row) for row in page], next_cursor=next_cursor)
 
 
 @router.get("/{ticket_id}/timeline", response_model=Timeline, responses=responses(401, 403, 404, 422))
-def timeline(_: CanInspect, wf: WorkflowClientDep,
+def timeline(_: CanInspect, workflows: WorkflowsDep, read_model: ReadyReadModelDep, records: RecordsDep,
              ticket_id: str = Path(pattern=TICKET_ID_PATTERN)) -> Timeline:
-    tickets.get_status(wf, ticket_id)  # 404 for an unknown ticket
-    events = ticket_records.get_timeline(clients.analysis_store(), ticket_id)
+    instance = tickets.ticket_instance(workflows, ticket_id)  # 404 for an unknown ticket
+    events = read_model.events(ticket_id)
+    if instance.runtime_status in ("failed", "terminated", "suspended"):
+        # Told by the runtime, not the workflow: it cannot record these itself.
+        events.append({"key": instance.runtime_status, "kind": instance.runtime_status, "actor": "runtime",
+                       "at": instance.last_updated_at or "", "details": {"failure": instance.failure}
+                       if instance.failure else {}})
+    # Operators' actions and engineers' claims, recorded outside the workflow (audit log).
+    events = operations.merge_timeline(events, operations.audit_timeline_events(records, ticket_id))
     return Timeline(ticket_id=ticket_id, events=[TimelineEvent.model_validate(e) for e in events])
 
 
 @router.post("/{ticket_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=CancelAccepted,
              responses=responses(400, 401, 403, 404, 409, 422))
-def cancel(principal: CanCancel, wf: WorkflowClientDep, ticket_id: str = Path(pattern=TICKET_ID_PATTERN),
+def cancel(principal: CanCancel, workflows: WorkflowsDep, ticket_id: str = Path(pattern=TICKET_ID_PATTERN),
            body: CancelRequest | None = Body(None)) -> CancelAccepted:
-    current = tickets.cancel_ticket(wf, clients.analysis_store(), ticket_id, principal.name,
-                                    body.reason if body else None)
+    current = tickets.cancel_ticket(workflows, ticket_id, principal.name, body.reason if body else None)
     return CancelAccepted(ticket_id=ticket_id, instance_id=current.instance_id)

@@ -1,0 +1,61 @@
+"""The clients and stores the service uses, built once at startup (the FastAPI lifespan) and
+passed to the routes (app/api/deps.py) and to the activities (app/activities/deps.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dapr.clients import DaprClient
+from dapr.ext.workflow import DaprWorkflowClient
+
+from app.core.config import Settings
+from app.core.faults import FaultPlan
+from app.delivery.sent_log import MailpitSentLog, SentLog
+from app.readmodel.store import ReadModel
+from app.store import StateStore
+
+
+@dataclass
+class Services:
+    settings: Settings
+    dapr: DaprClient
+    workflows: DaprWorkflowClient
+    read_model: ReadModel
+    faults: FaultPlan = field(default_factory=FaultPlan)
+    # The mail server's log, asked when a delivery's outcome is unknown (None: not configured).
+    sent_log: SentLog | None = None
+
+    def store(self, name: str) -> StateStore:
+        return StateStore(self.dapr, name)
+
+    @property
+    def customers(self) -> StateStore:
+        return self.store(self.settings.customer_store)
+
+    @property
+    def systems(self) -> StateStore:
+        return self.store(self.settings.system_store)
+
+    @property
+    def records(self) -> StateStore:
+        """analysis-state: proposals, notifications, decisions, publish markers, the inbox."""
+        return self.store(self.settings.analysis_store)
+
+    def close(self) -> None:
+        for closeable in (self.dapr, self.workflows, self.read_model, self.sent_log):
+            try:
+                if closeable is not None:
+                    closeable.close()
+            except Exception:  # noqa: BLE001 - closing at shutdown must not mask the cause
+                pass
+
+
+def build_services(settings: Settings) -> Services:
+    """Blocks until the sidecar answers (the client polls its health first)."""
+    from app.core.logging import sdk_logger_options
+
+    return Services(settings=settings, dapr=DaprClient(),
+                    workflows=DaprWorkflowClient(logger_options=sdk_logger_options()),
+                    read_model=ReadModel(settings.read_model_url),
+                    faults=FaultPlan.parse(settings.fault_injection),
+                    sent_log=MailpitSentLog(settings.email_sent_log_url) if settings.email_sent_log_url else None)

@@ -1,0 +1,77 @@
+"""The distinct problems one ticket reports, each with its best article and its impact.
+
+"Our app gets 401 on every call, and we also see the sidecar running out of memory" reports
+two problems; searching the whole description finds the stronger one and buries the other. The
+description is cut into clauses (sentences, and coordinated clauses: ", and", ";", " but "); a
+clause is a problem of its own when its own best article is a strong match (a BM25 score of at
+least `MIN_PROBLEM_SCORE`) and differs from the articles of the problems before it. Impact is
+the rubric priority of the clause, read with the ticket's context sentences (environment, scale).
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel
+
+from app.domain.triage import Priority
+from app.knowledge.search import SearchHit, get_knowledge_search
+from app.triage.classify import assess_priority
+
+# A clause's best article must score this much to count as a problem of its own (single-word
+# clauses such as "Dev cluster." score far lower).
+MIN_PROBLEM_SCORE = 6.0
+# ... and lead its runner-up clearly: a clause that matches several articles alike names no
+# problem of its own.
+MIN_PROBLEM_LEAD = 1.3
+MAX_PROBLEMS = 3
+HITS_PER_PROBLEM = 3
+PRIORITY_RANK: dict[str, int] = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+
+# A clause that opens by pointing back ("This blocks our release", "It happens hourly") tells the
+# impact of the problem before it, not a new one.
+_POINTS_BACK = re.compile(r"^(this|that|it|which|these|those)\b", re.IGNORECASE)
+_CLAUSE_BREAK = re.compile(r"(?<=[.!?;])\s+|\n+|,\s+(?:and|but)\s+|;\s*|\s+but\s+also\s+",
+                           re.IGNORECASE)
+
+
+class Problem(BaseModel):
+    text: str
+    slug: str  # its best article
+    score: float
+    priority: Priority
+    hits: list[SearchHit]
+
+
+def split_problems(description: str) -> list[Problem]:
+    """The ticket's problems, most impact first (then in the order written). One problem at
+    least when any article matches: the whole description."""
+    text = " ".join(description.split())
+    search = get_knowledge_search()
+    clauses = [c.strip() for c in _CLAUSE_BREAK.split(text) if c and c.strip()]
+    searched = [(clause, search.search(clause, k=HITS_PER_PROBLEM)) for clause in clauses]
+    strong = [(clause, hits) for clause, hits in searched if _names_a_problem(clause, hits)]
+    context = " ".join(clause for clause, _ in searched
+                       if all(clause != other for other, _ in strong))
+
+    problems: list[Problem] = []
+    for clause, hits in strong:
+        if hits[0].slug in {p.slug for p in problems}:
+            continue
+        priority, _ = assess_priority(f"{clause} {context}")
+        problems.append(Problem(text=clause, slug=hits[0].slug, score=hits[0].score,
+                                priority=priority, hits=hits))
+    if len(problems) < 2:
+        whole = search.search(text, k=HITS_PER_PROBLEM)
+        if not whole:
+            return []
+        return [Problem(text=text, slug=whole[0].slug, score=whole[0].score,
+                        priority=assess_priority(text)[0], hits=whole)]
+    problems.sort(key=lambda p: PRIORITY_RANK[p.priority])  # stable: written order on ties
+    return problems[:MAX_PROBLEMS]
+
+
+def _names_a_problem(clause: str, hits: list[SearchHit]) -> bool:
+    if not hits or hits[0].score < MIN_PROBLEM_SCORE or _POINTS_BACK.match(clause):
+        return False
+    return len(hits) == 1 or hits[0].score >= MIN_PROBLEM_LEAD * hits[1].score

@@ -1,0 +1,1 @@
+"""The operators' terminal command, `python -m app.ops` (see __main__.py)."""

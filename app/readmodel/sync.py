@@ -1,0 +1,169 @@
+"""Keeps the read model in agreement with the runtime.
+
+- `rebuild`: recreates it from the workflows alone (ListInstanceIDs, then each instance's history:
+  the inputs of its `record_progress` steps and (v2) the records its other steps carried are
+  exactly what the read model applied), for when it is lost or new.
+- `reconcile`: corrects rows for what a workflow cannot record itself: FAILED, TERMINATED,
+  SUSPENDED (by an operator) and purged instances. Run by a background sweep over the rows still
+  thought running, and soon after a list shows a row (`reconcile_soon`: the page answers from
+  the read model at once; a correction lands within about a second and the next read shows it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+
+from app.readmodel.store import ReadModel
+from app.services.workflow_gateway import WorkflowGateway
+from app.workflows.contracts import PROGRESS_FIELD, TICKET_WORKFLOW, Activities, ProgressRecord, carried_record
+
+logger = logging.getLogger(__name__)
+
+# Runtime statuses the workflow cannot record itself, and the stage a list shows for each.
+STAGE_FOR_STATUS = {"failed": "failed", "terminated": "cancelled"}
+_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="reconcile")
+# reconcile_soon's own workers (each waits on _pool's lookups, so they cannot share it).
+_soon = ThreadPoolExecutor(max_workers=2, thread_name_prefix="reconcile-soon")
+_soon_lock = threading.Lock()
+_soon_pending: set[str] = set()
+# A row the runtime confirmed this recently is not looked up again for a page.
+RECHECK_AFTER_S = 1.0
+
+
+def progress_records(history: list) -> list[ProgressRecord]:
+    """The ProgressRecords an instance recorded: the inputs of its `record_progress` steps, and
+    (v2) the records its other steps carried."""
+    records = []
+    for event in history:
+        if not event.HasField("taskScheduled"):
+            continue
+        if event.taskScheduled.name == Activities.RECORD:
+            records.append(ProgressRecord.model_validate_json(event.taskScheduled.input.value))
+        elif PROGRESS_FIELD in event.taskScheduled.input.value:
+            carried = carried_record(json.loads(event.taskScheduled.input.value))
+            if carried is not None:
+                records.append(carried)
+    return records
+
+
+def rebuild(workflows: WorkflowGateway, read_model: ReadModel) -> int:
+    """Re-creates every ticket's row and timeline from the workflows; returns the count."""
+    read_model.clear()
+    count = 0
+    for instance_id in workflows.list_ids():
+        instance = workflows.get(instance_id, payloads=False)
+        if instance is None or instance.name != TICKET_WORKFLOW:
+            continue  # agent child workflows and other instances are not tickets
+        for record in progress_records(workflows.history(instance_id)):
+            read_model.apply(record)
+        _apply_runtime_status(read_model, instance_id, instance.runtime_status)
+        count += 1
+    read_model.set_meta("built_at", datetime.now(timezone.utc).isoformat())
+    logger.info("read model rebuilt from the workflows", extra={"tickets": count})
+    return count
+
+
+def _apply_runtime_status(read_model: ReadModel, ticket_id: str, runtime_status: str) -> None:
+    if runtime_status in STAGE_FOR_STATUS:
+        read_model.set_runtime_status(ticket_id, runtime_status, STAGE_FOR_STATUS[runtime_status])
+    elif runtime_status in ("suspended", "running", "completed", "stalled"):
+        read_model.set_runtime_status(ticket_id, runtime_status)
+
+
+def reconcile(workflows: WorkflowGateway, read_model: ReadModel, rows: list[dict]) -> list[dict]:
+    """The rows, each corrected to what the runtime says of its instance now (purged ones
+    dropped), checked in parallel. Finished rows are checked too: a finished instance can
+    still be purged, or terminated by an operator just before it completed."""
+    to_check = rows
+    if not to_check:
+        return rows
+    found = dict(zip([r["ticket_id"] for r in to_check],
+                     _pool.map(lambda r: workflows.get(r["ticket_id"], payloads=False), to_check)))
+    result = []
+    for row in rows:
+        if row["ticket_id"] not in found:
+            result.append(row)
+            continue
+        instance = found[row["ticket_id"]]
+        if instance is None:
+            read_model.forget(row["ticket_id"])
+            continue
+        status = instance.runtime_status
+        if status == "completed" and row.get("status") != "completed":
+            # Finished since, and its last record is not in (still on its way, or it failed
+            # after its retries): the row takes the final stage the workflow showed.
+            row = {**row, "status": status, "awaiting_decision": False,
+                   "stage": instance.custom_status.get("stage", row.get("stage"))}
+            read_model.set_runtime_status(row["ticket_id"], status, row["stage"])
+        if status != row.get("status"):
+            _apply_runtime_status(read_model, row["ticket_id"], status)
+            row = {**row, "status": status, **({"stage": STAGE_FOR_STATUS[status], "awaiting_decision": False}
+                                                 if status in STAGE_FOR_STATUS else {})}
+        result.append(row)
+    read_model.mark_checked(found)
+    return result
+
+
+def reconcile_soon(workflows: WorkflowGateway, read_model: ReadModel, rows: list[dict]) -> None:
+    """Reconciles the rows in the background, those not confirmed in the last RECHECK_AFTER_S
+    and not already queued: a list page costs its query alone (a lookup per row made it cost
+    a second per page with 1,000 tickets waiting, benchmarks/bench.py capacity)."""
+    recent = (datetime.now(timezone.utc) - timedelta(seconds=RECHECK_AFTER_S)).isoformat()
+    with _soon_lock:
+        todo = [r for r in rows if r["ticket_id"] not in _soon_pending and (r.get("runtime_checked_at") or "") < recent]
+        _soon_pending.update(r["ticket_id"] for r in todo)
+    if not todo:
+        return
+
+    def run() -> None:
+        try:
+            reconcile(workflows, read_model, todo)
+        except Exception as error:  # noqa: BLE001 - the sweep corrects them later
+            logger.warning("reconciling a listed page failed", extra={"error": f"{type(error).__name__}: {error}"[:300]})
+        finally:
+            with _soon_lock:
+                _soon_pending.difference_update(r["ticket_id"] for r in todo)
+
+    _soon.submit(run)
+
+
+class ReadModelSync:
+    """Background upkeep: a rebuild when the read model is new, then a sweep that reconciles
+    the rows still thought running, least recently checked first."""
+
+    # At most `batch` rows a turn (every `interval` s), each at most once per `min_age` s: with
+    # up to `batch` rows running, a change made around the API (an operator's CLI) shows under a
+    # status filter within about a second (benchmarks/view_lag.py); with more, the cost stays
+    # `batch / interval` lookups a second and each row waits its turn (10,000 waiting: ~330 s).
+    def __init__(self, workflows: WorkflowGateway, read_model: ReadModel, interval: float = 0.5,
+                 batch: int = 15, min_age: float = 0.5):
+        self.workflows, self.read_model = workflows, read_model
+        self.interval, self.batch, self.min_age = interval, batch, min_age
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="read-model-sync", daemon=True)
+        self.ready = threading.Event()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self.read_model.get_meta("built_at") is None:
+                    rebuild(self.workflows, self.read_model)
+                self.ready.set()
+                cutoff = (datetime.now(timezone.utc) - timedelta(seconds=self.min_age)).isoformat()
+                ids = self.read_model.running(self.batch, cutoff)
+                if ids:
+                    reconcile(self.workflows, self.read_model, [self.read_model.get(i) for i in ids if self.read_model.get(i)])
+            except Exception as error:  # noqa: BLE001 - the sweep retries at its next turn
+                logger.warning("read model sync failed", extra={"error": f"{type(error).__name__}: {error}"[:300]})
+            self._stop.wait(self.interval)

@@ -1,0 +1,229 @@
+"""Whether a ticket is about running Dapr applications and something the knowledge base answers.
+
+Decided from measurements, not from a list of out-of-scope phrases. Four pieces of evidence,
+each mapped onto 0..1 and averaged into the scope score:
+
+- retrieval: how strongly the best article matches the ticket (its BM25 score);
+- coverage: how much of the ticket's wording the two best articles contain (two, so that a
+  ticket with two problems is covered by both answers). Words weigh by how rare they are in
+  English: "Terraform", "invoice" or "Jenkins" left unexplained say more than "month" or "fix";
+- Dapr language: how much likelier the ticket's words are in the knowledge base than in general
+  English (word frequencies from `wordfreq`), averaged over the words: "sidecar" and
+  "subscriber" count for, words the articles never use count against;
+- runtime vocabulary: the strongest such word among those the articles use across many topics
+  (the runtime's own: sidecar, component, app id, namespace), as opposed to a tool one topic
+  mentions (Docker for `dapr init`): a ticket about a Jenkins pipeline pulling Docker images
+  shares words with that topic but says nothing about the runtime.
+
+Two kinds of words are left out of coverage and language because they say nothing about the
+topic: where the problem happens (the triage environment cues: production, staging, a laptop),
+and tokens English has never seen that the articles do not use either (the customer's own ids
+such as "uuid4" or "OrderCreated"), as are plain numbers.
+
+Two triage signals decide on their own: a category `other` already chosen (by an LLM triage),
+and the customer saying Dapr is not involved. `SCOPE_THRESHOLD` was chosen by
+`python -m app.eval --calibrate-scope` over the development sets (see its output for the sweep).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+
+from pydantic import BaseModel
+from wordfreq import word_frequency, zipf_frequency
+
+from app.knowledge.articles import load_articles
+from app.knowledge.search import STOPWORDS, analyze, get_knowledge_search
+from app.triage.classify import without_environment
+
+# A BM25 score of this much or more counts as a full retrieval match (dev in-scope median ~25).
+FULL_RETRIEVAL_SCORE = 30.0
+# Articles whose vocabulary may explain the ticket: one per problem, tickets have up to two.
+EXPLAINING_ARTICLES = 2
+# Mean log10 likelihood ratio (knowledge base over English) per word that counts as fully Dapr
+# language: most in-scope development tickets have 1 to 2.5, billing or account tickets about 0.
+FULL_DAPR_LANGUAGE = 2.0
+# A word used by at least this share of the articles is runtime vocabulary (8 of 40; any share
+# from 1/8 to 1/4 routed the development sets alike), and one 1000 times likelier in the articles
+# than in English (log10 ratio RUNTIME_FULL_RATIO) is fully so.
+RUNTIME_ARTICLE_SHARE = 0.2
+RUNTIME_FULL_RATIO = 3.0
+# Share of the knowledge-base frequency in the mix with the English one (Jelinek-Mercer
+# smoothing): a word the articles never use scores log10(1 - KB_MIX) = -1, not minus infinity.
+KB_MIX = 0.9
+# A word's weight is its rarity: ZIPF_CEILING minus its Zipf frequency in English (7 for a word
+# English never uses, 1 for "the"), at least MIN_WEIGHT.
+ZIPF_CEILING = 7.0
+MIN_WEIGHT = 0.5
+# Below this Zipf frequency (once in 10^8 words) English does not know the token.
+UNKNOWN_ZIPF = 1.0
+# Measured with `python -m app.eval --calibrate-scope` over the development sets (shared/eval
+# dev and dev-scope, tests/data/scope-calibration) and the earlier holdout set, 130 tickets: the
+# midpoint of the gap between the highest out-of-scope score below every in-scope one (0.626) and
+# the lowest in-scope score (0.641).
+SCOPE_THRESHOLD = 0.63
+
+_WORDS = re.compile(r"[A-Za-z0-9][\w'-]*[A-Za-z0-9]|[A-Za-z]")
+_NUMBER = re.compile(r"[\d.,:-]+")
+# The customer states that Dapr is not part of the problem: a negation governing the product
+# name ("no Dapr in this path", "we don't use Dapr there", "without Dapr").
+_DAPR_NOT_INVOLVED = re.compile(
+    r"\b(no|not|without|never|isn't|aren't|don't|doesn't|nothing to do with)\b(\s+\w+){0,2}?\s+dapr\b"
+    # Dapr as the whole product, not a part of it: "without a Dapr sidecar" is a Dapr problem.
+    r"(?=\s*([.,;:!?)]|$|(in|on|for|at|here|there|involved|yet|anymore|with|between|to)\b))",
+    re.IGNORECASE)
+UNEXPLAINED_SHOWN = 4  # unexplained words named in the coverage signal
+
+
+class ScopeAssessment(BaseModel):
+    in_scope: bool
+    score: float  # 0..1; below SCOPE_THRESHOLD the ticket goes to a person
+    reason: str
+    signals: list[str]
+
+
+@dataclass(frozen=True)
+class ScopeEvidence:
+    """The four measurements behind the scope score, each on 0..1 (module docstring)."""
+    retrieval: float
+    coverage: float
+    dapr_language: float
+    runtime: float
+    top_score: float
+    unexplained: list[str]  # the weightiest words no explaining article contains
+    most_dapr: list[str]  # the words most specific to the knowledge base
+    runtime_word: str | None  # the strongest runtime-vocabulary word
+
+    @property
+    def score(self) -> float:
+        return round((self.retrieval + self.coverage + self.dapr_language + self.runtime) / 4, 3)
+
+    def signals(self) -> list[str]:
+        return [
+            f"retrieval: best article score {self.top_score:.1f} ({self.retrieval:.2f})",
+            f"coverage: the best articles contain {self.coverage:.0%} of the wording"
+            + (f"; not: {', '.join(self.unexplained)}" if self.unexplained else ""),
+            f"Dapr language: {', '.join(self.most_dapr) or 'none'} ({self.dapr_language:.2f})",
+            f"runtime vocabulary: {self.runtime_word or 'none'} ({self.runtime:.2f})",
+        ]
+
+
+def assess_scope(description: str, classification=None) -> ScopeAssessment:
+    """Scope of a ticket. `classification` (a triage Classification, or anything with
+    `top_score`, `matched_slugs` and `category`) saves one search; a category `other` already
+    decided (by an LLM triage) puts the ticket out of scope."""
+    slugs = getattr(classification, "matched_slugs", None)
+    top_score = getattr(classification, "top_score", None)
+    if slugs is None or top_score is None:
+        hits = get_knowledge_search().search(description, k=EXPLAINING_ARTICLES)
+        slugs, top_score = [hit.slug for hit in hits], hits[0].score if hits else 0.0
+    evidence = measure_scope(description, top_score, slugs[:EXPLAINING_ARTICLES])
+    score, signals = evidence.score, evidence.signals()
+
+    if getattr(classification, "category", None) == "other":
+        return ScopeAssessment(in_scope=False, score=score, signals=signals,
+                               reason="triage chose category other")
+    if (negation := _DAPR_NOT_INVOLVED.search(" ".join(description.split()))):
+        return ScopeAssessment(in_scope=False, score=score,
+                               signals=[*signals, f"Dapr not involved: {negation.group(0)!r}"],
+                               reason=f"the customer says Dapr is not involved ({negation.group(0)!r})")
+    if score < SCOPE_THRESHOLD:
+        return ScopeAssessment(in_scope=False, score=score, signals=signals,
+                               reason=f"scope score {score:.2f} below {SCOPE_THRESHOLD}: no article "
+                                      f"addresses the ticket or it is not about Dapr")
+    return ScopeAssessment(in_scope=True, score=score, signals=signals,
+                           reason=f"scope score {score:.2f} at or above {SCOPE_THRESHOLD}")
+
+
+def measure_scope(description: str, top_score: float, slugs: list[str]) -> ScopeEvidence:
+    """Retrieval, coverage by the articles `slugs`, Dapr language and runtime vocabulary of a
+    ticket (module docstring)."""
+    known = _article_frequencies()
+    explaining = set().union(*(_article_terms()[slug] for slug in slugs))
+    total = covered = ratio_sum = 0.0
+    unexplained: dict[str, float] = {}
+    ratios: dict[str, float] = {}
+    runtime: dict[str, float] = {}
+    for word in topic_words(description):
+        stems = analyze(word)
+        zipf = zipf_frequency(word, "en")
+        if zipf < UNKNOWN_ZIPF and not _contains(known, stems):
+            continue  # the customer's own identifier: says neither Dapr nor anything else
+        weight = max(MIN_WEIGHT, ZIPF_CEILING - zipf)
+        total += weight
+        if _contains(explaining, stems):
+            covered += weight
+        else:
+            unexplained[word] = weight
+        ratios[word] = kb_likelihood_ratio(word, stems)
+        ratio_sum += ratios[word]
+        if _article_share(stems) >= RUNTIME_ARTICLE_SHARE:
+            runtime[word] = ratios[word]
+    language = ratio_sum / len(ratios) if ratios else 0.0
+    runtime_word = max(runtime, key=lambda w: (runtime[w], w), default=None)
+    return ScopeEvidence(
+        retrieval=min(1.0, math.log1p(top_score) / math.log1p(FULL_RETRIEVAL_SCORE)),
+        coverage=covered / total if total else 0.0,
+        dapr_language=max(0.0, min(1.0, language / FULL_DAPR_LANGUAGE)),
+        runtime=max(0.0, min(1.0, runtime[runtime_word] / RUNTIME_FULL_RATIO)) if runtime_word else 0.0,
+        runtime_word=runtime_word,
+        top_score=top_score,
+        unexplained=sorted(unexplained, key=lambda w: (-unexplained[w], w))[:UNEXPLAINED_SHOWN],
+        most_dapr=[w for w in sorted(ratios, key=lambda w: (-ratios[w], w))[:3] if ratios[w] > 0])
+
+
+def topic_words(description: str) -> list[str]:
+    """The ticket's distinct words that can tell its topic: lower-cased, without stopwords,
+    plain numbers or the environment cues."""
+    words = (w.lower() for w in _WORDS.findall(without_environment(description)))
+    return [w for w in dict.fromkeys(words)
+            if w not in STOPWORDS and not _NUMBER.fullmatch(w) and analyze(w)]
+
+
+def kb_likelihood_ratio(word: str, stems: list[str] | None = None) -> float:
+    """log10 of how much likelier the word is in the knowledge base (smoothed with English)
+    than in English: about 4.6 for "sidecar", 0 for a word as common in both, -1 for a word the
+    articles never use."""
+    counts, total = _kb_term_counts()
+    stems = stems if stems is not None else analyze(word)
+    kb = sum(counts[stem] for stem in stems) / total / len(stems) if stems else 0.0
+    english = max(word_frequency(word, "en"), 1e-8)
+    return math.log10(KB_MIX * kb / english + 1 - KB_MIX)
+
+
+def _contains(terms, stems: list[str]) -> bool:
+    """The vocabulary has the word: all its stems. An identifier (`actorStateStore`) is analysed
+    into its parts and, last, the parts joined: either is enough."""
+    return bool(stems) and (all(stem in terms for stem in stems[:-1] or stems) or stems[-1] in terms)
+
+
+def _article_share(stems: list[str]) -> float:
+    """Share of the articles that use the word (all its parts)."""
+    frequencies = _article_frequencies()
+    return min(frequencies[stem] for stem in stems[:-1] or stems) / len(_article_terms())
+
+
+def _article_text(article) -> str:
+    return f"{article.title} {' '.join(article.keywords)} {article.body}"
+
+
+@lru_cache
+def _article_terms() -> dict[str, frozenset[str]]:
+    return {slug: frozenset(analyze(_article_text(a))) for slug, a in load_articles().items()}
+
+
+@lru_cache
+def _article_frequencies() -> Counter:
+    """In how many articles each term occurs."""
+    return Counter(term for terms in _article_terms().values() for term in terms)
+
+
+@lru_cache
+def _kb_term_counts() -> tuple[Counter, int]:
+    """How often each term occurs in all the articles, and the number of terms."""
+    counts = Counter(term for a in load_articles().values() for term in analyze(_article_text(a)))
+    return counts, sum(counts.values())

@@ -1,0 +1,56 @@
+"""Two corrections to the pinned workflow SDK (dapr-ext-workflow 1.18.3), applied when the worker
+is built; remove it once the SDK carries the fix.
+
+While an instance is suspended, the SDK's replayer buffers every history event until it is
+resumed (`_is_suspendable`), including the events that merely record the workflow's own
+commands (TaskScheduled, TimerCreated, ...). daprd keeps applying the commands the workflow
+issued before the suspension arrived in the same batch, so on the next replay those records are
+held back, the command looks unissued and is issued again: the history gets a second
+TaskScheduled with the same id and the instance fails at resume with "A previous execution
+called call_activity with ID=3, but the current execution doesn't have this action" (seen with
+pause right after filing; tests/integration/test_lifecycle.py holds a ticket that way).
+Only inputs (results, events, timers firing) should wait for the resume.
+
+And an external event whose payload is not JSON (anyone who can reach the sidecar can raise
+one) fails the whole instance inside the SDK ("Expecting value: line 1 column 1") before the
+workflow sees it. The replayer's JSON decoding keeps the raw text instead when it does not
+parse, so the workflow validates it like any other payload, drops it and records why.
+"""
+
+from __future__ import annotations
+
+import json
+
+from dapr.ext.workflow._durabletask import worker as _worker
+
+# History events that record what the workflow itself did; never held back by a suspension.
+COMMAND_RECORDS = frozenset({"taskScheduled", "timerCreated", "childWorkflowInstanceCreated", "eventSent"})
+_original = _worker._is_suspendable
+
+
+def _is_suspendable(event) -> bool:
+    return event.WhichOneof("eventType") not in COMMAND_RECORDS and _original(event)
+
+
+class _TolerantShared:
+    """The SDK's `shared` helpers as the replayer sees them, with a JSON decoder that hands back
+    text that is not JSON instead of raising."""
+
+    def __init__(self, shared):
+        self._shared = shared
+
+    def __getattr__(self, name):
+        return getattr(self._shared, name)
+
+    def from_json(self, text):
+        try:
+            return self._shared.from_json(text)
+        except json.JSONDecodeError:
+            return text
+
+
+def apply() -> None:
+    if _worker._is_suspendable is not _is_suspendable:
+        _worker._is_suspendable = _is_suspendable
+    if not isinstance(_worker.shared, _TolerantShared):
+        _worker.shared = _TolerantShared(_worker.shared)

@@ -1,0 +1,202 @@
+"""The API tier: the real routes, schemas, validation and error mapping, with the service's own
+ports (workflow gateway, state stores, read model) swapped through dependency_overrides."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.api import deps
+from app.api.auth import current_principal
+from app.core.config import Settings, get_settings
+from app.core.security import Principal
+from app.main import create_app
+from app.readmodel.store import ReadModel
+from app.services.admission import AdmissionGate
+from app.services.workflow_gateway import Instance
+from app.workflows.contracts import ProgressRecord, TicketProgress, TimelineEvent
+from tests.api.fakes import FakeStore, FakeWorkflows, waiting
+from tests.support.harness import poll
+
+ENGINEER = Principal(name="eng-1", role="engineer")
+CLIENT = Principal(name="tester", role="client")
+
+
+@pytest.fixture
+def world(tmp_path):
+    app = create_app()  # no lifespan: nothing here reaches a sidecar
+    workflows, records = FakeWorkflows(), FakeStore()
+    customers = FakeStore({"CUST001": {"customer_id": "CUST001", "name": "Acme", "plan": "enterprise"}})
+    read_model = ReadModel(f"sqlite:///{tmp_path}/rm.db")
+    principal = {"value": ENGINEER}
+    admission = AdmissionGate(2, read_model, refresh_interval=0)
+    app.dependency_overrides.update({
+        deps.get_admission: lambda: admission,
+        deps.get_workflows: lambda: workflows, deps.get_records: lambda: records,
+        deps.get_customers: lambda: customers, deps.get_ready_read_model: lambda: read_model,
+        get_settings: lambda: Settings(decision_ack_timeout=0.2, approval_timeout=3600),
+        current_principal: lambda: principal["value"],
+    })
+    # Not entered as a context manager: the lifespan (sidecar, worker) does not run.
+    yield TestClient(app), workflows, records, read_model, principal
+    read_model.close()
+
+
+def test_filing_beyond_the_admission_bound_answers_503_with_retry_after_and_starts_nothing(world):
+    client, workflows, _, read_model, _ = world
+    body = {"customer_id": "CUST001", "description": "sidecar cannot reach the app"}
+    for ticket_id in ("T-1", "T-2"):
+        assert client.post("/support/ticket", json={**body, "ticket_id": ticket_id}).status_code == 202
+    shed = client.post("/support/ticket", json={**body, "ticket_id": "T-3"})
+    assert shed.status_code == 503 and int(shed.headers["Retry-After"]) >= 1
+    assert "at capacity" in shed.json()["detail"]
+    assert [started[1] for started in workflows.started] == ["T-1", "T-2"]
+    # The workflow records T-1 waiting for its decision: its place frees.
+    read_model.apply(ProgressRecord(ticket_id="T-1", seq=1, progress=TicketProgress(
+        customer_id="CUST001", stage="awaiting_approval", awaiting_decision=True)))
+    # A filing that starts nothing (unknown customer) takes no place.
+    assert client.post("/support/ticket", json={**body, "ticket_id": "T-9", "customer_id": "NOPE"}).status_code == 404
+    assert client.post("/support/ticket", json={**body, "ticket_id": "T-3"}).status_code == 202
+    assert [started[1] for started in workflows.started] == ["T-1", "T-2", "T-3"]
+
+
+def test_filing_starts_the_named_workflow_and_writes_nothing_else(world):
+    client, workflows, records, read_model, _ = world
+    response = client.post("/support/ticket", json={"ticket_id": "T-1", "customer_id": "CUST001",
+                                                    "description": "sidecar cannot reach the app"})
+    assert response.status_code == 202, response.text
+    [(name, instance_id, started)] = workflows.started
+    assert (name, instance_id) == ("ticket_workflow", "T-1")
+    assert started["filed_by"] == "eng-1" and started["approval_timeout_seconds"] == 3600
+    assert records.values == {} and read_model.count() == 0  # the workflow records its own progress
+    again = client.post("/support/ticket", json={"ticket_id": "T-1", "customer_id": "CUST001",
+                                                 "description": "sidecar cannot reach the app"})
+    assert again.status_code == 200
+    other = client.post("/support/ticket", json={"ticket_id": "T-1", "customer_id": "CUST001",
+                                                 "description": "something else"})
+    assert other.status_code == 409 and "different content" in other.json()["detail"]
+
+
+def test_a_filing_that_finds_an_instance_without_its_start_answers_503_not_a_conflict(world):
+    client, workflows, *_ = world
+    # What the runtime answered under replica kills: an instance it cannot describe yet.
+    workflows.instances["T-5"] = Instance(instance_id="T-5", name="", runtime_status="pending")
+    response = client.post("/support/ticket", json={"ticket_id": "T-5", "customer_id": "CUST001",
+                                                    "description": "sidecar cannot reach the app"})
+    assert response.status_code == 503 and "retry" in response.json()["detail"]
+    assert int(response.headers["Retry-After"]) >= 1
+    assert workflows.started == []
+
+
+def test_unknown_customer_is_404(world):
+    client, *_ = world
+    response = client.post("/support/ticket", json={"ticket_id": "T-2", "customer_id": "NOPE", "description": "x"})
+    assert response.status_code == 404 and "unknown customer_id" in response.json()["detail"]
+
+
+def test_a_decision_is_answered_with_the_workflows_acceptance(world):
+    client, workflows, records, *_ = world
+    workflows.instances["T-3"] = waiting("T-3")
+
+    def workflow_applies(instance, event, data):
+        instance.custom_status.update(stage="notifying", acks=[
+            {"decision_id": data["decision_id"], "revision": data["revision"], "outcome": "applied"}])
+
+    workflows.on_event = workflow_applies
+    response = client.post("/support/approve/T-3", json={"approved": True})
+    assert response.status_code == 202, response.text
+    assert response.json() == {"status": "accepted", "ticket_id": "T-3", "instance_id": "T-3",
+                               "revision": 0, "stage": "notifying"}
+    [(_, event, data)] = workflows.raised
+    assert event == "solution_approved" and data["approver"] == "eng-1" and data["revision"] == 0
+    assert records.values["decision:T-3:0"]["decision_id"] == data["decision_id"]
+
+
+def test_a_refused_decision_is_409_with_the_workflows_reason(world):
+    client, workflows, *_ = world
+    workflows.instances["T-4"] = waiting("T-4")
+
+    def workflow_refuses(instance, event, data):
+        instance.custom_status.update(stage="escalating", acks=[
+            {"decision_id": data["decision_id"], "revision": 0, "outcome": "refused",
+             "reason": "the approval timed out first"}])
+
+    workflows.on_event = workflow_refuses
+    response = client.post("/support/approve/T-4", json={"approved": True})
+    assert response.status_code == 409 and "timed out" in response.json()["detail"]
+
+
+def test_a_decision_for_another_revision_is_409_before_anything_is_raised(world):
+    client, workflows, *_ = world
+    workflows.instances["T-5"] = waiting("T-5", revision=1)
+    response = client.post("/support/approve/T-5", json={"approved": True, "revision": 0})
+    assert response.status_code == 409 and "revision 1 is waiting" in response.json()["detail"]
+    assert workflows.raised == []
+
+
+def test_an_unacknowledged_decision_is_delivered_not_accepted(world):
+    client, workflows, *_ = world
+    workflows.instances["T-6"] = waiting("T-6")
+    response = client.post("/support/approve/T-6", json={"approved": False, "support_notes": "try again"})
+    assert response.status_code == 202 and response.json()["status"] == "delivered"
+
+
+@pytest.mark.parametrize("body", [{"approved": 0}, {"approved": "yes"}, {"approved": False, "final_solution": "x"},
+                                  {"approved": True, "extra": 1}, {"approved": True, "revision": -1}])
+def test_decisions_are_strictly_typed(world, body):
+    client, workflows, *_ = world
+    workflows.instances["T-7"] = waiting("T-7")
+    assert client.post("/support/approve/T-7", json=body).status_code == 422
+    assert workflows.raised == []
+
+
+def test_cancel_is_refused_while_the_final_message_is_sent(world):
+    client, workflows, *_ = world
+    workflows.instances["T-8"] = waiting("T-8")
+    workflows.instances["T-8"].custom_status["stage"] = "notifying"
+    response = client.post("/support/tickets/T-8/cancel", json={"reason": "dup"})
+    assert response.status_code == 409 and "final message" in response.json()["detail"]
+
+
+def test_a_client_reads_only_its_own_tickets(world):
+    client, workflows, _, _, principal = world
+    workflows.instances["T-9"] = waiting("T-9", filed_by="someone-else")
+    principal["value"] = CLIENT
+    assert client.get("/support/status/T-9").status_code == 404
+    workflows.instances["T-10"] = waiting("T-10", filed_by="tester")
+    assert client.get("/support/status/T-10").json()["stage"] == "awaiting_approval"
+
+
+def test_list_and_timeline_read_the_read_model_corrected_by_the_runtime(world):
+    client, workflows, _, read_model, _ = world
+    for n, ticket_id in enumerate(["L-1", "L-2", "L-3"]):
+        workflows.instances[ticket_id] = waiting(ticket_id)
+        read_model.apply(ProgressRecord(ticket_id=ticket_id, seq=1, progress=TicketProgress(
+            customer_id="CUST001", filed_at=f"2026-11-23T12:00:0{n}+00:00", stage="awaiting_approval",
+            awaiting_decision=True, priority="high"), events=[TimelineEvent(
+                key="filed", kind="filed", actor="tester", at=f"2026-11-23T12:00:0{n}+00:00")]))
+    workflows.instances["L-2"].runtime_status = "terminated"  # by an operator, around the workflow
+    del workflows.instances["L-1"]  # purged
+    # The first page answers from the read model at once and has its rows reconciled in the
+    # background: the next read shows the corrections.
+    first = client.get("/support/tickets", params={"limit": 2}).json()
+    assert [t["ticket_id"] for t in first["tickets"]] == ["L-3", "L-2"]
+    page = poll(lambda: client.get("/support/tickets", params={"limit": 2}).json(),
+                lambda p: [(t["ticket_id"], t["status"], t["stage"]) for t in p["tickets"]] == [
+                    ("L-3", "running", "awaiting_approval"), ("L-2", "terminated", "cancelled")], 5, interval=0.05)
+    # L-1 (purged) is first seen on the next page, and dropped once that page is reconciled.
+    poll(lambda: client.get("/support/tickets", params={"cursor": page["next_cursor"]}).json()["tickets"],
+         lambda rows: rows == [], 5, interval=0.05)
+    assert [t["ticket_id"] for t in client.get("/support/tickets", params={"status": "terminated"}).json()["tickets"]] == ["L-2"]
+    timeline = client.get("/support/tickets/L-2/timeline").json()["events"]
+    assert [e["kind"] for e in timeline] == ["filed", "terminated"]
+    assert client.get("/support/tickets", params={"cursor": "garbage!"}).status_code == 422
+
+
+def test_a_stale_record_never_moves_a_ticket_back(tmp_path):
+    read_model = ReadModel(f"sqlite:///{tmp_path}/rm.db")
+    newer = ProgressRecord(ticket_id="S-1", seq=5, progress=TicketProgress(stage="notifying"))
+    older = ProgressRecord(ticket_id="S-1", seq=4, progress=TicketProgress(stage="awaiting_approval",
+                                                                            awaiting_decision=True))
+    assert read_model.apply(newer) and not read_model.apply(older)
+    assert read_model.get("S-1")["stage"] == "notifying"

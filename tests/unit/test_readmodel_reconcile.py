@@ -1,0 +1,58 @@
+"""Reconciling read-model rows with what the runtime says, against a real SQLite read model and
+a scripted runtime (the project's WorkflowGateway seam)."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.readmodel.store import ReadModel
+from app.readmodel.sync import reconcile
+from app.services.workflow_gateway import Instance
+from app.workflows.contracts import TICKET_WORKFLOW, ProgressRecord, TicketProgress
+
+
+class ScriptedRuntime:
+    """Answers get() from a dict of instances; ids it does not hold are purged."""
+
+    def __init__(self, instances: dict[str, Instance]):
+        self.instances = instances
+
+    def get(self, instance_id: str, payloads: bool = True) -> Instance | None:
+        return self.instances.get(instance_id)
+
+
+@pytest.fixture
+def read_model(tmp_path):
+    model = ReadModel(f"sqlite:///{tmp_path}/rm.db")
+    yield model
+    model.close()
+
+
+def instance(ticket_id: str, status: str, stage: str) -> Instance:
+    return Instance(instance_id=ticket_id, name=TICKET_WORKFLOW, runtime_status=status,
+                    custom_status={"stage": stage})
+
+
+def test_a_completed_instance_whose_last_record_was_lost_gets_its_final_stage(read_model):
+    # The workflow recorded `notifying`, then its final record failed after its retries.
+    read_model.apply(ProgressRecord(ticket_id="T-1", seq=5, progress=TicketProgress(stage="notifying"), events=[]))
+    runtime = ScriptedRuntime({"T-1": instance("T-1", "completed", "completed")})
+    [row] = reconcile(runtime, read_model, [read_model.get("T-1")])
+    assert (row["status"], row["stage"]) == ("completed", "completed")
+    stored = read_model.get("T-1")
+    assert (stored["status"], stored["stage"], stored["awaiting_decision"]) == ("completed", "completed", False)
+    # A late final record (higher seq) still applies over the reconciled row.
+    assert read_model.apply(ProgressRecord(ticket_id="T-1", seq=6, progress=TicketProgress(stage="completed"),
+                                           events=[]))
+
+
+def test_terminated_rows_show_cancelled_and_purged_rows_are_dropped(read_model):
+    for ticket_id in ("T-2", "T-3"):
+        read_model.apply(ProgressRecord(ticket_id=ticket_id, seq=1,
+                                        progress=TicketProgress(stage="awaiting_approval", awaiting_decision=True),
+                                        events=[]))
+    runtime = ScriptedRuntime({"T-2": instance("T-2", "terminated", "awaiting_approval")})
+    rows = reconcile(runtime, read_model, [read_model.get("T-2"), read_model.get("T-3")])
+    assert [(r["ticket_id"], r["status"], r["stage"]) for r in rows] == [("T-2", "terminated", "cancelled")]
+    assert read_model.get("T-3") is None
+    assert read_model.get("T-2")["stage"] == "cancelled"

@@ -1,0 +1,134 @@
+"""The scope decision: measured evidence (retrieval, coverage, Dapr language, runtime vocabulary)
+against a calibrated threshold, and the triage signals that decide on their own."""
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from app.eval import calibrate_scope, load_tickets
+from app.knowledge.search import get_knowledge_search
+from app.triage.classify import classify_ticket
+from app.triage.scope import (
+    SCOPE_THRESHOLD,
+    assess_scope,
+    kb_likelihood_ratio,
+    measure_scope,
+    topic_words,
+)
+
+
+def evidence(description: str):
+    hits = get_knowledge_search().search(description, k=2)
+    return measure_scope(description, hits[0].score if hits else 0.0, [hit.slug for hit in hits])
+
+
+def test_the_score_is_the_mean_of_the_four_measurements():
+    found = evidence("The sidecar gets connection refused from the app on port 5000 in staging.")
+    parts = (found.retrieval, found.coverage, found.dapr_language, found.runtime)
+    assert all(0.0 <= part <= 1.0 for part in parts)
+    assert found.score == round(sum(parts) / 4, 3)
+
+
+def test_a_sidecar_problem_is_in_scope_on_every_measurement():
+    found = evidence("Production checkout is down: the sidecar gets connection refused from the "
+                     "app on port 5000.")
+    assert found.runtime_word == "sidecar" and found.runtime == 1.0
+    assert found.dapr_language == 1.0
+    assert found.coverage > 0.85
+    assert found.score > 0.9
+    scope = assess_scope("Production checkout is down: the sidecar gets connection refused from "
+                         "the app on port 5000.")
+    assert scope.in_scope
+    assert scope.reason == f"scope score {scope.score:.2f} at or above {SCOPE_THRESHOLD}"
+
+
+def test_a_billing_ticket_scores_low_and_names_the_words_no_article_explains():
+    description = "Our last invoice bills the enterprise plan twice; please refund one payment."
+    found = evidence(description)
+    assert found.runtime < 0.1  # its only runtime-vocabulary word is "one"
+    assert found.dapr_language < 0.1
+    assert found.unexplained[:2] == ["invoice", "refund"]
+    scope = assess_scope(description)
+    assert not scope.in_scope
+    assert scope.score < 0.3
+    assert scope.reason.startswith(f"scope score {scope.score:.2f} below {SCOPE_THRESHOLD}")
+    assert any(signal.startswith("coverage:") and "invoice" in signal for signal in scope.signals)
+
+
+def test_a_tool_one_topic_mentions_is_not_runtime_vocabulary():
+    # Docker is in the `dapr init` and self-hosted articles only: not the runtime's own word.
+    found = evidence("Docker Desktop will not start on my Mac after the macOS update.")
+    assert found.runtime_word == "start"
+    assert found.runtime < 0.5
+    assert not assess_scope("Docker Desktop will not start on my Mac after the macOS update.").in_scope
+
+
+def test_business_words_do_not_push_a_real_dapr_problem_out():
+    description = ("Our invoicing service subscribes to the orders topic and each invoice event "
+                   "arrives twice in staging.")
+    found = evidence(description)
+    assert "invoicing" in found.unexplained
+    assert found.runtime == 1.0  # "subscribes": the pub/sub vocabulary of many articles
+    assert assess_scope(description).in_scope
+
+
+def test_likelihood_ratio_favours_knowledge_base_words():
+    assert kb_likelihood_ratio("sidecar") == pytest.approx(4.47, abs=0.01)
+    ratios = [kb_likelihood_ratio(word) for word in ("daprd", "docker", "fails")]
+    assert ratios == sorted(ratios, reverse=True) and ratios[-1] > 0
+    # A word the articles never use: log10(1 - KB_MIX), whatever its English frequency.
+    assert kb_likelihood_ratio("invoice") == pytest.approx(-1.0)
+    assert kb_likelihood_ratio("terraform") == pytest.approx(-1.0)
+
+
+def test_topic_words_leave_out_environment_numbers_and_stopwords():
+    words = topic_words("In production on port 5000 the sidecar fails on my laptop, see the 2 calls")
+    assert words == ["port", "sidecar", "fails", "see", "calls"]
+
+
+def test_unknown_identifiers_neither_explain_nor_count_against():
+    with_id = evidence("The ApprovalXyzzy123 event never reaches the waiting workflow.")
+    without = evidence("The event never reaches the waiting workflow.")
+    assert "approvalxyzzy123" not in with_id.unexplained
+    assert with_id.coverage == pytest.approx(without.coverage)
+    assert with_id.dapr_language == pytest.approx(without.dapr_language)
+
+
+def test_a_classification_saves_the_search_and_gives_the_same_score():
+    description = "Workflow timers never fire and the scheduler is unreachable in dev."
+    classification = classify_ticket(description)
+    assert assess_scope(description, classification).score == assess_scope(description).score
+    assert classification.scope_score == assess_scope(description).score
+    assert classification.in_scope
+
+
+def test_an_llm_category_other_is_out_of_scope_whatever_the_score():
+    description = "The sidecar gets connection refused from the app on port 5000."
+    scope = assess_scope(description, SimpleNamespace(category="other", top_score=None))
+    assert not scope.in_scope
+    assert scope.score > SCOPE_THRESHOLD
+    assert scope.reason == "triage chose category other"
+
+
+def test_the_customer_saying_dapr_is_not_involved_decides():
+    scope = assess_scope("Our Cassandra ring drops writes in production; the service writes to "
+                         "Cassandra itself, without Dapr.")
+    assert not scope.in_scope
+    assert scope.reason.startswith("the customer says Dapr is not involved")
+
+
+REPO = Path(__file__).parents[2]
+CALIBRATION_SETS = [REPO.parent / "shared/eval/dev-tickets.jsonl",
+                    REPO.parent / "shared/eval/dev-scope-tickets.jsonl",
+                    REPO / "tests/data/scope-calibration-tickets.jsonl",
+                    REPO / "tests/data/holdout-tickets.jsonl"]
+
+
+@pytest.mark.skipif(not all(path.exists() for path in CALIBRATION_SETS),
+                    reason="shared/eval development sets not present")
+def test_the_threshold_is_the_one_measured_on_the_calibration_sets():
+    sweep = calibrate_scope([ticket for path in CALIBRATION_SETS for ticket in load_tickets(path)])
+    assert sweep["threshold"] == pytest.approx(SCOPE_THRESHOLD, abs=0.005)
+    assert sweep["distribution"]["in_scope"]["min"] >= SCOPE_THRESHOLD
+    assert sweep["out_of_scope_caught"] >= 0.85
