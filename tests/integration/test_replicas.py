@@ -71,10 +71,11 @@ def _retrying(send, ok: tuple[int, ...], timeout: float = 90, retry_sidecar_500:
                 SIDECAR_500S.append(response.text[:200])
             elif response.status_code not in RETRYABLE:
                 raise AssertionError(f"{response.status_code} {response.text[:300]}")
-        except httpx.TransportError:
-            pass
+            last = f"{response.status_code} {response.text[:300]}"
+        except httpx.TransportError as error:
+            last = repr(error)
         if time.monotonic() > deadline:
-            raise AssertionError(f"no answer in {ok} within {timeout}s")
+            raise AssertionError(f"no answer in {ok} within {timeout}s; the last: {last}")
         time.sleep(0.3)
 
 
@@ -341,6 +342,29 @@ def stalled_seconds(api: httpx.Client, instance_id: str) -> float:
     return round(total, 2)
 
 
+def _approve_unless_held(api, ticket_id: str, timeout: float = 90) -> bool:
+    """Approves; False when the API says the runtime holds the instance for its version (a 503
+    that lasts until a replica with that version returns). Other retryable answers are retried."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            response = api.post(f"/support/approve/{ticket_id}", json={"approved": True},
+                                headers={"Idempotency-Key": f"roll-{ticket_id}"})
+            if response.status_code == 202:
+                return True
+            if response.status_code == 503 and "held by the runtime" in response.text:
+                return False
+            if response.status_code not in RETRYABLE and not (
+                    response.status_code == 500 and "sidecar error" in response.text):
+                raise AssertionError(f"{response.status_code} {response.text[:300]}")
+            last = f"{response.status_code} {response.text[:300]}"
+        except httpx.TransportError as error:
+            last = repr(error)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no decision answer for {ticket_id} within {timeout}s; the last: {last}")
+        time.sleep(0.3)
+
+
 def test_a_rolling_upgrade_under_load_loses_no_ticket_and_stalled_instances_resume(cluster):
     """The replicas are replaced one at a time (app and sidecar, as a pod is) by a build whose
     latest version is v3 (the test build tests.support.workflow_next) while tickets are filed
@@ -386,8 +410,10 @@ def test_a_rolling_upgrade_under_load_loses_no_ticket_and_stalled_instances_resu
         # Replica 0 goes away mid-rollout: its workflows move to the old replicas, then decided.
         cluster.hold_down("app-0")
         cluster.hold_down("daprd-0")
-        for ticket_id in on_v3:
-            approve(ticket_id)
+        # A decision reaches a v3 instance only if it is raised before an old replica picks the
+        # instance up and the runtime stalls it; after that the API answers 503 "held by the
+        # runtime" until a replica with v3 is back, and the decision is sent again then.
+        held_back = [t for t in on_v3 if not _approve_unless_held(api, t)]
         stalled_seen = poll(lambda: {r["instance_id"]: r for r in api.get("/ops/instances", params={"status": "stalled"}).json()["instances"]},
                             lambda rows: bool(rows), 60, interval=0.5, message="no v3 instance was held STALLED")
         assert set(stalled_seen) <= set(on_v3), stalled_seen
@@ -396,6 +422,8 @@ def test_a_rolling_upgrade_under_load_loses_no_ticket_and_stalled_instances_resu
         cluster.release("daprd-0")
         cluster.release("app-0")
         cluster.supervised.wait_ready(120)
+        for ticket_id in held_back:
+            approve(ticket_id)
         for replica in range(1, cluster.replicas):
             cluster.replace_app(replica, new_build)
         result = driver.wait(400)
@@ -421,6 +449,7 @@ def test_a_rolling_upgrade_under_load_loses_no_ticket_and_stalled_instances_resu
     print(f"API 500s retried during the rollout: {len(answered_500)} {answered_500[:3]}")
     print(f"rolling upgrade: versions {sorted(Counter(versions.values()).items())}; held STALLED: "
           f"{sorted(stalled_seen)} ({next(iter(stalled_seen.values()))['stalled_reason']!r}); "
+          f"decisions answered 503 while held, sent again after the replica returned: {sorted(held_back)}; "
           f"seconds stalled per ticket: {({t: s for t, s in stalled.items() if s})}")
 
 
