@@ -58,14 +58,15 @@ def cluster(request):
 SIDECAR_500S: list[str] = []
 
 
-def _retrying(send, ok: tuple[int, ...], timeout: float = 90, retry_sidecar_500: bool = False) -> httpx.Response:
-    """Sends until an `ok` answer; a 502/503/504 or a broken connection (a replica just died)
-    is retried, anything else fails the test."""
+def _retrying(send, ok: tuple[int, ...], timeout: float = 90, retry_sidecar_500: bool = False,
+              give_up=lambda response: False) -> httpx.Response:
+    """Sends until an `ok` answer (or one `give_up` accepts, returned as it is); a 502/503/504
+    or a broken connection (a replica just died) is retried, anything else fails the test."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             response = send()
-            if response.status_code in ok:
+            if response.status_code in ok or give_up(response):
                 return response
             if retry_sidecar_500 and response.status_code == 500 and "sidecar error" in response.text:
                 SIDECAR_500S.append(response.text[:200])
@@ -342,27 +343,14 @@ def stalled_seconds(api: httpx.Client, instance_id: str) -> float:
     return round(total, 2)
 
 
-def _approve_unless_held(api, ticket_id: str, timeout: float = 90) -> bool:
+def _approve_unless_held(api, ticket_id: str) -> bool:
     """Approves; False when the API says the runtime holds the instance for its version (a 503
     that lasts until a replica with that version returns). Other retryable answers are retried."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            response = api.post(f"/support/approve/{ticket_id}", json={"approved": True},
-                                headers={"Idempotency-Key": f"roll-{ticket_id}"})
-            if response.status_code == 202:
-                return True
-            if response.status_code == 503 and "held by the runtime" in response.text:
-                return False
-            if response.status_code not in RETRYABLE and not (
-                    response.status_code == 500 and "sidecar error" in response.text):
-                raise AssertionError(f"{response.status_code} {response.text[:300]}")
-            last = f"{response.status_code} {response.text[:300]}"
-        except httpx.TransportError as error:
-            last = repr(error)
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no decision answer for {ticket_id} within {timeout}s; the last: {last}")
-        time.sleep(0.3)
+    response = _retrying(lambda: api.post(f"/support/approve/{ticket_id}", json={"approved": True},
+                                          headers={"Idempotency-Key": f"roll-{ticket_id}"}), (202,),
+                         retry_sidecar_500=True,
+                         give_up=lambda r: r.status_code == 503 and "held by the runtime" in r.text)
+    return response.status_code == 202
 
 
 def test_a_rolling_upgrade_under_load_loses_no_ticket_and_stalled_instances_resume(cluster):
