@@ -40,7 +40,7 @@ if __package__ in (None, ""):
 import grpc  # noqa: E402
 import httpx  # noqa: E402
 
-from benchmarks.support import (Deadline, Progress, children, cpu_seconds, emit, latency_summary,  # noqa: E402
+from benchmarks.support import (Deadline, Progress, children, run_concurrently, cpu_seconds, emit, latency_summary,  # noqa: E402
                                 machine, new_service, pid_of, rss_mb, start_floor_worker,
                                 stop_all, stop_floor_worker, ticket_body)
 from scripts.devstack import stop_process  # noqa: E402
@@ -150,34 +150,6 @@ class Profiler:
             self.process.kill()
 
 
-def _run_concurrently(n: int, concurrency: int, one, progress: Progress) -> tuple[list, list]:
-    """Runs one(i) for i in range(n) on `concurrency` threads; (results, errors)."""
-    results, errors, lock = [], [], threading.Lock()
-    next_index = iter(range(n))
-
-    def worker():
-        while True:
-            with lock:
-                i = next(next_index, None)
-            if i is None:
-                return
-            try:
-                value = one(i)
-                with lock:
-                    results.append(value)
-            except Exception as error:  # noqa: BLE001 - counted and reported
-                with lock:
-                    errors.append(f"{type(error).__name__}: {str(error)[:200]}")
-            progress.update()
-
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results, errors
-
-
 def _poll(fetch, until, timeout: float, interval: float):
     deadline = Deadline(timeout)
     value = fetch()
@@ -235,7 +207,7 @@ def run_floor(service, args, timers: bool = False, tag: str = "") -> dict:
         cpu_before, metrics_before = _cpu(service), _metrics(service)
         with Progress(args.n, f"1/4 {name}", args.quiet, unit="wf") as progress:
             started = time.perf_counter()
-            results, errors = _run_concurrently(args.n, args.c, one, progress)
+            results, errors = run_concurrently(args.n, args.c, one, progress)
             elapsed = time.perf_counter() - started
         cpu = _cpu_delta(cpu_before, _cpu(service))
         metrics = _metrics_delta(metrics_before, _metrics(service), max(1, len(results)))
@@ -319,7 +291,7 @@ def run_service(service, args, tag: str = "") -> dict:
         profiler = Profiler(args.profile, service, "service")
         with Progress(args.n, "2/4 service", args.quiet, unit="ticket") as progress:
             started = time.perf_counter()
-            results, errors = _run_concurrently(args.n, args.c, one, progress)
+            results, errors = run_concurrently(args.n, args.c, one, progress)
             elapsed = time.perf_counter() - started
         profiler.stop()
         cpu = _cpu_delta(cpu_before, _cpu(service))
@@ -359,7 +331,7 @@ def _wait_all(api, ticket_ids: list[str], want: str, timeout: float, desc: str, 
 
 def _file_many(api, bodies: list[dict], concurrency: int, desc: str, quiet: bool) -> list[str]:
     with Progress(len(bodies), desc, quiet, unit="ticket") as progress:
-        _, errors = _run_concurrently(len(bodies), concurrency, lambda i: _file(api, bodies[i]), progress)
+        _, errors = run_concurrently(len(bodies), concurrency, lambda i: _file(api, bodies[i]), progress)
     return errors
 
 
@@ -528,7 +500,7 @@ def run_capacity(service, args, waiting_ids: list[str]) -> dict:
         return time.perf_counter() - began
 
     with Progress(len(waiting_ids), "4/4 capacity: status", args.quiet, unit="ticket") as progress:
-        latencies, errors = _run_concurrently(len(waiting_ids), args.c, status_one, progress)
+        latencies, errors = run_concurrently(len(waiting_ids), args.c, status_one, progress)
     result["status"] = {**latency_summary(latencies), "errors": len(errors), "error_samples": errors[:5]}
 
     # The list as an engineer pages it: filters, 50 a page, the cursor to the next page (each
@@ -550,11 +522,11 @@ def run_capacity(service, args, waiting_ids: list[str]) -> dict:
 
     calls = min(400, 2 * len(waiting_ids))
     with Progress(calls, "4/4 capacity: list", args.quiet, unit="page") as progress:
-        latencies, errors = _run_concurrently(calls, args.c, list_one, progress)
+        latencies, errors = run_concurrently(calls, args.c, list_one, progress)
     result["list"] = {**latency_summary(latencies), "errors": len(errors), "error_samples": errors[:5]}
     with Progress(len(waiting_ids), "4/4 capacity: decide", args.quiet, unit="ticket") as progress:
         started = time.perf_counter()
-        latencies, errors = _run_concurrently(len(waiting_ids), args.c, decide_one, progress)
+        latencies, errors = run_concurrently(len(waiting_ids), args.c, decide_one, progress)
     result["decide"] = {**latency_summary(latencies), "errors": len(errors), "error_samples": errors[:5]}
     not_done = _wait_all(api, waiting_ids, "completed", args.timeout * 10, "4/4 capacity: completing",
                          args.quiet)

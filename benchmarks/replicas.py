@@ -19,7 +19,6 @@ import os
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -29,7 +28,7 @@ if __package__ in (None, ""):
 
 import httpx  # noqa: E402
 
-from benchmarks.support import children, cpu_seconds, emit, machine, ticket_body  # noqa: E402
+from benchmarks.support import children, cpu_seconds, emit, machine, run_concurrently, ticket_body  # noqa: E402
 from tests.support.harness import TEST_TOKENS, Cluster  # noqa: E402
 
 FINAL = {"completed", "not_entitled", "escalated", "cancelled", "failed"}
@@ -64,8 +63,6 @@ def machine_busy() -> tuple[float, float]:
 
 
 def run_one(cluster: Cluster, prefix: str, n: int, concurrency: int, poll_s: float, timeout: float) -> dict:
-    results, errors, lock = [], [], threading.Lock()
-    indexes = iter(range(n))
     api = httpx.Client(base_url=cluster.url, headers=ENGINEER, timeout=60,
                        limits=httpx.Limits(max_connections=concurrency + 4, keepalive_expiry=2.0))
 
@@ -116,26 +113,8 @@ def run_one(cluster: Cluster, prefix: str, n: int, concurrency: int, poll_s: flo
             time.sleep(poll_s)
         raise TimeoutError(f"{ticket_id} not completed in {timeout}s")
 
-    def worker():
-        while True:
-            with lock:
-                i = next(indexes, None)
-            if i is None:
-                return
-            try:
-                latency = one(i)
-                with lock:
-                    results.append(latency)
-            except Exception as error:  # noqa: BLE001 - counted and reported
-                with lock:
-                    errors.append(f"{type(error).__name__}: {str(error)[:200]}")
-
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(concurrency)]
     started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results, errors = run_concurrently(n, concurrency, one)
     api.close()
     return {"elapsed": time.perf_counter() - started, "completed": len(results), "errors": errors,
             "latencies": sorted(results), "retried": dict(retried)}

@@ -8,6 +8,7 @@ import json
 import os
 import random
 import socket
+import threading
 import sys
 import tempfile
 import time
@@ -204,6 +205,35 @@ class Progress:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def run_concurrently(n: int, concurrency: int, one, progress: Progress | None = None) -> tuple[list, list]:
+    """Runs one(i) for i in range(n) on `concurrency` threads; (results, errors)."""
+    results, errors, lock = [], [], threading.Lock()
+    next_index = iter(range(n))
+
+    def worker():
+        while True:
+            with lock:
+                i = next(next_index, None)
+            if i is None:
+                return
+            try:
+                value = one(i)
+                with lock:
+                    results.append(value)
+            except Exception as error:  # noqa: BLE001 - counted and reported
+                with lock:
+                    errors.append(f"{type(error).__name__}: {str(error)[:200]}")
+            if progress is not None:
+                progress.update()
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results, errors
 
 
 def emit(obj: dict) -> None:
