@@ -55,7 +55,7 @@ async def lifespan(app: FastAPI):
     if services.faults:
         logger.warning("FAULT_INJECTION is set: activities will fail on purpose",
                        extra={"rules": [f"{a}@{p}:{m}" for a, p, m in services.faults.rules]})
-    workflows = DaprWorkflows(services.workflows)
+    workflows = DaprWorkflows(timeout=settings.sidecar_timeout)
     app.state.services, app.state.workflows = services, workflows
     app.state.admission = AdmissionGate(settings.max_active_tickets, services.read_model)
     deps.provide(services)

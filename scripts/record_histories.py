@@ -23,7 +23,6 @@ import tempfile
 from pathlib import Path
 
 from dapr.conf import settings as dapr_settings
-from dapr.ext.workflow import DaprWorkflowClient
 
 from app.services.workflow_gateway import DaprWorkflows
 from app.workflows.contracts import TICKET_WORKFLOW_LATEST
@@ -110,7 +109,7 @@ def record(service: Service, paths: dict[str, str], out: Path) -> None:
     port = str(service.ports.dapr_grpc)
     # daprd requires its API token on every call, the history reads included.
     dapr_settings.DAPR_API_TOKEN = service.dapr_api_token
-    gateway = DaprWorkflows(DaprWorkflowClient(host="127.0.0.1", port=port), address=f"127.0.0.1:{port}")
+    gateway = DaprWorkflows(address=f"127.0.0.1:{port}")
     out.mkdir(parents=True, exist_ok=True)
     for path, ticket_id in paths.items():
         events = gateway.history(ticket_id)

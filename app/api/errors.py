@@ -46,7 +46,11 @@ _UNREACHABLE = ("connection refused", "connection reset", "broken pipe", "no suc
                 "bad connection", "unexpected eof", "server closed", "the database system is",
                 "database is locked", "context deadline exceeded", "timeout", "not ready", "unavailable",
                 # an actor (a workflow) whose host replica just went away, before placement moved it
-                "address for actor", "actor is not", "placement", "no healthy", "error reading from server")
+                "address for actor", "actor is not", "placement", "no healthy", "error reading from server",
+                # PostgreSQL restarting: SQLSTATE class 08 (connection exception) and 57P (the
+                # server shut down or is starting), e.g. "terminating connection due to
+                # unexpected postmaster exit (SQLSTATE 57P01)"
+                "sqlstate 08", "sqlstate 57p")
 
 
 def component_unreachable(error: RpcError) -> bool:

@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     agent_timeout: float = 600.0
     # How long POST /support/approve waits for the workflow to accept or refuse a decision.
     decision_ack_timeout: float = 5.0
+    # The deadline of each call the API makes to the sidecar's workflow API: past it the request
+    # answers 503 with Retry-After instead of hanging (a sidecar without its scheduler holds a
+    # start for as long as the scheduler is gone).
+    sidecar_timeout: float = 10.0
     # Tests and drills only: `activity@ticket-prefix,...` fails those activities (app/core/faults.py).
     fault_injection: str | None = None
     # Upgrade drills and tests only: a module adding workflow versions (app/workflows/runtime.py).
@@ -134,7 +138,7 @@ class Settings(BaseSettings):
             raise ValueError(f"RATE_LIMIT {value!r} is not a rate (e.g. 600/minute): {error}") from None
         return value
 
-    @field_validator("approval_timeout", "sla_override", "agent_timeout", "decision_ack_timeout",
+    @field_validator("approval_timeout", "sla_override", "agent_timeout", "decision_ack_timeout", "sidecar_timeout",
                      "stuck_after", "console_session_max_age", mode="before")
     @classmethod
     def _duration(cls, value):  # noqa: N805 - pydantic validator

@@ -164,13 +164,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = get_settings()
     from dapr.clients import DaprClient
-    from dapr.ext.workflow import DaprWorkflowClient
 
     from app.services.workflow_gateway import DaprWorkflows
     from app.store import StateStore
 
     dapr = DaprClient()
-    workflows = DaprWorkflows(DaprWorkflowClient())
+    workflows = DaprWorkflows(timeout=settings.sidecar_timeout)
     try:
         return run(args, workflows, StateStore(dapr, settings.analysis_store), settings)
     except TicketError as error:

@@ -10,8 +10,10 @@ from datetime import datetime, timezone
 from typing import Any, Iterator, Protocol
 
 import grpc
+from google.protobuf import wrappers_pb2
 from dapr.conf import settings as dapr_settings
-from dapr.ext.workflow import DaprWorkflowClient, WorkflowState
+from dapr.ext.workflow import WorkflowState
+from dapr.ext.workflow._durabletask.client import new_orchestration_state
 from dapr.ext.workflow._durabletask.internal import orchestrator_service_pb2 as pb
 from dapr.ext.workflow._durabletask.internal.orchestrator_service_pb2_grpc import TaskHubSidecarServiceStub
 from dapr.ext.workflow.util import getAddress
@@ -80,6 +82,15 @@ def _iso(value: datetime | None) -> str | None:
 _TORN_READ = "missing from state store"
 
 
+def _text(value) -> wrappers_pb2.StringValue | None:
+    """A payload as the runtime takes it: JSON text (as the SDK's client writes it), or none."""
+    return wrappers_pb2.StringValue(value=json.dumps(value, separators=(",", ":"))) if value else None
+
+
+def _reason(reason: str | None) -> wrappers_pb2.StringValue | None:
+    return wrappers_pb2.StringValue(value=reason) if reason else None
+
+
 def to_instance(state: WorkflowState) -> Instance:
     details = state.failure_details
     return Instance(instance_id=state.instance_id, name=state.name,
@@ -91,52 +102,61 @@ def to_instance(state: WorkflowState) -> Instance:
 
 
 class DaprWorkflows:
-    """The gateway over the sidecar's workflow API (the SDK's client, plus the sidecar RPCs
-    the SDK does not wrap: ListInstanceIDs, GetInstanceHistory)."""
+    """The gateway over the sidecar's workflow API. Every call goes over one stub with a
+    deadline (`timeout`): the SDK's client waits forever by default, and a sidecar that cannot
+    reach the scheduler or placement holds a start or a raised event for as long as that lasts.
+    A call past its deadline raises DEADLINE_EXCEEDED, which the API answers with 503 and
+    Retry-After (app/api/errors.py)."""
 
-    def __init__(self, client: DaprWorkflowClient, timeout: float = 10.0, address: str | None = None):
-        self.client = client
+    def __init__(self, timeout: float = 10.0, address: str | None = None):
         self.timeout = timeout
         self._channel = grpc.insecure_channel(address or getAddress())
         self._stub = TaskHubSidecarServiceStub(self._channel)
 
-    def _metadata(self):
+    def _call(self, method: str, request):
         token = dapr_settings.DAPR_API_TOKEN
-        return [("dapr-api-token", token)] if token else None
+        return getattr(self._stub, method)(request, timeout=self.timeout,
+                                           metadata=[("dapr-api-token", token)] if token else None)
 
     def get(self, instance_id: str, payloads: bool = True) -> Instance | None:
+        request = pb.GetInstanceRequest(instanceId=instance_id, getInputsAndOutputs=payloads)
         for attempt in range(4):
             try:
-                state = self.client.get_workflow_state(instance_id, fetch_payloads=payloads)
-                return to_instance(state) if state is not None else None
+                state = new_orchestration_state(instance_id, self._call("GetInstance", request))
+                return to_instance(WorkflowState(state)) if state is not None else None
             except RpcError as error:
-                details = error.details() if hasattr(error, "details") else str(error)
-                if attempt == 3 or _TORN_READ not in (details or ""):
+                details = (error.details() if hasattr(error, "details") else str(error)) or ""
+                if "no such instance exists" in details:
+                    return None
+                if attempt == 3 or _TORN_READ not in details:
                     raise
         return None
 
     def start(self, workflow: str, instance_id: str, workflow_input: dict) -> None:
+        request = pb.CreateInstanceRequest(name=workflow, instanceId=instance_id, input=_text(workflow_input),
+                                           version=wrappers_pb2.StringValue(value=""))
         try:
-            self.client.schedule_new_workflow(workflow, input=workflow_input, instance_id=instance_id)
+            self._call("StartInstance", request)
         except RpcError as error:
-            if self.get(instance_id, payloads=False) is not None:
+            if error.code() != grpc.StatusCode.DEADLINE_EXCEEDED and self.get(instance_id, payloads=False) is not None:
                 raise InstanceExists(instance_id) from error
             raise
 
     def raise_event(self, instance_id: str, event: str, data: dict) -> None:
-        self.client.raise_workflow_event(instance_id, event, data=data)
+        self._call("RaiseEvent", pb.RaiseEventRequest(instanceId=instance_id, name=event, input=_text(data)))
 
     def terminate(self, instance_id: str, output: dict | None = None) -> None:
-        self.client.terminate_workflow(instance_id, output=output)
+        self._call("TerminateInstance", pb.TerminateRequest(instanceId=instance_id, output=_text(output),
+                                                            recursive=True))
 
     def suspend(self, instance_id: str, reason: str | None = None) -> None:
-        self.client.pause_workflow(instance_id)
+        self._call("SuspendInstance", pb.SuspendRequest(instanceId=instance_id, reason=_reason(reason)))
 
     def resume(self, instance_id: str, reason: str | None = None) -> None:
-        self.client.resume_workflow(instance_id)
+        self._call("ResumeInstance", pb.ResumeRequest(instanceId=instance_id, reason=_reason(reason)))
 
     def purge(self, instance_id: str) -> None:
-        self.client.purge_workflow(instance_id, recursive=True)
+        self._call("PurgeInstances", pb.PurgeInstancesRequest(instanceId=instance_id, recursive=True))
 
     def list_ids(self, page_size: int = 500) -> Iterator[str]:
         token = None
@@ -144,7 +164,7 @@ class DaprWorkflows:
             request = pb.ListInstanceIDsRequest(pageSize=page_size)
             if token:
                 request.continuationToken = token
-            response = self._stub.ListInstanceIDs(request, metadata=self._metadata(), timeout=self.timeout)
+            response = self._call("ListInstanceIDs", request)
             yield from response.instanceIds
             token = response.continuationToken
             if not token or not response.instanceIds:
@@ -152,8 +172,7 @@ class DaprWorkflows:
 
     def history(self, instance_id: str) -> list:
         """The instance's history events (protobuf HistoryEvent), oldest first."""
-        response = self._stub.GetInstanceHistory(pb.GetInstanceHistoryRequest(instanceId=instance_id),
-                                                 metadata=self._metadata(), timeout=self.timeout)
+        response = self._call("GetInstanceHistory", pb.GetInstanceHistoryRequest(instanceId=instance_id))
         return list(response.events)
 
     def close(self) -> None:

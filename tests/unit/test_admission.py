@@ -125,6 +125,8 @@ def test_retry_after_follows_how_fast_tickets_settle():
 @pytest.mark.parametrize(("code", "details", "unreachable"), [
     (grpc.StatusCode.UNKNOWN, "failed getting state: dial tcp 127.0.0.1:5432: connect: connection refused", True),
     (grpc.StatusCode.INTERNAL, "error saving state: FATAL: the database system is starting up", True),
+    (grpc.StatusCode.UNKNOWN, "failed to load workflow metadata: FATAL: terminating connection due to "
+                              "unexpected postmaster exit (SQLSTATE 57P01)", True),
     (grpc.StatusCode.UNKNOWN, "state store analysis-state is not found", False),
     (grpc.StatusCode.INVALID_ARGUMENT, "connection refused", False),
 ])

@@ -1,5 +1,5 @@
-"""The scope decision: measured evidence (retrieval, coverage, Dapr language, runtime vocabulary)
-against a calibrated threshold, and the triage signals that decide on their own."""
+"""The scope decision: measured evidence (retrieval, coverage, Dapr language, runtime vocabulary,
+subject) against a calibrated threshold, and the triage signals that decide on their own."""
 
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,11 +23,11 @@ def evidence(description: str):
     return measure_scope(description, hits[0].score if hits else 0.0, [hit.slug for hit in hits])
 
 
-def test_the_score_is_the_mean_of_the_four_measurements():
+def test_the_score_is_the_mean_of_the_five_measurements():
     found = evidence("The sidecar gets connection refused from the app on port 5000 in staging.")
-    parts = (found.retrieval, found.coverage, found.dapr_language, found.runtime)
+    parts = (found.retrieval, found.coverage, found.dapr_language, found.runtime, found.subject)
     assert all(0.0 <= part <= 1.0 for part in parts)
-    assert found.score == round(sum(parts) / 4, 3)
+    assert found.score == round(sum(parts) / 5, 3)
 
 
 def test_a_sidecar_problem_is_in_scope_on_every_measurement():
@@ -51,7 +51,7 @@ def test_a_billing_ticket_scores_low_and_names_the_words_no_article_explains():
     assert found.unexplained[:2] == ["invoice", "refund"]
     scope = assess_scope(description)
     assert not scope.in_scope
-    assert scope.score < 0.3
+    assert scope.score < 0.45
     assert scope.reason.startswith(f"scope score {scope.score:.2f} below {SCOPE_THRESHOLD}")
     assert any(signal.startswith("coverage:") and "invoice" in signal for signal in scope.signals)
 
@@ -71,6 +71,29 @@ def test_business_words_do_not_push_a_real_dapr_problem_out():
     assert "invoicing" in found.unexplained
     assert found.runtime == 1.0  # "subscribes": the pub/sub vocabulary of many articles
     assert assess_scope(description).in_scope
+
+
+def test_product_names_are_not_runtime_vocabulary():
+    # "Dapr" and "Redis" name products: they do not say the ticket is about the runtime's mechanics.
+    found = evidence("Is there a date when Dapr will support Redis for everything?")
+    assert found.runtime_word not in ("dapr", "redis")
+    assert found.runtime < 1.0
+
+
+def test_another_product_as_the_subject_counts_against():
+    found = evidence("Our Zorblax load balancer drops every request to the orders service.")
+    assert found.other_product == "Zorblax" and found.subject == 0.0
+    assert "zorblax" in found.unexplained  # a name English does not know is not an identifier
+    assert any(s.startswith("subject: Zorblax, another product") for s in found.signals())
+
+
+def test_a_name_that_is_not_the_subject_or_qualifies_the_app_does_not():
+    for description in (
+            "Our Zorblax app cannot reach its sidecar on port 3500.",  # what the app is written in
+            "The sidecar cannot reach the app since we moved to Zorblax.",  # not the subject
+            "Since Friday the sidecar cannot reach the app.",  # a calendar word
+            "Our Dapr sidecar cannot reach the app."):  # the product itself
+        assert evidence(description).other_product is None, description
 
 
 def test_likelihood_ratio_favours_knowledge_base_words():

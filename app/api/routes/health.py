@@ -66,13 +66,40 @@ def live():
     return {"status": "ok"}
 
 
-def _sidecar_metadata() -> dict:
+# A job nobody creates: reading it is a round trip to a scheduler that answers "not found".
+SCHEDULER_PROBE_JOB = "readiness-probe"
+# The MCPServer resource that keeps daprd 1.18.1 from unregistering the workflow actors when the
+# app's stream drops (resources/knowledge-base-mcp.yaml).
+KNOWLEDGE_BASE_MCP = "knowledge-base"
+SIDECAR_PROBE_TIMEOUT_S = 2.0
+
+
+def _sidecar_get(path: str) -> httpx.Response:
     port = os.environ.get("DAPR_HTTP_PORT", "3500")
     token = os.environ.get("DAPR_API_TOKEN")
-    response = httpx.get(f"http://127.0.0.1:{port}/v1.0/metadata", timeout=2.0,
-                         headers={"dapr-api-token": token} if token else None)
+    return httpx.get(f"http://127.0.0.1:{port}{path}", timeout=SIDECAR_PROBE_TIMEOUT_S,
+                     headers={"dapr-api-token": token} if token else None)
+
+
+def _sidecar_metadata() -> dict:
+    response = _sidecar_get("/v1.0/metadata")
     response.raise_for_status()
     return response.json()
+
+
+def _scheduler_problem() -> str | None:
+    """Whether a scheduler answers the sidecar. The metadata's `connected_addresses` is no
+    evidence: daprd 1.18.1 keeps listing a scheduler that has gone. Reading a job is: a
+    scheduler answers at once, and with none reachable the read hangs past the deadline."""
+    try:
+        response = _sidecar_get(f"/v1.0-alpha1/jobs/{SCHEDULER_PROBE_JOB}")
+    except httpx.TimeoutException:
+        return f"no scheduler answered the sidecar within {SIDECAR_PROBE_TIMEOUT_S:g}s"
+    except httpx.HTTPError as error:
+        return f"{type(error).__name__}: {str(error)[:200]}"
+    if response.status_code == 200 or "job not found" in response.text:
+        return None
+    return f"the sidecar's job read answered {response.status_code}: {response.text[:200]}"
 
 
 @router.get("/health/ready", responses={503: {"description": "not ready: the body names what is missing"}})
@@ -88,21 +115,21 @@ def ready(request: Request, services: ServicesDep):
         actors = metadata.get("actorRuntime") or {}
         if actors.get("runtimeStatus") != "RUNNING" or "connected" not in str(actors.get("placement", "")):
             problems["placement"] = f"actor runtime {actors.get('runtimeStatus')}, {actors.get('placement')}"
-        if not (metadata.get("scheduler") or {}).get("connected_addresses"):
-            problems["scheduler"] = "the sidecar is connected to no scheduler"
-        hosted = {t.get("type") for t in actors.get("activeActors") or []} | set(
-            (metadata.get("actors") or {}) if isinstance(metadata.get("actors"), dict) else [])
-        workflow_actor = any(str(t).endswith(".workflow") for t in hosted)
-        if not workflow_actor and not any(".workflow" in str(a) for a in actors.get("activeActors") or []):
-            problems["workflow worker"] = "no workflow actor type registered: the worker is not connected"
+        if (scheduler := _scheduler_problem()) is not None:
+            problems["scheduler"] = scheduler
+        workers = (metadata.get("workflows") or {}).get("connectedWorkers") or 0
+        hosted = {a.get("type", "") for a in actors.get("activeActors") or []}
+        if not workers or not any(t.endswith(".workflow") for t in hosted):
+            problems["workflow worker"] = (f"{workers} workflow worker(s) connected, workflow actor "
+                                           f"{'' if any(t.endswith('.workflow') for t in hosted) else 'not '}registered")
         names = {c.get("name") for c in metadata.get("components") or []}
         missing = {settings.customer_store, settings.system_store, settings.analysis_store,
                    settings.workflow_store, settings.pubsub_name} - names
         if missing:
             problems["components"] = f"not loaded: {sorted(missing)}"
-        if "knowledge-base" not in {m.get("name") for m in metadata.get("mcpServers") or []} and \
-                "knowledge-base" not in str(metadata.get("extended", {})) and "knowledge-base" not in str(metadata):
-            problems["mcp"] = "the knowledge-base MCPServer is not loaded"
+        if KNOWLEDGE_BASE_MCP not in {m.get("name") for m in metadata.get("mcpServers") or []}:
+            problems["mcp"] = (f"the {KNOWLEDGE_BASE_MCP} MCPServer is not loaded: without it daprd "
+                               "1.18.1 can lose the workflow actors when the app crashes")
     except Exception as error:  # noqa: BLE001 - readiness reports any failure
         problems["sidecar"] = f"{type(error).__name__}: {str(error)[:200]}"
     for store in (settings.customer_store, settings.system_store, settings.analysis_store):

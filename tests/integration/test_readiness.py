@@ -1,0 +1,132 @@
+"""Readiness, liveness and deadlines on real processes (issue 12).
+
+- /health/ready answers 200 only when every dependency is there, /health/live whenever the
+  process serves;
+- the app SIGKILLed during a new ticket's first step comes back to a sidecar that still hosts the
+  workflow actors (the daprd 1.18.1 deadlock workaround: the knowledge-base MCPServer resource
+  keeps them registered), and the ticket completes;
+- with the scheduler gone, readiness says so and filing answers 503 with Retry-After within its
+  deadline (SIDECAR_TIMEOUT) instead of hanging; once the scheduler is back the same filing is
+  accepted and the ticket completes;
+- a sidecar without the MCPServer resource (the workaround missing) is never ready.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from scripts.devstack import stop_process
+from tests.support.harness import poll, status_of, wait_for_stage
+
+SIDECAR_TIMEOUT_S = 3
+# The first step of a ticket whose id starts with FIRST- hangs until the app is killed.
+FIRST_STEP_HANG = "triage_ticket@FIRST-:hang"
+
+
+@pytest.fixture(scope="module")
+def service(service_factory):
+    return service_factory("readiness", 19000, app_env={"SIDECAR_TIMEOUT": f"{SIDECAR_TIMEOUT_S}s",
+                                                        "APPROVAL_TIMEOUT": "1h",
+                                                        "FAULT_INJECTION": FIRST_STEP_HANG})
+
+
+def ready(service):
+    with service.client(role=None) as api:
+        return api.get("/health/ready")
+
+
+def file_ticket(api, ticket_id: str):
+    return api.post("/support/ticket", json={"ticket_id": ticket_id, "customer_id": "CUST001",
+                                             "description": "Pub/sub messages are delivered twice to our subscriber"})
+
+
+def approve_and_complete(api, ticket_id: str) -> dict:
+    wait_for_stage(api, ticket_id, "awaiting_approval", timeout=90)
+    decided = api.post(f"/support/approve/{ticket_id}", json={"approved": True})
+    assert decided.status_code == 202, decided.text
+    return wait_for_stage(api, ticket_id, "completed", timeout=90)
+
+
+def workflow_actor_types(service) -> set[str]:
+    with service.sidecar() as sidecar:
+        metadata = sidecar.get("/v1.0/metadata").json()
+    return {a["type"] for a in (metadata.get("actorRuntime") or {}).get("activeActors") or []
+            if a["type"].endswith((".workflow", ".activity"))}
+
+
+def test_ready_and_live_when_every_dependency_is_up(service):
+    answer = ready(service)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"status": "ready"}
+    with service.client(role=None) as api:
+        assert api.get("/health/live").json() == {"status": "ok"}
+
+
+def test_the_app_killed_during_a_first_step_comes_back_to_registered_workflows(service):
+    with service.client() as api:
+        assert file_ticket(api, "FIRST-1").status_code == 202
+    with service.client(role="operator") as ops:
+        # The triage step was handed to the worker (it hangs there: FAULT_INJECTION).
+        poll(lambda: ops.get("/ops/instances/FIRST-1").json().get("history", []),
+             lambda events: any(e["kind"] == "taskScheduled" and e.get("name") == "triage_ticket" for e in events),
+             30, message="the first step was never scheduled")
+        assert status_of(ops, "FIRST-1")["stage"] == "triage"
+    service.kill("app")
+    service.app_env.pop("FAULT_INJECTION")
+    service.start_app()
+    # The sidecar hosts the workflow and activity actors again: registration survived the crash.
+    types = poll(lambda: workflow_actor_types(service), lambda t: len(t) >= 2, 30,
+                 message="the workflow actors were not registered again after the app crash")
+    assert any(t.endswith(".workflow") for t in types) and any(t.endswith(".activity") for t in types)
+    assert poll(lambda: ready(service).status_code, lambda code: code == 200, 30) == 200
+    with service.client() as api:
+        final = approve_and_complete(api, "FIRST-1")
+    assert final["stage"] == "completed"
+
+
+def test_without_the_scheduler_readiness_fails_and_filing_answers_503_in_time(service):
+    stop_process("scheduler", service.stack.run_dir)
+    try:
+        not_ready = poll(lambda: ready(service), lambda r: r.status_code == 503, 30,
+                         message="/health/ready stayed 200 with the scheduler gone")
+        assert "scheduler" in not_ready.json()["problems"], not_ready.text
+        assert int(not_ready.headers["Retry-After"]) >= 1
+        with service.client(role=None) as api:
+            assert api.get("/health/live").status_code == 200
+        with service.client() as api:
+            began = time.monotonic()
+            filed = file_ticket(api, "NOSCHED-1")
+            elapsed = time.monotonic() - began
+        assert filed.status_code == 503, filed.text
+        assert int(filed.headers["Retry-After"]) >= 1
+        assert elapsed < SIDECAR_TIMEOUT_S + 5, f"filing took {elapsed:.1f}s without the scheduler"
+    finally:
+        service.stack.start_one("scheduler")
+    poll(lambda: ready(service).status_code, lambda code: code == 200, 60,
+         message="not ready again after the scheduler came back")
+    with service.client() as api:
+        # The client retries the same filing, as Retry-After told it: accepted once, and done.
+        again = poll(lambda: file_ticket(api, "NOSCHED-1"), lambda r: r.status_code in (200, 202), 60,
+                     message="the filing was not accepted after the scheduler came back")
+        assert again.json()["ticket_id"] == "NOSCHED-1"
+        final = approve_and_complete(api, "NOSCHED-1")
+    assert final["stage"] == "completed"
+
+
+def test_a_sidecar_without_the_knowledge_base_mcp_server_is_not_ready(service):
+    # The workaround missing: daprd would unregister the workflow actors on an app crash.
+    (service.resources / "knowledge-base-mcp.yaml").rename(service.workdir / "knowledge-base-mcp.yaml")
+    try:
+        stop_process("daprd", service.stack.run_dir)
+        service.start_sidecar()
+        answer = poll(lambda: ready(service), lambda r: r.status_code == 503 and "mcp" in r.json()["problems"],
+                      60, message="ready without the knowledge-base MCPServer")
+        assert "knowledge-base" in answer.json()["problems"]["mcp"]
+    finally:
+        (service.workdir / "knowledge-base-mcp.yaml").rename(service.resources / "knowledge-base-mcp.yaml")
+        stop_process("daprd", service.stack.run_dir)
+        service.start_sidecar()
+    assert poll(lambda: ready(service).status_code, lambda code: code == 200, 60) == 200
+
