@@ -4,9 +4,12 @@
 # a browser of its own.
 set -euo pipefail
 if [[ -x /usr/bin/chromium ]]; then exit 0; fi
-echo "[ensure-browser] installing chromium from Debian packages" >&2
+PROGRESS_TAG=ensure-browser
+. "$(dirname "$0")/progress.sh"
+log "installing chromium from Debian packages"
 SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+with_progress "updating the package lists" $SUDO apt-get update -qq
+with_progress "installing chromium" $SUDO apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+log "done"
 [[ -x /usr/bin/chromium ]] || { echo "[ensure-browser] ERROR: /usr/bin/chromium still missing" >&2; exit 1; }

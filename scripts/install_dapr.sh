@@ -16,7 +16,9 @@ BIN_DIR="${DAPR_BIN_DIR:-$HOME/.dapr/bin}"
 WORK_DIR="${DAPR_BUILD_DIR:-$HOME/.cache/support-dapr-build}"
 mkdir -p "$BIN_DIR" "$WORK_DIR"
 
-log() { echo "[install-dapr $(date +%H:%M:%S)] $*" >&2; }
+PROGRESS_TAG=install-dapr
+# log (with the elapsed time) and with_progress (says every 20 s that a build still runs).
+. "$(dirname "$0")/progress.sh"
 die() { echo "[install-dapr] ERROR: $*" >&2; exit 1; }
 
 have_version() {  # $1 binary, $2 expected version
@@ -62,20 +64,17 @@ if [[ $need_runtime == 1 ]]; then
   # scheduler address, which silently breaks workflow timers.
   ( cd "$SRC"
     if ! have_version daprd "$DAPR_RUNTIME_VERSION"; then
-      log "building daprd $DAPR_RUNTIME_VERSION (about 7 minutes on a fresh machine; downloads included)"
-      CGO_ENABLED=0 go build -trimpath -tags allcomponents -ldflags "$LDFLAGS" -o "$BIN_DIR/daprd.tmp" ./cmd/daprd
+      CGO_ENABLED=0 with_progress "building daprd $DAPR_RUNTIME_VERSION (about 7 minutes on a fresh machine; downloads included)" go build -trimpath -tags allcomponents -ldflags "$LDFLAGS" -o "$BIN_DIR/daprd.tmp" ./cmd/daprd
       mv "$BIN_DIR/daprd.tmp" "$BIN_DIR/daprd"
     fi
     if ! have_version placement "$DAPR_RUNTIME_VERSION"; then
-      log "building placement $DAPR_RUNTIME_VERSION"
-      CGO_ENABLED=0 go build -trimpath -ldflags "$LDFLAGS" -o "$BIN_DIR/placement.tmp" ./cmd/placement
+      CGO_ENABLED=0 with_progress "building placement $DAPR_RUNTIME_VERSION" go build -trimpath -ldflags "$LDFLAGS" -o "$BIN_DIR/placement.tmp" ./cmd/placement
       mv "$BIN_DIR/placement.tmp" "$BIN_DIR/placement"
       stamp placement
     fi
     if ! have_version scheduler "$DAPR_RUNTIME_VERSION"; then
-      log "building scheduler $DAPR_RUNTIME_VERSION (go-etcd-cron replaced by $ETCD_CRON_VERSION)"
       go mod edit -replace "github.com/diagridio/go-etcd-cron=github.com/diagridio/go-etcd-cron@$ETCD_CRON_VERSION"
-      GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -ldflags "$LDFLAGS" -o "$BIN_DIR/scheduler.tmp" ./cmd/scheduler
+      GOFLAGS=-mod=mod CGO_ENABLED=0 with_progress "building scheduler $DAPR_RUNTIME_VERSION (go-etcd-cron replaced by $ETCD_CRON_VERSION)" go build -trimpath -ldflags "$LDFLAGS" -o "$BIN_DIR/scheduler.tmp" ./cmd/scheduler
       mv "$BIN_DIR/scheduler.tmp" "$BIN_DIR/scheduler"
       stamp scheduler
     fi
@@ -87,9 +86,8 @@ if [[ $need_cli == 1 ]]; then
   SRC="$WORK_DIR/cli-$DAPR_CLI_VERSION"
   fetch_module github.com/dapr/cli "v$DAPR_CLI_VERSION" "$SRC"
   ( cd "$SRC"
-    log "building dapr CLI $DAPR_CLI_VERSION"
     go mod edit -replace "github.com/dapr/components-contrib=github.com/dapr/components-contrib@v$CLI_CONTRIB_VERSION"
-    GOFLAGS=-mod=mod CGO_ENABLED=1 go build -trimpath -ldflags "-s -w -X main.version=$DAPR_CLI_VERSION -X main.apiVersion=1.0" -o "$BIN_DIR/dapr.tmp" .
+    GOFLAGS=-mod=mod CGO_ENABLED=1 with_progress "building the dapr CLI $DAPR_CLI_VERSION" go build -trimpath -ldflags "-s -w -X main.version=$DAPR_CLI_VERSION -X main.apiVersion=1.0" -o "$BIN_DIR/dapr.tmp" .
     mv "$BIN_DIR/dapr.tmp" "$BIN_DIR/dapr"
   )
 fi

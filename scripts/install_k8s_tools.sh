@@ -28,24 +28,9 @@ SCHEMA_DIR="$TOOLS_DIR/schemas"
 PY="$PWD/.venv/bin/python"
 mkdir -p "$BIN_DIR" "$SCHEMA_DIR"
 
-START=$SECONDS
-log() { echo "[install-k8s-tools $(date +%H:%M:%S) +$((SECONDS - START))s] $*" >&2; }
+PROGRESS_TAG=install-k8s-tools
+. scripts/progress.sh
 die() { echo "[install-k8s-tools] ERROR: $*" >&2; exit 1; }
-
-# Runs a command in the background and prints that it is still running every 20 s, so a
-# first build (minutes on two cores) never looks stuck. Returns the command's exit code.
-with_progress() {  # $1 what, then the command
-  local what=$1; shift
-  local began=$SECONDS last=$SECONDS pid
-  "$@" & pid=$!
-  while kill -0 "$pid" 2>/dev/null; do
-    if (( SECONDS - last >= 20 )); then
-      log "still $what ($((SECONDS - began))s)"; last=$SECONDS
-    fi
-    sleep 1
-  done
-  wait "$pid"
-}
 
 stamp_ok() {  # $1 file, $2 wanted stamp content: the stamp holds the version and the checksum
   [[ -f "$1" && -f "$1.version" && "$(cat "$1.version")" == "$2 $(sha256sum "$1" | cut -d' ' -f1)" ]]
@@ -68,9 +53,8 @@ GOBIN_TMP=$(mktemp -d); trap 'rm -rf "$GOBIN_TMP"' EXIT
 if stamp_ok "$BIN_DIR/helm" "helm $HELM_VERSION"; then
   log "helm $HELM_VERSION already in $BIN_DIR"
 else
-  log "building helm $HELM_VERSION from helm.sh/helm/v3 (about 5 minutes on a fresh machine; downloads included)"
   major=$((${KUBERNETES_VERSION%%.*})); minor=$(echo "$KUBERNETES_VERSION" | cut -d. -f2)
-  with_progress "building helm" env GOBIN="$GOBIN_TMP" CGO_ENABLED=0 go install -trimpath -ldflags "-s -w \
+  with_progress "building helm $HELM_VERSION from helm.sh/helm/v3 (about 5 minutes on a fresh machine; downloads included)" env GOBIN="$GOBIN_TMP" CGO_ENABLED=0 go install -trimpath -ldflags "-s -w \
     -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.metadata= \
     -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=$major -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$minor \
     -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=$major -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$minor" \
@@ -78,19 +62,16 @@ else
   mv "$GOBIN_TMP/helm" "$BIN_DIR/helm"
   "$BIN_DIR/helm" version --short | grep -q "^$HELM_VERSION" || die "helm was built but does not report $HELM_VERSION"
   write_stamp "$BIN_DIR/helm" "helm $HELM_VERSION"
-  log "helm $HELM_VERSION built"
 fi
 
 if stamp_ok "$BIN_DIR/kubeconform" "kubeconform $KUBECONFORM_VERSION"; then
   log "kubeconform $KUBECONFORM_VERSION already in $BIN_DIR"
 else
-  log "building kubeconform $KUBECONFORM_VERSION from github.com/yannh/kubeconform (about a minute)"
-  with_progress "building kubeconform" env GOBIN="$GOBIN_TMP" CGO_ENABLED=0 go install -trimpath \
+  with_progress "building kubeconform $KUBECONFORM_VERSION from github.com/yannh/kubeconform (about a minute)" env GOBIN="$GOBIN_TMP" CGO_ENABLED=0 go install -trimpath \
     -ldflags "-s -w -X main.version=$KUBECONFORM_VERSION" "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION"
   mv "$GOBIN_TMP/kubeconform" "$BIN_DIR/kubeconform"
   "$BIN_DIR/kubeconform" -v | grep -q "${KUBECONFORM_VERSION}" || die "kubeconform was built but does not report $KUBECONFORM_VERSION"
   write_stamp "$BIN_DIR/kubeconform" "kubeconform $KUBECONFORM_VERSION"
-  log "kubeconform $KUBECONFORM_VERSION built"
 fi
 
 # Kubernetes schemas: kubeconform looks them up as

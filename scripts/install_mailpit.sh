@@ -21,7 +21,8 @@ BIN="$BIN_DIR/mailpit"
 STAMP="$BIN.version"
 mkdir -p "$BIN_DIR" "$WORK_DIR"
 
-log() { echo "[install-mailpit $(date +%H:%M:%S)] $*" >&2; }
+PROGRESS_TAG=install-mailpit
+. "$(dirname "$0")/progress.sh"
 die() { echo "[install-mailpit] ERROR: $*" >&2; exit 1; }
 
 can_build_ui() { [[ "$WANT_UI" != 0 ]] && command -v node >/dev/null && command -v npm >/dev/null; }
@@ -42,26 +43,6 @@ fi
 
 command -v go >/dev/null || die "Go is not installed; it is needed to build Mailpit (apt-get install golang or install from go.dev)"
 export GOTOOLCHAIN=auto
-
-# Runs a long command in the background and reports the elapsed time every 30 s, so a slow
-# build never looks hung. $1 is what is being done; the rest is the command.
-with_progress() {
-  local what="$1" start=$SECONDS next=30 pid status
-  shift
-  log "$what"
-  "$@" &
-  pid=$!
-  while kill -0 "$pid" 2>/dev/null; do
-    if (( SECONDS - start >= next )); then
-      log "  still $what: $((SECONDS - start)) s"
-      next=$((next + 30))
-    fi
-    sleep 1
-  done
-  wait "$pid" && status=0 || status=$?
-  (( status == 0 )) || die "$what failed (exit $status)"
-  log "  done in $((SECONDS - start)) s"
-}
 
 log "downloading github.com/axllent/mailpit@$MAILPIT_VERSION from the Go module proxy"
 SRC_DIR=$(go mod download -json "github.com/axllent/mailpit@$MAILPIT_VERSION" \

@@ -39,6 +39,9 @@ def configure_logging(level: str = "INFO") -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # httpx logs every request at INFO: the readiness probes (every second from the load
+    # balancer) would drown the log. Its failures still reach us as exceptions.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
 
 
 def sdk_logger_options():

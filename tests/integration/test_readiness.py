@@ -57,9 +57,15 @@ def workflow_actor_types(service) -> set[str]:
 
 
 def test_ready_and_live_when_every_dependency_is_up(service):
-    answer = ready(service)
-    assert answer.status_code == 200, answer.text
-    assert answer.json() == {"status": "ready"}
+    for _ in range(3):
+        answer = ready(service)
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {"status": "ready"}
+    # The scheduler probe reads a job it created once: a missing job would be an error line in
+    # daprd's log at every probe (a load balancer probes every second).
+    errors = [line for line in (service.stack.log_dir / "daprd.log").read_text(errors="replace").splitlines()
+              if "readiness-probe" in line and '"level":"error"' in line.replace(" ", "")]
+    assert len(errors) <= 1, errors
     with service.client(role=None) as api:
         assert api.get("/health/live").json() == {"status": "ok"}
 

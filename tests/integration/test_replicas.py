@@ -182,6 +182,10 @@ def test_the_topology_is_supervised_with_an_ha_control_plane(cluster):
         assert metadata["id"] == "support-service"
         assert "connected" in metadata["actorRuntime"]["placement"]
         assert metadata["scheduler"]["connected_addresses"], metadata.get("scheduler")
+        # The daprd 1.18.1 deadlock workaround holds on every replica: the knowledge-base
+        # MCPServer loaded beside the connected workflow worker (readiness checks both).
+        assert {"name": "knowledge-base"} in metadata["mcpServers"], metadata.get("mcpServers")
+        assert metadata["workflows"]["connectedWorkers"] >= 1, metadata.get("workflows")
     # One consumer group per topic stream, named for the app id and shared by the three
     # sidecars (the pub/sub component's consumerID defaults to the app id): each message is
     # handled by one replica.

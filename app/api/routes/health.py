@@ -66,23 +66,26 @@ def live():
     return {"status": "ok"}
 
 
-# A job nobody creates: reading it is a round trip to a scheduler that answers "not found".
+# A job that never fires (due in the year 2999), created by the first probe that finds it
+# missing: reading it is a round trip to a scheduler, and once it exists the read answers 200
+# (a missing job would log an error in daprd at every probe).
 SCHEDULER_PROBE_JOB = "readiness-probe"
+SCHEDULER_PROBE_DUE = "2999-01-01T00:00:00Z"
 # The MCPServer resource that keeps daprd 1.18.1 from unregistering the workflow actors when the
 # app's stream drops (resources/knowledge-base-mcp.yaml).
 KNOWLEDGE_BASE_MCP = "knowledge-base"
 SIDECAR_PROBE_TIMEOUT_S = 2.0
 
 
-def _sidecar_get(path: str) -> httpx.Response:
+def _sidecar(method: str, path: str, **kwargs) -> httpx.Response:
     port = os.environ.get("DAPR_HTTP_PORT", "3500")
     token = os.environ.get("DAPR_API_TOKEN")
-    return httpx.get(f"http://127.0.0.1:{port}{path}", timeout=SIDECAR_PROBE_TIMEOUT_S,
-                     headers={"dapr-api-token": token} if token else None)
+    return httpx.request(method, f"http://127.0.0.1:{port}{path}", timeout=SIDECAR_PROBE_TIMEOUT_S,
+                         headers={"dapr-api-token": token} if token else None, **kwargs)
 
 
 def _sidecar_metadata() -> dict:
-    response = _sidecar_get("/v1.0/metadata")
+    response = _sidecar("GET", "/v1.0/metadata")
     response.raise_for_status()
     return response.json()
 
@@ -91,15 +94,21 @@ def _scheduler_problem() -> str | None:
     """Whether a scheduler answers the sidecar. The metadata's `connected_addresses` is no
     evidence: daprd 1.18.1 keeps listing a scheduler that has gone. Reading a job is: a
     scheduler answers at once, and with none reachable the read hangs past the deadline."""
+    path = f"/v1.0-alpha1/jobs/{SCHEDULER_PROBE_JOB}"
     try:
-        response = _sidecar_get(f"/v1.0-alpha1/jobs/{SCHEDULER_PROBE_JOB}")
+        response = _sidecar("GET", path)
+        if response.status_code != 200 and "job not found" in response.text:
+            # A scheduler answered; the job is created so that later probes read it.
+            # overwrite: replicas probing at once may each create it.
+            response = _sidecar("POST", path, json={"dueTime": SCHEDULER_PROBE_DUE, "overwrite": True,
+                                                    "data": {"purpose": "readiness probe"}})
     except httpx.TimeoutException:
         return f"no scheduler answered the sidecar within {SIDECAR_PROBE_TIMEOUT_S:g}s"
     except httpx.HTTPError as error:
         return f"{type(error).__name__}: {str(error)[:200]}"
-    if response.status_code == 200 or "job not found" in response.text:
+    if response.status_code in (200, 204):
         return None
-    return f"the sidecar's job read answered {response.status_code}: {response.text[:200]}"
+    return f"the sidecar's job API answered {response.status_code}: {response.text[:200]}"
 
 
 @router.get("/health/ready", responses={503: {"description": "not ready: the body names what is missing"}})
