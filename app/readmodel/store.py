@@ -330,11 +330,13 @@ class ReadModel:
     def _nulls_last(self) -> str:
         return "" if isinstance(self._backend, _SQLite) else " NULLS LAST"
 
-    def running(self, limit: int, checked_before: str) -> list[str]:
-        """Instances the read model thinks are running, least recently checked first."""
+    def running(self, limit: int, checked_before: str, waiting: bool | None = None) -> list[str]:
+        """Instances the read model thinks are running, least recently checked first; only those
+        waiting for a decision (waiting=True) or only those with a step in flight (False)."""
+        condition = "" if waiting is None else f" AND COALESCE(awaiting_decision, 0) = {int(waiting)}"
         rows = self._query(
             "SELECT ticket_id FROM tickets WHERE status IN ('running', 'suspended') AND "
-            "COALESCE(runtime_checked_at, '') < ? ORDER BY COALESCE(runtime_checked_at, '') LIMIT ?",
+            f"COALESCE(runtime_checked_at, '') < ?{condition} ORDER BY COALESCE(runtime_checked_at, '') LIMIT ?",
             (checked_before, limit))
         return [r["ticket_id"] for r in rows]
 

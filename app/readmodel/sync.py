@@ -138,11 +138,17 @@ class ReadModelSync:
     # At most `batch` rows a turn (every `interval` s), each at most once per `min_age` s: with
     # up to `batch` rows running, a change made around the API (an operator's CLI) shows under a
     # status filter within about a second (benchmarks/view_lag.py); with more, the cost stays
-    # `batch / interval` lookups a second and each row waits its turn (10,000 waiting: ~330 s).
+    # `batch / interval` lookups a second and each row waits its turn. Rows with a step in flight
+    # come first (up to `in_flight` a turn): a workflow fails while it runs, so a FAILED ticket
+    # shows within about a second while at most `in_flight` are in flight (admission control
+    # keeps them few), however many wait for a decision. The waiting rows share the rest of
+    # the turn: only an operator changes them outside the workflow, and the service's own
+    # operations update the row at once; one changed with the CLI waits its turn (10,000
+    # waiting: ~500 s).
     def __init__(self, workflows: WorkflowGateway, read_model: ReadModel, interval: float = 0.5,
-                 batch: int = 15, min_age: float = 0.5):
+                 batch: int = 15, min_age: float = 0.5, in_flight: int = 10):
         self.workflows, self.read_model = workflows, read_model
-        self.interval, self.batch, self.min_age = interval, batch, min_age
+        self.interval, self.batch, self.min_age, self.in_flight = interval, batch, min_age, in_flight
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="read-model-sync", daemon=True)
         self.ready = threading.Event()
@@ -160,10 +166,18 @@ class ReadModelSync:
                 if self.read_model.get_meta("built_at") is None:
                     rebuild(self.workflows, self.read_model)
                 self.ready.set()
-                cutoff = (datetime.now(timezone.utc) - timedelta(seconds=self.min_age)).isoformat()
-                ids = self.read_model.running(self.batch, cutoff)
-                if ids:
-                    reconcile(self.workflows, self.read_model, [self.read_model.get(i) for i in ids if self.read_model.get(i)])
+                self.turn()
             except Exception as error:  # noqa: BLE001 - the sweep retries at its next turn
                 logger.warning("read model sync failed", extra={"error": f"{type(error).__name__}: {error}"[:300]})
             self._stop.wait(self.interval)
+
+    def turn(self) -> list[str]:
+        """One turn of the sweep: reconciles the rows in flight first, then waiting ones; returns
+        the ids it checked."""
+        cutoff = (datetime.now(timezone.utc) - timedelta(seconds=self.min_age)).isoformat()
+        ids = self.read_model.running(self.in_flight, cutoff, waiting=False)
+        ids += self.read_model.running(self.batch - len(ids), cutoff, waiting=True)
+        rows = [row for row in map(self.read_model.get, ids) if row]
+        if rows:
+            reconcile(self.workflows, self.read_model, rows)
+        return ids

@@ -56,3 +56,27 @@ def test_terminated_rows_show_cancelled_and_purged_rows_are_dropped(read_model):
     assert [(r["ticket_id"], r["status"], r["stage"]) for r in rows] == [("T-2", "terminated", "cancelled")]
     assert read_model.get("T-3") is None
     assert read_model.get("T-2")["stage"] == "cancelled"
+
+
+def test_the_sweep_checks_rows_in_flight_before_the_many_waiting_ones(read_model):
+    from app.readmodel.sync import ReadModelSync
+
+    waiting = [f"W-{i}" for i in range(40)]
+    for ticket_id in waiting:
+        read_model.apply(ProgressRecord(ticket_id=ticket_id, seq=1, events=[],
+                                        progress=TicketProgress(stage="awaiting_approval", awaiting_decision=True)))
+    read_model.apply(ProgressRecord(ticket_id="F-1", seq=1, events=[],
+                                    progress=TicketProgress(stage="expert_analysis", awaiting_decision=False)))
+    runtime = ScriptedRuntime({**{t: instance(t, "running", "awaiting_approval") for t in waiting},
+                               "F-1": instance("F-1", "failed", "expert_analysis")})
+    sweep = ReadModelSync(runtime, read_model, batch=5, in_flight=2, min_age=0)
+    first = sweep.turn()
+    # The failing ticket is the first checked, though 40 rows wait and were filed before it.
+    assert first[0] == "F-1" and len(first) == 5
+    assert (read_model.get("F-1")["status"], read_model.get("F-1")["stage"]) == ("failed", "failed")
+    # The waiting rows share the rest of each turn, least recently checked first: none twice
+    # before every one is checked once.
+    checked = first[1:]
+    while len(checked) < len(waiting):
+        checked += sweep.turn()
+    assert sorted(checked[:len(waiting)]) == sorted(waiting)
