@@ -60,7 +60,8 @@ async def lifespan(app: FastAPI):
     app.state.admission = AdmissionGate(settings.max_active_tickets, services.read_model)
     deps.provide(services)
     runtime = build_workflow_runtime(with_agents=settings.llm_configured,
-                                     versions_module=settings.workflow_versions_module)
+                                     versions_module=settings.workflow_versions_module,
+                                     activity_threads=settings.activity_threads)
     runtime.start()
     sync = ReadModelSync(workflows, services.read_model)
     app.state.read_model_sync = sync

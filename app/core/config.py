@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     # answers 503 with Retry-After instead of hanging (a sidecar without its scheduler holds a
     # start for as long as the scheduler is gone).
     sidecar_timeout: float = 10.0
+    # Threads the workflow worker runs activities on. The SDK's default is cores + 4 (6 here):
+    # activities wait on I/O (a model call up to LLM_TIMEOUT, a mail send up to 30 s), so six
+    # slow ones held every other ticket's steps, whatever the CPU was doing.
+    activity_threads: int = Field(default=32, ge=1)
     # Tests and drills only: `activity@ticket-prefix,...` fails those activities (app/core/faults.py).
     fault_injection: str | None = None
     # Upgrade drills and tests only: a module adding workflow versions (app/workflows/runtime.py).

@@ -124,10 +124,12 @@ def extra_versions(module_name: str | None) -> tuple[dict, str]:
     return {**TICKET_WORKFLOW_VERSIONS, **module.VERSIONS}, module.LATEST
 
 
-def build_workflow_runtime(with_agents: bool = False, versions_module: str | None = None) -> WorkflowRuntime:
-    """With agents, call it once the sidecar is up: building a DurableAgent reads its metadata."""
+def build_workflow_runtime(with_agents: bool = False, versions_module: str | None = None,
+                           activity_threads: int | None = None) -> WorkflowRuntime:
+    """With agents, call it once the sidecar is up: building a DurableAgent reads its metadata.
+    `activity_threads` sizes the pool the SDK runs activities on (ACTIVITY_THREADS)."""
     sdk_patches.apply()
-    runtime = WorkflowRuntime(logger_options=sdk_logger_options())
+    runtime = WorkflowRuntime(logger_options=sdk_logger_options(), maximum_thread_pool_workers=activity_threads)
     versions, latest = extra_versions(versions_module)
     register_ticket_workflows(runtime, versions, latest)
     if with_agents:

@@ -2,6 +2,7 @@
 
 - /health/ready answers 200 only when every dependency is there, /health/live whenever the
   process serves;
+- steps held by slow calls (more than the SDK's default thread pool) hold no other ticket;
 - the app SIGKILLed during a new ticket's first step comes back to a sidecar that still hosts the
   workflow actors (the daprd 1.18.1 deadlock workaround: the knowledge-base MCPServer resource
   keeps them registered), and the ticket completes;
@@ -68,6 +69,26 @@ def test_ready_and_live_when_every_dependency_is_up(service):
     assert len(errors) <= 1, errors
     with service.client(role=None) as api:
         assert api.get("/health/live").json() == {"status": "ok"}
+
+
+def test_steps_held_by_slow_calls_do_not_hold_other_tickets(service):
+    # Eight first steps hang (more than the SDK's default pool of cores + 4 threads), as slow
+    # model calls or mail sends would; a ticket filed after them still runs every step.
+    held = [f"FIRST-HOLD-{i}" for i in range(8)]
+    with service.client() as api:
+        for ticket_id in held:
+            filed = file_ticket(api, ticket_id)
+            assert filed.status_code == 202, filed.text
+    with service.client(role="operator") as ops:
+        for ticket_id in held:
+            poll(lambda t=ticket_id: ops.get(f"/ops/instances/{t}").json().get("history", []),
+                 lambda events: any(e["kind"] == "taskScheduled" for e in events), 30,
+                 message="a held first step was never scheduled")
+    with service.client() as api:
+        filed = file_ticket(api, "FREE-1")
+        assert filed.status_code == 202, filed.text
+        wait_for_stage(api, "FREE-1", "awaiting_approval", timeout=60)
+        assert {status_of(api, t)["stage"] for t in held} == {"triage"}
 
 
 def test_the_app_killed_during_a_first_step_comes_back_to_registered_workflows(service):
