@@ -93,9 +93,9 @@ class Settings(BaseSettings):
     agent_timeout: float = 600.0
     # How long POST /support/approve waits for the workflow to accept or refuse a decision.
     decision_ack_timeout: float = 5.0
-    # The deadline of each call the API makes to the sidecar's workflow API: past it the request
-    # answers 503 with Retry-After instead of hanging (a sidecar without its scheduler holds a
-    # start for as long as the scheduler is gone).
+    # The deadline of each call the app makes to its sidecar (app/core/sidecar_deadline.py): past
+    # it a request answers 503 with Retry-After instead of hanging (a sidecar without its
+    # scheduler holds a start for as long as the scheduler is gone) and an activity is retried.
     sidecar_timeout: float = 10.0
     # Threads the workflow worker runs activities on. The SDK's default is cores + 4 (6 here):
     # activities wait on I/O (a model call up to LLM_TIMEOUT, a mail send up to 30 s), so six

@@ -10,6 +10,7 @@ from dapr.ext.workflow import DaprWorkflowClient
 
 from app.core.config import Settings
 from app.core.faults import FaultPlan
+from app.core.sidecar_deadline import sidecar_deadline
 from app.delivery.sent_log import MailpitSentLog, SentLog
 from app.readmodel.store import ReadModel
 from app.store import StateStore
@@ -54,7 +55,8 @@ def build_services(settings: Settings) -> Services:
     """Blocks until the sidecar answers (the client polls its health first)."""
     from app.core.logging import sdk_logger_options
 
-    return Services(settings=settings, dapr=DaprClient(),
+    deadline = sidecar_deadline(settings.sidecar_timeout, settings.llm_timeout)
+    return Services(settings=settings, dapr=DaprClient(interceptors=[deadline]),
                     workflows=DaprWorkflowClient(logger_options=sdk_logger_options()),
                     read_model=ReadModel(settings.read_model_url),
                     faults=FaultPlan.parse(settings.fault_injection),

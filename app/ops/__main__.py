@@ -165,10 +165,11 @@ def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
     from dapr.clients import DaprClient
 
+    from app.core.sidecar_deadline import sidecar_deadline
     from app.services.workflow_gateway import DaprWorkflows
     from app.store import StateStore
 
-    dapr = DaprClient()
+    dapr = DaprClient(interceptors=[sidecar_deadline(settings.sidecar_timeout, settings.llm_timeout)])
     workflows = DaprWorkflows(timeout=settings.sidecar_timeout)
     try:
         return run(args, workflows, StateStore(dapr, settings.analysis_store), settings)

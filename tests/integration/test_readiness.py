@@ -9,16 +9,20 @@
 - with the scheduler gone, readiness says so and filing answers 503 with Retry-After within its
   deadline (SIDECAR_TIMEOUT) instead of hanging; once the scheduler is back the same filing is
   accepted and the ticket completes;
+- a hung sidecar (SIGSTOP) gets filing and status answered 503 with Retry-After within the
+  deadline, and the same filing is accepted once it resumes;
 - a sidecar without the MCPServer resource (the workaround missing) is never ready.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 import pytest
 
-from scripts.devstack import stop_process
+from scripts.devstack import read_pid, stop_process
 from tests.support.harness import poll, status_of, wait_for_stage
 
 SIDECAR_TIMEOUT_S = 3
@@ -140,6 +144,31 @@ def test_without_the_scheduler_readiness_fails_and_filing_answers_503_in_time(se
         assert again.json()["ticket_id"] == "NOSCHED-1"
         final = approve_and_complete(api, "NOSCHED-1")
     assert final["stage"] == "completed"
+
+
+def test_a_hung_sidecar_answers_503_in_time_and_nothing_is_lost(service):
+    # SIGSTOP: daprd keeps its sockets open and answers nothing, as a sidecar stuck on a store
+    # would. Every call the app makes has a deadline (SIDECAR_TIMEOUT).
+    daprd = read_pid("daprd", service.stack.run_dir)
+    os.kill(daprd, signal.SIGSTOP)
+    try:
+        with service.client() as api:
+            for request in (lambda: file_ticket(api, "HUNG-1"), lambda: api.get("/support/status/FREE-1")):
+                began = time.monotonic()
+                answer = request()
+                elapsed = time.monotonic() - began
+                assert answer.status_code == 503, answer.text
+                assert int(answer.headers["Retry-After"]) >= 1
+                assert elapsed < SIDECAR_TIMEOUT_S + 5, f"{answer.request.url} took {elapsed:.1f}s"
+    finally:
+        os.kill(daprd, signal.SIGCONT)
+    poll(lambda: ready(service).status_code, lambda code: code == 200, 60,
+         message="not ready again after the sidecar resumed")
+    with service.client() as api:
+        again = poll(lambda: file_ticket(api, "HUNG-1"), lambda r: r.status_code in (200, 202), 60,
+                     message="the filing was not accepted after the sidecar resumed")
+        assert again.json()["ticket_id"] == "HUNG-1"
+        assert approve_and_complete(api, "HUNG-1")["stage"] == "completed"
 
 
 def test_a_sidecar_without_the_knowledge_base_mcp_server_is_not_ready(service):
