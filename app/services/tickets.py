@@ -17,6 +17,7 @@ from app.core.config import Settings
 from app.domain.decision import DecisionAccepted, DecisionRequest
 from app.domain.status import TicketStatus
 from app.domain.ticket import TicketRequest
+from app.readmodel.store import ReadModel
 from app.services.workflow_gateway import Instance, InstanceExists, WorkflowGateway
 from app.store import StateStore
 from app.workflows.contracts import (APPROVAL_EVENT, CANCEL_EVENT, FINAL_STAGES, TICKET_WORKFLOW,
@@ -115,13 +116,29 @@ def ticket_instance(workflows: WorkflowGateway, ticket_id: str) -> Instance:
 
 
 def get_status(workflows: WorkflowGateway, records: StateStore, ticket_id: str,
-               may_read: Callable[[str | None, str | None], bool] | None = None) -> TicketStatus:
+               may_read: Callable[[str | None, str | None], bool] | None = None,
+               read_model: ReadModel | None = None) -> TicketStatus:
     """The ticket's status; with may_read(customer_id, filed_by), only if that allows it (else
     unknown, as for a ticket that does not exist)."""
     instance = ticket_instance(workflows, ticket_id)
     if may_read is not None and not may_read(instance.input.get("customer_id"), instance.input.get("filed_by")):
         raise TicketNotFound(f"no ticket {ticket_id!r}")
+    if instance.runtime_status == "stalled" and "stage" not in instance.custom_status and read_model is not None:
+        instance.custom_status = recorded_view(read_model, ticket_id)
     return to_status(instance, records)
+
+
+def recorded_view(read_model: ReadModel, ticket_id: str) -> dict:
+    """What the workflow last recorded of a ticket (its progress records, in the read model), in
+    the custom status's shape: the runtime answers no custom status for a STALLED instance (held
+    for a version no replica runs), which would show as stage `pending`."""
+    row = read_model.get(ticket_id)
+    if row is None:
+        return {}
+    view = {"stage": row.get("stage"), "revision": row.get("revision") or 0, "version": row.get("workflow_version"),
+            "sla_due": row.get("sla_due"), "escalations": row.get("escalations") or [],
+            "confidence": row.get("confidence")}
+    return {key: value for key, value in view.items() if value is not None}
 
 
 # -- filing -------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ def world(tmp_path):
         deps.get_admission: lambda: admission,
         deps.get_workflows: lambda: workflows, deps.get_records: lambda: records,
         deps.get_customers: lambda: customers, deps.get_ready_read_model: lambda: read_model,
+        deps.get_read_model: lambda: read_model,
         get_settings: lambda: Settings(decision_ack_timeout=0.2, approval_timeout=3600),
         current_principal: lambda: principal["value"],
     })
@@ -200,3 +201,24 @@ def test_a_stale_record_never_moves_a_ticket_back(tmp_path):
                                                                             awaiting_decision=True))
     assert read_model.apply(newer) and not read_model.apply(older)
     assert read_model.get("S-1")["stage"] == "notifying"
+
+
+def test_a_stalled_ticket_shows_the_stage_its_workflow_last_recorded(world):
+    # The runtime answers a STALLED instance (held for a version no replica runs) with no
+    # custom status; the ticket's last progress record says where it is.
+    client, workflows, _, read_model, _ = world
+    stalled = waiting("T-7", revision=1)
+    stalled.runtime_status, stalled.custom_status = "stalled", {}
+    workflows.instances["T-7"] = stalled
+    read_model.apply(ProgressRecord(ticket_id="T-7", seq=4, progress=TicketProgress(
+        customer_id="CUST001", stage="awaiting_approval", revision=1, awaiting_decision=True,
+        workflow_version="v3")))
+    status = client.get("/support/status/T-7").json()
+    assert (status["status"], status["stage"], status["revision"], status["version"]) == \
+        ("stalled", "awaiting_approval", 1, "v3")
+    # Not decidable while stalled: the status does not say it waits for a decision.
+    assert status["awaiting_decision"] is False
+    # A running instance's own custom status wins over the read model.
+    workflows.instances["T-8"] = waiting("T-8")
+    read_model.apply(ProgressRecord(ticket_id="T-8", seq=1, progress=TicketProgress(stage="triage")))
+    assert client.get("/support/status/T-8").json()["stage"] == "awaiting_approval"

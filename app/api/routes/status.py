@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path
 from pydantic import Field
 
 from app.api.auth import CanRead
-from app.api.deps import RecordsDep, WorkflowsDep
+from app.api.deps import ReadModelDep, RecordsDep, WorkflowsDep
 from app.api.errors import responses
 from app.api.scope import can_read, sees_full_status
 from app.domain.client_status import ClientTicketStatus, to_client_status
@@ -24,9 +24,11 @@ StatusView = Annotated[Union[TicketStatus, ClientTicketStatus], Field(discrimina
 
 
 @router.get("/status/{ticket_id}", response_model=StatusView, responses=responses(401, 403, 404, 422))
-def ticket_status(workflows: WorkflowsDep, records: RecordsDep, principal: CanRead,
+def ticket_status(workflows: WorkflowsDep, records: RecordsDep, read_model: ReadModelDep, principal: CanRead,
                   ticket_id: str = Path(pattern=TICKET_ID_PATTERN)) -> TicketStatus | ClientTicketStatus:
-    # Clients read the tickets they filed for customers they may act for; staff read all.
+    # Clients read the tickets they filed for customers they may act for; staff read all. The
+    # read model stands in only for a STALLED instance, which the runtime answers without its
+    # custom status.
     status = tickets.get_status(workflows, records, ticket_id, may_read=lambda customer_id, filed_by:
-                                can_read(principal, customer_id, filed_by))
+                                can_read(principal, customer_id, filed_by), read_model=read_model)
     return status if sees_full_status(principal) else to_client_status(status)
