@@ -54,6 +54,24 @@ def approve_and_complete(api, ticket_id: str) -> dict:
     return wait_for_stage(api, ticket_id, "completed", timeout=90)
 
 
+def assert_refused_in_time(answer, elapsed: float) -> None:
+    """503 with Retry-After, within the deadline (and a little time to answer)."""
+    assert answer.status_code == 503, answer.text
+    assert int(answer.headers["Retry-After"]) >= 1
+    assert elapsed < SIDECAR_TIMEOUT_S + 5, f"{answer.request.url} took {elapsed:.1f}s"
+
+
+def refile_and_complete(service, ticket_id: str, after: str) -> None:
+    """Once ready again, the client sends the same filing again, as Retry-After told it: it is
+    accepted (or found started) once, and the ticket completes."""
+    poll(lambda: ready(service).status_code, lambda code: code == 200, 60, message=f"not ready again after {after}")
+    with service.client() as api:
+        again = poll(lambda: file_ticket(api, ticket_id), lambda r: r.status_code in (200, 202), 60,
+                     message=f"the filing was not accepted after {after}")
+        assert again.json()["ticket_id"] == ticket_id
+        assert approve_and_complete(api, ticket_id)["stage"] == "completed"
+
+
 def workflow_actor_types(service) -> set[str]:
     with service.sidecar() as sidecar:
         metadata = sidecar.get("/v1.0/metadata").json()
@@ -130,20 +148,10 @@ def test_without_the_scheduler_readiness_fails_and_filing_answers_503_in_time(se
             began = time.monotonic()
             filed = file_ticket(api, "NOSCHED-1")
             elapsed = time.monotonic() - began
-        assert filed.status_code == 503, filed.text
-        assert int(filed.headers["Retry-After"]) >= 1
-        assert elapsed < SIDECAR_TIMEOUT_S + 5, f"filing took {elapsed:.1f}s without the scheduler"
+        assert_refused_in_time(filed, elapsed)
     finally:
         service.stack.start_one("scheduler")
-    poll(lambda: ready(service).status_code, lambda code: code == 200, 60,
-         message="not ready again after the scheduler came back")
-    with service.client() as api:
-        # The client retries the same filing, as Retry-After told it: accepted once, and done.
-        again = poll(lambda: file_ticket(api, "NOSCHED-1"), lambda r: r.status_code in (200, 202), 60,
-                     message="the filing was not accepted after the scheduler came back")
-        assert again.json()["ticket_id"] == "NOSCHED-1"
-        final = approve_and_complete(api, "NOSCHED-1")
-    assert final["stage"] == "completed"
+    refile_and_complete(service, "NOSCHED-1", "the scheduler came back")
 
 
 def test_a_hung_sidecar_answers_503_in_time_and_nothing_is_lost(service):
@@ -157,18 +165,10 @@ def test_a_hung_sidecar_answers_503_in_time_and_nothing_is_lost(service):
                 began = time.monotonic()
                 answer = request()
                 elapsed = time.monotonic() - began
-                assert answer.status_code == 503, answer.text
-                assert int(answer.headers["Retry-After"]) >= 1
-                assert elapsed < SIDECAR_TIMEOUT_S + 5, f"{answer.request.url} took {elapsed:.1f}s"
+                assert_refused_in_time(answer, elapsed)
     finally:
         os.kill(daprd, signal.SIGCONT)
-    poll(lambda: ready(service).status_code, lambda code: code == 200, 60,
-         message="not ready again after the sidecar resumed")
-    with service.client() as api:
-        again = poll(lambda: file_ticket(api, "HUNG-1"), lambda r: r.status_code in (200, 202), 60,
-                     message="the filing was not accepted after the sidecar resumed")
-        assert again.json()["ticket_id"] == "HUNG-1"
-        assert approve_and_complete(api, "HUNG-1")["stage"] == "completed"
+    refile_and_complete(service, "HUNG-1", "the sidecar resumed")
 
 
 def test_a_sidecar_without_the_knowledge_base_mcp_server_is_not_ready(service):

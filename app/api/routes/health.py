@@ -128,9 +128,10 @@ def ready(request: Request, services: ServicesDep):
             problems["scheduler"] = scheduler
         workers = (metadata.get("workflows") or {}).get("connectedWorkers") or 0
         hosted = {a.get("type", "") for a in actors.get("activeActors") or []}
-        if not workers or not any(t.endswith(".workflow") for t in hosted):
-            problems["workflow worker"] = (f"{workers} workflow worker(s) connected, workflow actor "
-                                           f"{'' if any(t.endswith('.workflow') for t in hosted) else 'not '}registered")
+        registered = any(t.endswith(".workflow") for t in hosted)
+        if not workers or not registered:
+            problems["workflow worker"] = (f"{workers} workflow worker(s) connected; the workflow actor is "
+                                           f"{'registered' if registered else 'not registered'}")
         names = {c.get("name") for c in metadata.get("components") or []}
         missing = {settings.customer_store, settings.system_store, settings.analysis_store,
                    settings.workflow_store, settings.pubsub_name} - names
