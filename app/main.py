@@ -47,7 +47,6 @@ async def lifespan(app: FastAPI):
     from app.core.tracing import configure_grpc_tracing
     from app.readmodel.sync import ReadModelSync
     from app.services.admission import AdmissionGate
-    from app.services.workflow_gateway import DaprWorkflows
     from app.workflows.runtime import build_workflow_runtime
 
     configure_grpc_tracing(settings.tracing_enabled)  # before the first channel is opened
@@ -55,7 +54,7 @@ async def lifespan(app: FastAPI):
     if services.faults:
         logger.warning("FAULT_INJECTION is set: activities will fail on purpose",
                        extra={"rules": [f"{a}@{p}:{m}" for a, p, m in services.faults.rules]})
-    workflows = DaprWorkflows(timeout=settings.sidecar_timeout)
+    workflows = services.workflows
     app.state.services, app.state.workflows = services, workflows
     app.state.admission = AdmissionGate(settings.max_active_tickets, services.read_model)
     deps.provide(services)

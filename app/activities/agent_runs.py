@@ -4,13 +4,13 @@ started itself."""
 
 from __future__ import annotations
 
-from dapr.ext.workflow import WorkflowActivityContext, WorkflowStatus
+from dapr.ext.workflow import WorkflowActivityContext
 
 from app.activities import deps
 from app.core.logging import ticket_logger
 from app.workflows.contracts import StopAgentRunsRequest, expert_run_id, triage_run_id
 
-RUNNING = {WorkflowStatus.RUNNING, WorkflowStatus.PENDING, WorkflowStatus.SUSPENDED}
+RUNNING = {"running", "pending", "suspended"}
 
 
 def stop_agent_runs(ctx: WorkflowActivityContext, request: StopAgentRunsRequest) -> list[str]:
@@ -19,9 +19,9 @@ def stop_agent_runs(ctx: WorkflowActivityContext, request: StopAgentRunsRequest)
     wf = deps.current().workflows
     stopped = []
     for run_id in run_ids:
-        state = wf.get_workflow_state(run_id, fetch_payloads=False)
-        if state is not None and state.runtime_status in RUNNING:
-            wf.terminate_workflow(run_id, output={"reason": "stopped by its ticket"})
+        run = wf.get(run_id, payloads=False)
+        if run is not None and run.runtime_status in RUNNING:
+            wf.terminate(run_id, output={"reason": "stopped by its ticket"})
             stopped.append(run_id)
     if stopped:
         ticket_logger(__name__, ticket_id).info("agent runs stopped", extra={"runs": stopped})

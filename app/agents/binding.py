@@ -23,10 +23,10 @@ class UnboundToolCall(RuntimeError):
 
 def run_scope(run_id: str) -> AgentRunInput:
     """The input the ticket workflow started agent run `run_id` with."""
-    state = deps.current().workflows.get_workflow_state(run_id, fetch_payloads=True)
-    if state is None or not state.serialized_input:
+    run = deps.current().workflows.get(run_id)
+    if run is None or not run.input:
         raise UnboundToolCall(f"agent run {run_id!r} has no recorded input")
-    return AgentRunInput.model_validate_json(state.serialized_input)
+    return AgentRunInput.model_validate(run.input)
 
 
 def ticket_customer_id() -> str:

@@ -6,13 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from dapr.clients import DaprClient
-from dapr.ext.workflow import DaprWorkflowClient
 
 from app.core.config import Settings
 from app.core.faults import FaultPlan
 from app.core.sidecar_deadline import sidecar_deadline
 from app.delivery.sent_log import MailpitSentLog, SentLog
 from app.readmodel.store import ReadModel
+from app.services.workflow_gateway import DaprWorkflows, WorkflowGateway
 from app.store import StateStore
 
 
@@ -20,7 +20,8 @@ from app.store import StateStore
 class Services:
     settings: Settings
     dapr: DaprClient
-    workflows: DaprWorkflowClient
+    # The workflow API, for the routes and for the activities that read or stop agent runs.
+    workflows: WorkflowGateway
     read_model: ReadModel
     faults: FaultPlan = field(default_factory=FaultPlan)
     # The mail server's log, asked when a delivery's outcome is unknown (None: not configured).
@@ -53,11 +54,9 @@ class Services:
 
 def build_services(settings: Settings) -> Services:
     """Blocks until the sidecar answers (the client polls its health first)."""
-    from app.core.logging import sdk_logger_options
-
     deadline = sidecar_deadline(settings.sidecar_timeout, settings.llm_timeout)
     return Services(settings=settings, dapr=DaprClient(interceptors=[deadline]),
-                    workflows=DaprWorkflowClient(logger_options=sdk_logger_options()),
+                    workflows=DaprWorkflows(timeout=settings.sidecar_timeout),
                     read_model=ReadModel(settings.read_model_url),
                     faults=FaultPlan.parse(settings.fault_injection),
                     sent_log=MailpitSentLog(settings.email_sent_log_url) if settings.email_sent_log_url else None)

@@ -119,7 +119,8 @@ def get_status(workflows: WorkflowGateway, records: StateStore, ticket_id: str,
                may_read: Callable[[str | None, str | None], bool] | None = None,
                read_model: ReadModel | None = None) -> TicketStatus:
     """The ticket's status; with may_read(customer_id, filed_by), only if that allows it (else
-    unknown, as for a ticket that does not exist)."""
+    unknown, as for a ticket that does not exist). `read_model` stands in for the custom status
+    the runtime does not answer for a STALLED instance (recorded_view)."""
     instance = ticket_instance(workflows, ticket_id)
     if may_read is not None and not may_read(instance.input.get("customer_id"), instance.input.get("filed_by")):
         raise TicketNotFound(f"no ticket {ticket_id!r}")

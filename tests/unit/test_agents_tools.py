@@ -44,16 +44,18 @@ class FakeStore:
         return self.records.get(key)
 
 
-class FakeWorkflowClient:
-    def get_workflow_state(self, instance_id, fetch_payloads=True):
+class FakeWorkflows:
+    """The workflow gateway (app/services/workflow_gateway.py), as far as the tools read it."""
+
+    def get(self, instance_id, payloads=True):
         run = RUNS.get(instance_id)
-        return SimpleNamespace(serialized_input=run.model_dump_json()) if run else None
+        return SimpleNamespace(input=run.model_dump(mode="json")) if run else None
 
 
 @pytest.fixture
 def stores(monkeypatch):
     customers, systems = FakeStore(CUSTOMERS), FakeStore(SYSTEMS)
-    deps.provide(SimpleNamespace(customers=customers, systems=systems, workflows=FakeWorkflowClient()))
+    deps.provide(SimpleNamespace(customers=customers, systems=systems, workflows=FakeWorkflows()))
     yield customers, systems
     deps.provide(None)
 
@@ -116,7 +118,7 @@ def test_a_failed_read_of_the_run_fails_the_activity_so_it_is_retried(stores, mo
     def unavailable():
         raise ConnectionError("sidecar unavailable")
 
-    monkeypatch.setattr(FakeWorkflowClient, "get_workflow_state", lambda self, *a, **k: unavailable())
+    monkeypatch.setattr(FakeWorkflows, "get", lambda self, *a, **k: unavailable())
     with pytest.raises(ConnectionError):
         run_tool(agent_with(TRIAGE_TOOLS), "T-1.triage", "lookup_customer", {})
 
