@@ -11,6 +11,7 @@ from grpc import RpcError, StatusCode
 from pydantic import BaseModel
 
 from app.services.tickets import TicketError
+from app.services.workflow_gateway import InstanceStalled
 
 
 logger = logging.getLogger(__name__)
@@ -66,6 +67,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _ticket_error(request: Request, error: TicketError) -> JSONResponse:
         headers = {"Retry-After": str(getattr(error, "retry_after", 2))} if error.status_code == 503 else None
         return JSONResponse(status_code=error.status_code, content={"detail": error.message}, headers=headers)
+
+    @app.exception_handler(InstanceStalled)
+    async def _stalled(request: Request, error: InstanceStalled) -> JSONResponse:
+        return JSONResponse(status_code=503, headers={"Retry-After": "5"},
+                            content={"detail": f"workflow {error} is held by the runtime until a replica with its "
+                                               "version takes it (an upgrade is under way); retry shortly"})
 
     @app.exception_handler(RpcError)
     async def _sidecar_error(request: Request, error: RpcError) -> JSONResponse:

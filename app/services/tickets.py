@@ -18,7 +18,7 @@ from app.domain.decision import DecisionAccepted, DecisionRequest
 from app.domain.status import TicketStatus
 from app.domain.ticket import TicketRequest
 from app.readmodel.store import ReadModel
-from app.services.workflow_gateway import Instance, InstanceExists, WorkflowGateway
+from app.services.workflow_gateway import Instance, InstanceExists, InstanceStalled, WorkflowGateway
 from app.store import StateStore
 from app.workflows.contracts import (APPROVAL_EVENT, CANCEL_EVENT, FINAL_STAGES, TICKET_WORKFLOW,
                                      TicketWorkflowInput)
@@ -241,7 +241,10 @@ def _deliver(workflows: WorkflowGateway, settings: Settings, ticket_id: str, eve
             raise TicketConflict(f"ticket {ticket_id!r} moved on before the decision reached it "
                                  f"(stage: {stage_of(instance)})")
         if not raised:
-            workflows.raise_event(ticket_id, APPROVAL_EVENT, event)
+            try:
+                workflows.raise_event(ticket_id, APPROVAL_EVENT, event)
+            except InstanceStalled as error:  # stalled between the read above and the raise
+                raise _held_stalled(ticket_id) from error
             raised = True
             continue
         if time.monotonic() >= deadline:

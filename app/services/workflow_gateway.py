@@ -24,6 +24,10 @@ class InstanceExists(Exception):
     """An instance with that id exists (a concurrent start won)."""
 
 
+class InstanceStalled(Exception):
+    """The runtime holds the instance STALLED and refuses events for it."""
+
+
 @dataclass
 class Instance:
     """What the runtime holds of one workflow instance."""
@@ -143,7 +147,14 @@ class DaprWorkflows:
             raise
 
     def raise_event(self, instance_id: str, event: str, data: dict) -> None:
-        self._call("RaiseEvent", pb.RaiseEventRequest(instanceId=instance_id, name=event, input=_text(data)))
+        try:
+            self._call("RaiseEvent", pb.RaiseEventRequest(instanceId=instance_id, name=event, input=_text(data)))
+        except RpcError as error:
+            # daprd 1.18.1 refuses an event for a stalled instance ("workflow is stalled", or
+            # "actor is stalled" while its actor holds it) until a replica with its version takes it.
+            if "is stalled" in ((error.details() if hasattr(error, "details") else None) or ""):
+                raise InstanceStalled(instance_id) from error
+            raise
 
     def terminate(self, instance_id: str, output: dict | None = None) -> None:
         self._call("TerminateInstance", pb.TerminateRequest(instanceId=instance_id, output=_text(output),

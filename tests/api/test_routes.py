@@ -13,7 +13,7 @@ from app.core.security import Principal
 from app.main import create_app
 from app.readmodel.store import ReadModel
 from app.services.admission import AdmissionGate
-from app.services.workflow_gateway import Instance
+from app.services.workflow_gateway import Instance, InstanceStalled
 from app.workflows.contracts import ProgressRecord, TicketProgress, TimelineEvent
 from tests.api.fakes import FakeStore, FakeWorkflows, waiting
 from tests.support.harness import poll
@@ -201,6 +201,20 @@ def test_a_stale_record_never_moves_a_ticket_back(tmp_path):
                                                                             awaiting_decision=True))
     assert read_model.apply(newer) and not read_model.apply(older)
     assert read_model.get("S-1")["stage"] == "notifying"
+
+
+def test_a_decision_for_a_ticket_stalled_as_it_is_raised_answers_503_to_retry(world):
+    # Read as running, then refused by the runtime ("workflow is stalled"): an upgrade holds it.
+    client, workflows, *_ = world
+    workflows.instances["T-11"] = waiting("T-11")
+
+    def refuse(instance, event, data):
+        raise InstanceStalled(instance.instance_id)
+
+    workflows.on_event = refuse
+    response = client.post("/support/approve/T-11", json={"approved": True})
+    assert response.status_code == 503 and "held by the runtime" in response.json()["detail"]
+    assert response.headers["Retry-After"]
 
 
 def test_a_stalled_ticket_shows_the_stage_its_workflow_last_recorded(world):

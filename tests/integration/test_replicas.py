@@ -48,6 +48,7 @@ def cluster(request):
     finally:
         if request.session.testsfailed:
             print(cluster.logs())
+            print(cluster.keep_logs())
         cluster.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -418,17 +419,20 @@ def test_a_rolling_upgrade_under_load_loses_no_ticket_and_stalled_instances_resu
         # Replica 0 goes away mid-rollout: its workflows move to the old replicas, then decided.
         cluster.hold_down("app-0")
         cluster.hold_down("daprd-0")
-        # A decision reaches a v3 instance only if it is raised before an old replica picks the
-        # instance up and the runtime stalls it; after that the API answers 503 "held by the
-        # runtime" until a replica with v3 is back, and the decision is sent again then.
-        held_back = [t for t in on_v3 if not _approve_unless_held(api, t)]
-        stalled_seen = poll(lambda: {r["instance_id"]: r for r in api.get("/ops/instances", params={"status": "stalled"}).json()["instances"]},
-                            lambda rows: bool(rows), 60, interval=0.5, message="no v3 instance was held STALLED")
-        assert set(stalled_seen) <= set(on_v3), stalled_seen
-        assert all("v3" in (r["stalled_reason"] or "") for r in stalled_seen.values()), stalled_seen
-        # The rollout goes on: replica 0 back, then the others replaced.
-        cluster.release("daprd-0")
-        cluster.release("app-0")
+        try:
+            # A decision reaches a v3 instance only if it is raised before an old replica picks
+            # the instance up and the runtime stalls it; after that the API answers 503 "held by
+            # the runtime" until a replica with v3 is back, and the decision is sent again then.
+            held_back = [t for t in on_v3 if not _approve_unless_held(api, t)]
+            stalled_seen = poll(lambda: {r["instance_id"]: r for r in api.get("/ops/instances", params={"status": "stalled"}).json()["instances"]},
+                                lambda rows: bool(rows), 60, interval=0.5, message="no v3 instance was held STALLED")
+            assert set(stalled_seen) <= set(on_v3), stalled_seen
+            assert all("v3" in (r["stalled_reason"] or "") for r in stalled_seen.values()), stalled_seen
+        finally:
+            # The rollout goes on (and a failure above leaves no replica down for the next
+            # test): replica 0 back, then the others replaced.
+            cluster.release("daprd-0")
+            cluster.release("app-0")
         cluster.supervised.wait_ready(120)
         for ticket_id in held_back:
             approve(ticket_id)

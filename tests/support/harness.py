@@ -6,8 +6,11 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shutil
 import signal
 import sys
+import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -314,9 +317,18 @@ class Cluster:
         return pid
 
     def hold_down(self, name: str) -> None:
-        """Keeps a program stopped (a lost node): SIGKILL, then supervisord told not to restart it."""
-        self.kill(name)
-        self.supervised.supervisorctl("stop", name, check=False)
+        """Keeps a program stopped (a lost node): frozen (SIGSTOP), supervisord told to stop it,
+        then SIGKILLed while it stops. Killed first, supervisord would start it again at once, and
+        the new process would take its graceful shutdown (15 s for daprd) instead of vanishing."""
+        pid = self.pid(name)
+        assert pid, f"{name} is not running: {self.status().get(name)}"
+        os.killpg(pid, signal.SIGSTOP)
+        stopping = threading.Thread(target=self.supervised.supervisorctl, args=("stop", name), kwargs={"check": False})
+        stopping.start()
+        poll(lambda: self.status().get(name, {}).get("state"), lambda s: s in ("STOPPING", "STOPPED"), 20,
+             interval=0.05, message=f"supervisord did not begin stopping {name}")
+        os.killpg(pid, signal.SIGKILL)
+        stopping.join(timeout=30)
 
     def release(self, name: str) -> None:
         self.supervised.supervisorctl("start", name, check=False)
@@ -373,6 +385,20 @@ class Cluster:
     def stack(self):
         """What mailpit_messages() needs of a service: the Mailpit URL."""
         return _MailpitOnly(f"http://127.0.0.1:{self.ports.mailpit_http}")
+
+    def keep_logs(self) -> str:
+        """Copies every log of the cluster where a failed run can be read after the test has
+        removed its directory, and says where; with the lines that explain most failures: the
+        API's sidecar errors and daprd's errors."""
+        kept = Path(tempfile.gettempdir()) / "support-test-logs" / time.strftime("replicas-%Y%m%dT%H%M%S")
+        shutil.copytree(self.supervised.log_dir, kept, dirs_exist_ok=True)
+        out = [f"the cluster's logs are kept in {kept}"]
+        for log in sorted(kept.glob("*.log")):
+            lines = log.read_text(errors="replace").splitlines()
+            picked = [line for line in lines if "sidecar error answered 500" in line or '"level":"error"' in line]
+            if picked:
+                out.append(f"--- {log.name}: {len(picked)} error lines, the last 10 ---\n" + "\n".join(picked[-10:]))
+        return "\n".join(out)
 
     def logs(self, lines: int = 30) -> str:
         out = []
