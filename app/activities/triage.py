@@ -27,7 +27,8 @@ def triage_ticket(ctx: WorkflowActivityContext, ticket: TicketWorkflowInput) -> 
 
     classification = classify_ticket(ticket.description)
     entitlement = decide_entitlement(customer.plan if customer else None, classification.priority,
-                                     datetime.fromisoformat(ticket.filed_at), services.settings.sla_override)
+                                     datetime.fromisoformat(ticket.filed_at),
+                                     services.settings.sla_override_for(ticket.customer_id))
     system_info = system.model_dump(exclude={"customer_id"}) if system else None
     result = TriageResult(
         ticket_id=ticket.ticket_id,

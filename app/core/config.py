@@ -47,8 +47,15 @@ class Settings(BaseSettings):
     # How long a proposal waits for an engineer's decision before the ticket escalates.
     approval_timeout: float = 24 * 3600
     max_revisions: int = 2
-    # Replaces every first-response target (e.g. "5s") for drills and tests; unset in production.
+    # Replaces the first-response target (e.g. "5s") for drills and tests; unset in production.
+    # With SLA_OVERRIDE_CUSTOMERS (comma-separated ids) only those customers' tickets get it, so a
+    # drill on a synthetic customer leaves every real customer's SLA alone.
     sla_override: float | None = None
+    sla_override_customers: str = ""
+
+    def sla_override_for(self, customer_id: str) -> float | None:
+        chosen = {c.strip() for c in self.sla_override_customers.split(",") if c.strip()}
+        return self.sla_override if not chosen or customer_id in chosen else None
 
     # LLM: "offline" needs nothing; "openai" reaches OpenAI or any OpenAI-compatible URL
     # (agents) and the Conversation API component (notifications). Unset = decided by whether

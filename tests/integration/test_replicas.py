@@ -34,6 +34,11 @@ TICKETS = int(os.environ.get("REPLICAS_TEST_TICKETS", "300"))
 KILL_TICKETS = 60
 APPROVAL_TIMEOUT_S = 20
 RETRYABLE = (502, 503, 504)
+# A synthetic customer for the SLA drill (SLA_OVERRIDE_CUSTOMERS): its first-response target is
+# DRILL_SLA_S, shorter than the approval timeout, so both durable timers fire in order.
+DRILL_CUSTOMER = {"customer_id": "DRILL-1", "name": "SLA Drill Ltd", "plan": "professional",
+                  "contact_email": "drill@sla-drill.example"}
+DRILL_SLA_S = 8
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +46,10 @@ def cluster(request):
     # Not under pytest's 0700 temporary directory: as root, PostgreSQL runs as user postgres.
     workdir = Path(tempfile.mkdtemp(prefix="support-replicas-"))
     workdir.chmod(0o711)
-    cluster = Cluster(workdir, BASE_PORT, replicas=3, app_env={"APPROVAL_TIMEOUT": f"{APPROVAL_TIMEOUT_S}s"})
+    # The SLA is shortened for the drill customer alone: the other tests' tickets keep their plan's.
+    cluster = Cluster(workdir, BASE_PORT, replicas=3, app_env={
+        "APPROVAL_TIMEOUT": f"{APPROVAL_TIMEOUT_S}s", "SLA_OVERRIDE": f"{DRILL_SLA_S}s",
+        "SLA_OVERRIDE_CUSTOMERS": DRILL_CUSTOMER["customer_id"]})
     try:
         cluster.start()
         yield cluster
@@ -255,26 +263,35 @@ def test_losing_a_placement_and_a_scheduler_node_keeps_tickets_flowing_and_a_tim
         assert cluster.status()[placement]["state"] == "STOPPED"
         timer_ticket = "TIMER-1"
         ALL_TICKETS.append(timer_ticket)
+        with cluster.sidecar(1) as sidecar:
+            stored = sidecar.post("/v1.0/state/customer-state",
+                                  json=[{"key": DRILL_CUSTOMER["customer_id"], "value": DRILL_CUSTOMER}])
+            assert stored.status_code == 204, stored.text
         with cluster.client() as api:
             # 200 too: a start held past its deadline while placement elects a leader answers
             # 503, and the filing sent again finds the ticket started (the same content).
             _retrying(lambda: api.post("/support/ticket", json={
-                "ticket_id": timer_ticket, "customer_id": "CUST002",
+                "ticket_id": timer_ticket, "customer_id": DRILL_CUSTOMER["customer_id"],
                 "description": "Messages published to the orders topic never reach the subscriber"}), (200, 202))
         ids = [f"LOSS-{i}" for i in range(20)]
         ALL_TICKETS.extend(ids)
         stages = run_tickets(cluster, ids)
         assert {t: s for t, s in stages.items() if s != "completed"} == {}
-        # Nobody decides TIMER-1: its durable approval timer (in the scheduler cluster of two
-        # remaining nodes) fires and escalates it, once.
+        # Nobody decides TIMER-1: its two durable timers (in the scheduler cluster of two
+        # remaining nodes) fire once each: the SLA's first-response deadline (an escalation
+        # while the wait goes on), then the approval timeout, which ends the ticket escalated.
         with cluster.client() as api:
             status = poll(lambda: api.get(f"/support/status/{timer_ticket}").json(),
                           lambda s: s.get("stage") == "escalated", APPROVAL_TIMEOUT_S + 90, interval=1,
                           message="the approval timer did not fire")
         assert status["output"]["escalation"]["reason"] == "approval_timeout"
+        assert status["escalations"] == ["sla_breach", "approval_timeout"], status["escalations"]
+        filed, due = (datetime.fromisoformat(status[k]) for k in ("created_at", "sla_due"))
+        assert abs((due - filed).total_seconds() - DRILL_SLA_S) < 2, (filed, due)
         inbox = poll(lambda: cluster.state("analysis-state", f"inbox:ticket-escalations:{timer_ticket}"),
-                     lambda v: v is not None, 30, message="escalation not received")
-        assert len(inbox["messages"]) == 1, inbox
+                     lambda v: v is not None and len(v["messages"]) >= 2, 30, message="escalations not received")
+        assert sorted(m["id"] for m in inbox["messages"]) == [
+            f"{timer_ticket}:escalation:approval_timeout", f"{timer_ticket}:escalation:sla_breach"], inbox
         assert_each_mailed_once(cluster, [timer_ticket], kind="escalated")
     finally:
         cluster.release(placement)

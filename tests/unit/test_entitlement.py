@@ -56,3 +56,12 @@ def test_durations(text, seconds):
 def test_bad_durations(text):
     with pytest.raises(ValueError):
         parse_duration(text)
+
+
+def test_an_sla_drill_scoped_to_customers_leaves_the_others_on_their_plan():
+    from app.core.config import Settings
+
+    drill = Settings(sla_override="8s", sla_override_customers="DRILL-1, DRILL-2")
+    assert (drill.sla_override_for("DRILL-2"), drill.sla_override_for("CUST001")) == (8.0, None)
+    assert Settings(sla_override="8s").sla_override_for("CUST001") == 8.0
+    assert Settings().sla_override_for("DRILL-1") is None
