@@ -6,6 +6,13 @@ description is cut into clauses (sentences, and coordinated clauses: ", and", ";
 clause is a problem of its own when its own best article is a strong match (a BM25 score of at
 least `MIN_PROBLEM_SCORE`) and differs from the articles of the problems before it. Impact is
 the rubric priority of the clause, read with the ticket's context sentences (environment, scale).
+
+A clause that announces itself as an additional problem ("we also see ...", "separately, ...",
+"... is ignored too") cuts the description into segments, one problem each at most: there the
+customer, not the retrieval margin, says that a second problem starts. A segment in which no
+clause leads clearly is searched as a whole and is a problem when its best article is strong,
+however close the runner-up: the marker says a problem is there, the best article is the best
+guess at which one (the runner-up still reaches the citations through the fused ranking).
 """
 
 from __future__ import annotations
@@ -31,6 +38,10 @@ PRIORITY_RANK: dict[str, int] = {"critical": 0, "high": 1, "medium": 2, "low": 3
 # A clause that opens by pointing back ("This blocks our release", "It happens hourly") tells the
 # impact of the problem before it, not a new one.
 _POINTS_BACK = re.compile(r"^(this|that|it|which|these|those)\b", re.IGNORECASE)
+# Additive connectives: a clause that reports something besides what came before.
+_ADDITIONAL = re.compile(
+    r"\b(also|separately|additionally|in addition|besides|moreover|on top of that|as well as)\b"
+    r"|\b(too|either|as well)\s*[.!?]?$", re.IGNORECASE)
 _CLAUSE_BREAK = re.compile(r"(?<=[.!?;])\s+|\n+|,\s+(?:and|but)\s+|;\s*|\s+but\s+also\s+",
                            re.IGNORECASE)
 
@@ -50,12 +61,20 @@ def split_problems(description: str) -> list[Problem]:
     search = get_knowledge_search()
     clauses = [c.strip() for c in _CLAUSE_BREAK.split(text) if c and c.strip()]
     searched = [(clause, search.search(clause, k=HITS_PER_PROBLEM)) for clause in clauses]
-    strong = [(clause, hits) for clause, hits in searched if _names_a_problem(clause, hits)]
+    segments = _segments(searched)
+    named: list[tuple[str, list[SearchHit]]] = []
+    for segment in segments:
+        strong = [(clause, hits) for clause, hits in segment if _names_a_problem(clause, hits)]
+        if not strong and len(segments) > 1:  # the customer marked a problem off here
+            whole = " ".join(clause for clause, _ in segment)
+            hits = search.search(whole, k=HITS_PER_PROBLEM)
+            strong = [(whole, hits)] if hits and hits[0].score >= MIN_PROBLEM_SCORE else []
+        named.extend(strong)
     context = " ".join(clause for clause, _ in searched
-                       if all(clause != other for other, _ in strong))
+                       if all(clause not in other for other, _ in named))
 
     problems: list[Problem] = []
-    for clause, hits in strong:
+    for clause, hits in named:
         if hits[0].slug in {p.slug for p in problems}:
             continue
         priority, _ = assess_priority(f"{clause} {context}")
@@ -69,6 +88,19 @@ def split_problems(description: str) -> list[Problem]:
                         priority=assess_priority(text)[0], hits=whole)]
     problems.sort(key=lambda p: PRIORITY_RANK[p.priority])  # stable: written order on ties
     return problems[:MAX_PROBLEMS]
+
+
+def _segments(searched: list[tuple[str, list[SearchHit]]]) -> list[list[tuple[str, list[SearchHit]]]]:
+    """The searched clauses cut before each clause marked as an additional problem that matches
+    an article strongly (one that points back stays with the problem before it)."""
+    segments: list[list[tuple[str, list[SearchHit]]]] = []
+    for clause, hits in searched:
+        starts = bool(_ADDITIONAL.search(clause) and not _POINTS_BACK.match(clause)
+                      and hits and hits[0].score >= MIN_PROBLEM_SCORE)
+        if not segments or (starts and segments[-1]):
+            segments.append([])
+        segments[-1].append((clause, hits))
+    return segments
 
 
 def _names_a_problem(clause: str, hits: list[SearchHit]) -> bool:

@@ -1,7 +1,9 @@
 """Offline, deterministic ticket triage: category from the knowledge base, priority from the rubric.
 
-Category is the category of the best-matching knowledge-base topic (triage rubric). Priority
-follows the rubric's definitions, read from general cues in the wording:
+Category is the category of the best-matching knowledge-base topic (triage rubric); a ticket
+with two problems takes the category of the one with more impact (`app.expert.problems`), not
+that of whichever problem dominates the wording. Priority follows the rubric's definitions, read
+from general cues in the wording:
 
 - critical: production is down or losing data (all or most requests failing);
 - high: production degraded or partly failing, a security exposure, or a production release blocked;
@@ -136,10 +138,19 @@ _SENTENCES = re.compile(r"(?<=[.!?;])\s+|\n+")
 def classify_ticket(description: str) -> Classification:
     """Category, priority and the signals behind them. A ticket out of scope (see
     `app.triage.scope`) gets category `other` and keeps the best match only as a signal."""
+    from app.expert.problems import split_problems  # problems read the priority from here
     from app.triage.scope import assess_scope  # scope reads the classification's top score
 
     hits = get_knowledge_search().search(description, k=MATCHES_KEPT)
-    if hits:
+    problems = split_problems(description) if hits else []
+    if len(problems) > 1:
+        first = problems[0]
+        category = first.hits[0].category
+        reasons = [f"category {category}: the problem with most impact of {len(problems)} best "
+                   f"matches {first.slug}"]
+        category_signal = f"category {category}: " + (
+            ", ".join(matched_words(first.text, first.slug)) or first.slug)
+    elif hits:
         category = hits[0].category
         reasons = [f"category {category}: best knowledge-base match is {hits[0].slug}"]
         category_signal = f"category {category}: " + (
@@ -229,11 +240,19 @@ def _environment(text: str) -> tuple[str, str]:
     return "unknown", "environment: not stated, treated as non-production"
 
 
+# An environment cue with the noun it qualifies ("the test environment", "our dev machines"):
+# without the cue, the noun would still say where, not what.
+_ENVIRONMENT_PHRASES = tuple(
+    re.compile(rf"(?:{cues.pattern})(?:\s+(?:environments?|envs?|machines?|boxes|servers?|setup)\b)?",
+               re.IGNORECASE)
+    for cues in (_NEGATED_PRODUCTION, _PRODUCTION, _NON_PRODUCTION))
+
+
 def without_environment(text: str) -> str:
     """The text without its environment cues ("in production", "on my laptop", "staging"): they
     say where a problem happens, not what it is about (triage scope weighs the rest)."""
-    for cues in (_NEGATED_PRODUCTION, _PRODUCTION, _NON_PRODUCTION):
-        text = cues.sub(" ", text)
+    for phrases in _ENVIRONMENT_PHRASES:
+        text = phrases.sub(" ", text)
     return text
 
 

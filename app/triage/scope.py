@@ -25,6 +25,10 @@ Two kinds of words are left out of coverage and language because they say nothin
 topic: where the problem happens (the triage environment cues: production, staging, a laptop),
 and the customer's own identifiers: tokens English has never seen, that the articles do not use
 either, written like an identifier ("uuid4", "OrderCreated", "order_id"), as are plain numbers.
+So are, when the articles never use them, the values the customer writes as values whatever
+English makes of the words: a single quoted token ('user-signup'), the parts of a path
+(/signup/v2), a quantity with its unit (1am, 90s), and the name of the customer's own app or
+service ("the warehouse service"): they name things in the customer's system, not the topic.
 A plain word English has never seen ("Istio") is a name and counts, unexplained.
 
 Two triage signals decide on their own: a category `other` already chosen (by an LLM triage),
@@ -89,6 +93,14 @@ _WORDS = re.compile(r"[A-Za-z0-9][\w'-]*[A-Za-z0-9]|[A-Za-z]")
 _NUMBER = re.compile(r"[\d.,:-]+")
 # Identifier-shaped: a digit, an underscore, an inner capital, or parts joined by - or .
 _IDENTIFIER = re.compile(r".*([0-9_]|[a-z][A-Z]|[A-Za-z][-.][A-Za-z]).*")
+# Values written as values (module docstring): a quoted single token, a path, a quantity with
+# its unit, and the words naming the customer's own app or service.
+_QUOTED_TOKEN = re.compile(r"(?<!\w)['\"`]([^\s'\"`]+)['\"`](?!\w)")
+_PATH = re.compile(r"(?<![\w/])/[\w.-]+(?:/[\w.{}-]+)*")
+_QUANTITY = re.compile(r"\b\d+[a-z]{1,3}\b")
+_OWN_APP_NAME = re.compile(
+    r"\b(?i:our|the|my|their|its|this|that|a|an)\s+((?:[a-z][\w-]*\s+){1,2}?)"
+    r"(?:app|apps|application|applications|service|services|microservice|microservices)\b")
 _SENTENCE = re.compile(r"(?<=[.!?;:])\s+")
 # The customer states that Dapr is not part of the problem: a negation governing the product
 # name ("no Dapr in this path", "we don't use Dapr there", "without Dapr").
@@ -178,12 +190,13 @@ def measure_scope(description: str, top_score: float, slugs: list[str]) -> Scope
     ratios: dict[str, float] = {}
     runtime: dict[str, float] = {}
     written = {w.lower(): w for w in _WORDS.findall(description)}
+    values = customer_values(description)
     for word in topic_words(description):
         stems = analyze(word)
         zipf = zipf_frequency(word, "en")
-        if (zipf < UNKNOWN_ZIPF and not _contains(known, stems)
-                and _IDENTIFIER.fullmatch(written.get(word, word))):
-            continue  # the customer's own identifier: says neither Dapr nor anything else
+        if not _contains(known, stems) and (word in values or (
+                zipf < UNKNOWN_ZIPF and _IDENTIFIER.fullmatch(written.get(word, word)))):
+            continue  # the customer's own identifier or value: says neither Dapr nor anything else
         weight = max(MIN_WEIGHT, ZIPF_CEILING - zipf)
         total += weight
         if _contains(explaining, stems):
@@ -206,6 +219,16 @@ def measure_scope(description: str, top_score: float, slugs: list[str]) -> Scope
         unexplained=sorted(unexplained, key=lambda w: (-unexplained[w], w))[:UNEXPLAINED_SHOWN],
         most_dapr=[w for w in sorted(ratios, key=lambda w: (-ratios[w], w))[:3] if ratios[w] > 0],
         other_product=subject_product(description, explaining))
+
+
+def customer_values(description: str) -> set[str]:
+    """The lower-cased words the customer writes as values (module docstring): quoted single
+    tokens, path parts, quantities and the names of the customer's own apps and services."""
+    spans = [m.group(1) for m in _QUOTED_TOKEN.finditer(description)]
+    spans += [m.group(0) for m in _PATH.finditer(description)]
+    spans += [m.group(0) for m in _QUANTITY.finditer(description)]
+    spans += [m.group(1) for m in _OWN_APP_NAME.finditer(" ".join(description.split()))]
+    return {w.lower() for span in spans for w in [span.strip(), *_WORDS.findall(span)]}
 
 
 def subject_product(description: str, explaining) -> str | None:

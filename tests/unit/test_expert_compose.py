@@ -178,6 +178,19 @@ def test_a_clause_pointing_back_is_impact_not_a_problem():
     assert [p.slug for p in problems] == ["port-conflicts"]
 
 
+def test_a_clause_marked_as_additional_starts_a_second_problem():
+    # Neither clause leads its runner-up clearly (Jobs API vs scheduler, duplicates vs not
+    # delivered); "separately" says a second problem starts, so each side is one problem.
+    marked = split_problems("Jobs we schedule through the Jobs API never run in our test cluster, "
+                            "and separately the subscriber gets each message twice.")
+    assert len(marked) == 2 and marked[1].slug == "pubsub-duplicates"
+    assert marked[0].slug in ("jobs-api-scheduling", "scheduler-unreachable")
+    # Without the marker the retrieval margin decides, as before: one problem.
+    unmarked = split_problems("Jobs we schedule through the Jobs API never run in our test "
+                              "cluster, and the subscriber gets each message twice.")
+    assert len(unmarked) == 1
+
+
 def test_queries_cover_each_problem():
     queries = build_kb_queries(TWO_PROBLEMS, "security", None)
     assert len(queries) == 5

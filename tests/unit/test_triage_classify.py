@@ -22,6 +22,18 @@ def test_category_is_the_best_matching_topic(description, category, slug):
     assert result.reasons[0] == f"category {category}: best knowledge-base match is {slug}"
 
 
+def test_a_ticket_with_two_problems_takes_the_category_of_the_one_with_more_impact():
+    # The metrics wording matches more strongly, but the workflows down in production is the
+    # problem with more impact (rubric).
+    description = ("Workflow instances in production all sit in RUNNING because no worker picks "
+                   "them up, and on top of that Prometheus cannot scrape the sidecar metrics on "
+                   "port 9090 in staging.")
+    result = classify_ticket(description)
+    assert result.matched_slugs[0] == "metrics-prometheus"
+    assert result.category == "workflow"
+    assert "workflow-stuck" in result.reasons[0]
+
+
 def test_no_match_is_out_of_scope_and_says_so():
     result = classify_ticket("qwxzv plmokn")
     assert result.category == "other"
@@ -132,3 +144,7 @@ def test_environment_cues_are_removed_from_the_text():
     # Scope weighs what a ticket is about; where it happens is the priority's business.
     assert without_environment("It fails in production and on my laptop.").split() == [
         "It", "fails", "in", "and", "on", "my", "."]
+    # With the noun the cue qualifies; the same noun elsewhere stays.
+    assert without_environment("Nothing runs in the test environment or on our dev machines.").split() == [
+        "Nothing", "runs", "in", "the", "or", "on", "our", "."]
+    assert "environment" in without_environment("The environment variable is unset in staging.")

@@ -14,6 +14,7 @@ from app.triage.scope import (
     assess_scope,
     kb_likelihood_ratio,
     measure_scope,
+    customer_values,
     topic_words,
 )
 
@@ -68,9 +69,26 @@ def test_business_words_do_not_push_a_real_dapr_problem_out():
     description = ("Our invoicing service subscribes to the orders topic and each invoice event "
                    "arrives twice in staging.")
     found = evidence(description)
-    assert "invoicing" in found.unexplained
+    # "invoicing" names the customer's own service: neither explained nor unexplained.
+    assert "invoicing" not in found.unexplained and "invoice" in found.unexplained
     assert found.runtime == 1.0  # "subscribes": the pub/sub vocabulary of many articles
     assert assess_scope(description).in_scope
+
+
+def test_values_the_customer_writes_name_the_customers_system_not_the_topic():
+    values = customer_values("Our billing service stopped reading the 'ledger-sync' topic after "
+                             "we moved the route to /hooks/v3; it last ran at 2am. Our Flask app too.")
+    assert {"billing", "ledger-sync", "hooks", "v3", "2am"} <= values
+    # A product's name qualifying the app says what it is written in (the subject signal's job),
+    # and a quoted message of several words is evidence, not a value.
+    assert "flask" not in values
+    assert not customer_values("The sidecar logs 'connection refused' for the app.")
+
+
+def test_the_customers_values_do_not_count_against_a_dapr_ticket():
+    named = evidence("The sidecar of the orders app logs that the subscription route "
+                     "/fulfilment/v2 of the 'order-fulfilment' topic is not found.")
+    assert named.unexplained == ["found"]
 
 
 def test_product_names_are_not_runtime_vocabulary():
