@@ -40,9 +40,10 @@ if __package__ in (None, ""):
 import grpc  # noqa: E402
 import httpx  # noqa: E402
 
-from benchmarks.support import (Deadline, Progress, children, run_concurrently, cpu_seconds, emit, latency_summary,  # noqa: E402
-                                machine, new_service, pid_of, rss_mb, start_floor_worker,
-                                stop_all, stop_floor_worker, ticket_body)
+from benchmarks.support import (Deadline, Progress, children, cpu_seconds, disk_bytes, emit,  # noqa: E402
+                                history_size, latency_summary, machine, new_service, pid_of, rss_mb,
+                                run_concurrently, start_floor_worker, stop_all, stop_floor_worker,
+                                ticket_body)
 from scripts.devstack import stop_process  # noqa: E402
 from tests.support.harness import TEST_TOKENS  # noqa: E402
 
@@ -296,6 +297,7 @@ def run_service(service, args, tag: str = "") -> dict:
         profiler.stop()
         cpu = _cpu_delta(cpu_before, _cpu(service))
         metrics = _metrics_delta(metrics_before, _metrics(service), max(1, len(results)))
+        history = history_size(service, [f"SVC{tag}-{i}" for i in range(min(10, args.n))])
     finally:
         api.close()
     return {"part": "service", "n": args.n, "concurrency": args.c, "completed": len(results),
@@ -304,7 +306,7 @@ def run_service(service, args, tag: str = "") -> dict:
             "to_waiting": latency_summary([r[0] for r in results]),
             "end_to_end": latency_summary([r[1] for r in results]),
             "cpu_s": cpu, "cpu_ms_per_ticket": round(sum(cpu.values()) * 1000 / max(1, len(results)), 1),
-            "daprd_metrics_per_ticket": metrics}
+            "daprd_metrics_per_ticket": metrics, "history_per_ticket": history}
 
 
 # -- part 3: endpoint latency --------------------------------------------------------------------
@@ -469,6 +471,7 @@ def run_capacity(service, args, waiting_ids: list[str]) -> dict:
     _take_transient()
     api = _api(service, args.c + 8)
     result: dict = {"part": "capacity", "target_waiting": args.waiting}
+    disk_before = disk_bytes(service)
     missing = args.waiting - len(waiting_ids)
     if missing > 0:
         bodies = [ticket_body(f"CAP-{i}", i) for i in range(missing)]
@@ -485,6 +488,9 @@ def run_capacity(service, args, waiting_ids: list[str]) -> dict:
     result["seconds_until_all_waiting"] = round(time.perf_counter() - started, 1)
     result["waiting"] = len(waiting_ids)
     result["memory_all_waiting"] = _memory(service)
+    disk = disk_bytes(service)
+    result["disk_bytes_per_waiting_ticket"] = {
+        k: round((disk[k] - disk_before[k]) / max(1, missing)) for k in disk} if missing > 0 else None
 
     def status_one(i):
         began = time.perf_counter()
@@ -601,6 +607,8 @@ def main(argv: list[str] | None = None) -> int:
                 summary[f"{name}_{rate_key}"] = statistics.median(r[rate_key] for r in results)
                 summary[f"{name}_{cpu_key}"] = statistics.median(r[cpu_key] for r in results)
                 summary[f"{name}_rounds"] = [r[rate_key] for r in results]
+        if rounds["service"]:
+            summary["service_history_bytes_per_ticket"] = rounds["service"][-1]["history_per_ticket"]["bytes_per_instance"]
         service.start_app()
         waiting_ids: list[str] = []
         if "latency" in parts:

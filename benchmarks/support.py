@@ -312,3 +312,39 @@ class Deadline:
 
     def passed(self) -> bool:
         return self.left <= 0
+
+
+# -- bytes per ticket ----------------------------------------------------------------------------
+
+def history_size(service: Service, instance_ids: list[str]) -> dict:
+    """What the runtime keeps of each instance's history, as it stores it (protobuf bytes per
+    event): the mean per instance, and the event kinds that take most of it."""
+    from app.services.workflow_gateway import DaprWorkflows
+
+    gateway = DaprWorkflows(timeout=30, address=f"127.0.0.1:{service.ports.dapr_grpc}")
+    by_kind: dict[str, int] = {}
+    events = total = 0
+    try:
+        for instance_id in instance_ids:
+            for event in gateway.history(instance_id):
+                kind = event.WhichOneof("eventType") or "unknown"
+                size = event.ByteSize()
+                by_kind[kind] = by_kind.get(kind, 0) + size
+                events += 1
+                total += size
+    finally:
+        gateway.close()
+    n = max(1, len(instance_ids))
+    largest = sorted(by_kind.items(), key=lambda kv: -kv[1])[:4]
+    return {"instances": len(instance_ids), "events_per_instance": round(events / n, 1),
+            "bytes_per_instance": round(total / n), "largest_kinds_bytes_per_instance": {
+                kind: round(size / n) for kind, size in largest}}
+
+
+def disk_bytes(service: Service) -> dict[str, int]:
+    """Bytes on disk of the stores (SQLite files, or PostgreSQL's data) and the scheduler's etcd."""
+    def size(path: Path) -> int:
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
+
+    data = service.data_dir
+    return {"stores": size(data / "state") + size(data / "postgres"), "scheduler_etcd": size(data / "scheduler-etcd")}

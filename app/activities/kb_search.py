@@ -10,4 +10,4 @@ from app.workflows.contracts import SearchHitOut, SearchRequest, SearchResult
 
 def search_knowledge_base(ctx: WorkflowActivityContext, request: SearchRequest) -> SearchResult:
     hits = get_knowledge_search().search(request.query, k=request.k)
-    return SearchResult(hits=[SearchHitOut.model_validate(hit.model_dump()) for hit in hits])
+    return SearchResult(hits=[SearchHitOut.brief(hit) for hit in hits])

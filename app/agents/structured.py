@@ -24,7 +24,8 @@ from app.expert.queries import build_kb_queries
 from app.knowledge.articles import CATEGORIES
 from app.triage.entitlement import decide_entitlement
 from app.triage.scope import assess_scope
-from app.workflows.contracts import ExpertOutcome, Proposal, StructureExpertRequest, StructureTriageRequest
+from app.workflows.contracts import (ExpertOutcome, Proposal, SearchHitOut, StructureExpertRequest,
+                                     StructureTriageRequest)
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -137,7 +138,8 @@ def structure_expert(ctx: WorkflowActivityContext, request: StructureExpertReque
         raise MalformedAnswer(f"cited articles {answer.cited_articles} must be among those found: "
                               f"{sorted(found)}")
     proposal = Proposal(**answer.model_dump(), generated_by="llm")
-    return ExpertOutcome(proposal=proposal, queries=list(searches), search_results=list(searches.values()))
+    return ExpertOutcome(proposal=proposal, queries=list(searches),
+                         search_results=[[SearchHitOut.brief(h) for h in hits] for hits in searches.values()])
 
 
 def run_searches(run_id: str) -> dict[str, list[dict]]:

@@ -60,7 +60,7 @@ class SearchHit(BaseModel):
     title: str
     category: str
     score: float
-    snippet: str
+    snippet: str = ""  # the workflow's copies of a hit leave it out (SearchHitOut)
 
 
 def analyze(text: str) -> list[str]:

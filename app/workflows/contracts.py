@@ -129,10 +129,22 @@ class SearchRequest(_Contract):
 
 
 class SearchHitOut(BaseModel):
+    """A hit as the workflow carries it: what ranking and citing need. The snippet stays out: it
+    is not used past the search, and every byte here is kept twice in each ticket's history
+    (the search's output and the propose step's input). Histories recorded with more fields
+    (a snippet) still read."""
+
     model_config = ConfigDict(extra="allow")
     slug: str
     title: str = ""
+    category: str = ""
     score: float = 0.0
+
+    @classmethod
+    def brief(cls, hit) -> "SearchHitOut":
+        """From a knowledge-base SearchHit, or a tool's hit as a dict."""
+        data = hit if isinstance(hit, dict) else hit.model_dump()
+        return cls(**{k: data[k] for k in ("slug", "title", "category", "score") if k in data})
 
 
 class SearchResult(_Contract):
