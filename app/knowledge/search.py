@@ -49,6 +49,20 @@ _ABBREVIATIONS = {
     "msg": "message", "msgs": "messages", "wf": "workflow", "perms": "permissions",
 }
 
+# Customers' names for Dapr concepts, mapped onto the name the articles use (applied to queries
+# and articles, like the abbreviations), so that retrieval and scope coverage understand them.
+# Only synonyms Dapr's own docs give: the workflow protocol reference calls the workflow an
+# orchestration, run by an orchestrator (docs.dapr.io/contributing/protocol-reference); "Pub/sub
+# brokers" says Dapr "integrates with pub/sub message buses" (docs.dapr.io/operations/components/
+# setup-pubsub). The docs' producer/consumer for publisher/subscriber are left out: outside Dapr
+# they name Kafka's own clients, and mapping them lifted a Kafka-broker ticket into scope.
+_DOMAIN_SYNONYMS = {
+    "orchestration": "workflow", "orchestrations": "workflows",
+    "orchestrator": "workflow", "orchestrators": "workflows",
+    "bus": "pubsub", "buses": "pubsub",
+}
+_NORMALISED = {**_ABBREVIATIONS, **_DOMAIN_SYNONYMS}
+
 _stemmer = Stemmer.Stemmer("english")
 
 # bm25s logs every index build at DEBUG; under a host that logs DEBUG (FastMCP) that is noise.
@@ -69,9 +83,9 @@ def analyze(text: str) -> list[str]:
     'actor state store' and 'actorStateStore' match."""
     terms: list[str] = []
     for word in _WORD.findall(text):
-        word = _ABBREVIATIONS.get(word.lower(), word)
+        word = _NORMALISED.get(word.lower(), word)
         parts = [p.lower() for chunk in _SEPARATORS.split(word) for p in _CAMEL_PARTS.findall(chunk)]
-        parts = [_ABBREVIATIONS.get(p, p) for p in parts]
+        parts = [_NORMALISED.get(p, p) for p in parts]
         if len(parts) > 1:
             parts.append("".join(parts))
         terms.extend(p for p in parts if len(p) > 1 and p not in STOPWORDS)

@@ -6,7 +6,9 @@ each mapped onto 0..1 and averaged into the scope score:
 - retrieval: how strongly the best article matches the ticket (its BM25 score);
 - coverage: how much of the ticket's wording the two best articles contain (two, so that a
   ticket with two problems is covered by both answers). Words weigh by how rare they are in
-  English: "Terraform", "invoice" or "Jenkins" left unexplained say more than "month" or "fix";
+  English: "Terraform", "invoice" or "Jenkins" left unexplained say more than "month" or "fix".
+  A customer's name for a Dapr concept that Dapr's docs give (orchestration for workflow, message
+  bus for pub/sub) is read as the articles' word (`app.knowledge.search.analyze`);
 - Dapr language: how much likelier the ticket's words are in the knowledge base than in general
   English (word frequencies from `wordfreq`), averaged over the words: "sidecar" and
   "subscriber" count for, words the articles never use count against;
@@ -32,8 +34,13 @@ service ("the warehouse service"): they name things in the customer's system, no
 A plain word English has never seen ("Istio") is a name and counts, unexplained.
 
 Two triage signals decide on their own: a category `other` already chosen (by an LLM triage),
-and the customer saying Dapr is not involved. `SCOPE_THRESHOLD` was chosen by
-`python -m app.eval --calibrate-scope` over the development sets (see its output for the sweep).
+and the customer saying Dapr is not involved when that governs the ticket. A negation confined
+to one part ("a Go producer writing straight to RabbitMQ (no Dapr on that side)") does not decide
+when the rest of the ticket, without the parentheticals and clauses that carry it, scores in scope
+on its own: the ticket's score decides then. A qualifier ("in this path", "in that app") does not
+tell the two apart: customers qualify the negation as often when Dapr is nowhere in the ticket.
+`SCOPE_THRESHOLD` was chosen by `python -m app.eval --calibrate-scope` over the development sets
+(see its output for the sweep).
 """
 
 from __future__ import annotations
@@ -109,6 +116,10 @@ _DAPR_NOT_INVOLVED = re.compile(
     # Dapr as the whole product, not a part of it: "without a Dapr sidecar" is a Dapr problem.
     r"(?=\s*([.,;:!?)]|$|(in|on|for|at|here|there|involved|yet|anymore|with|between|to)\b))",
     re.IGNORECASE)
+# The smallest units a negation can be confined to: a parenthetical, else a clause (a sentence,
+# or one of coordinated clauses joined by ", and" / ", but" or cut by ";").
+_PARENTHETICAL = re.compile(r"\([^()]*\)")
+_CLAUSE = re.compile(r"(?<=[.!?;:])\s+|,\s+(?:and|but)\s+", re.IGNORECASE)
 UNEXPLAINED_SHOWN = 4  # unexplained words named in the coverage signal
 
 
@@ -169,15 +180,39 @@ def assess_scope(description: str, classification=None) -> ScopeAssessment:
         return ScopeAssessment(in_scope=False, score=score, signals=signals,
                                reason="triage chose category other")
     if (negation := _DAPR_NOT_INVOLVED.search(" ".join(description.split()))):
-        return ScopeAssessment(in_scope=False, score=score,
-                               signals=[*signals, f"Dapr not involved: {negation.group(0)!r}"],
-                               reason=f"the customer says Dapr is not involved ({negation.group(0)!r})")
+        rest = without_negating_clauses(description)
+        rest_score = score_alone(rest) if rest else 0.0
+        if rest_score < SCOPE_THRESHOLD:
+            return ScopeAssessment(in_scope=False, score=score,
+                                   signals=[*signals, f"Dapr not involved: {negation.group(0)!r}"],
+                                   reason=f"the customer says Dapr is not involved ({negation.group(0)!r})")
+        # The negation speaks for its own clause only: the rest reports a Dapr problem.
+        signals = [*signals, f"Dapr not involved in one part only: {negation.group(0)!r}; the rest "
+                             f"of the ticket scores {rest_score:.2f} on its own"]
     if score < SCOPE_THRESHOLD:
         return ScopeAssessment(in_scope=False, score=score, signals=signals,
                                reason=f"scope score {score:.2f} below {SCOPE_THRESHOLD}: no article "
                                       f"addresses the ticket or it is not about Dapr")
     return ScopeAssessment(in_scope=True, score=score, signals=signals,
                            reason=f"scope score {score:.2f} at or above {SCOPE_THRESHOLD}")
+
+
+def without_negating_clauses(description: str) -> str:
+    """The ticket without the parentheticals and clauses in which the customer says Dapr is not
+    involved ("a Go producer writes to RabbitMQ (no Dapr on that side)" keeps all but the
+    parenthetical)."""
+    text = _PARENTHETICAL.sub(
+        lambda m: " " if _DAPR_NOT_INVOLVED.search(m.group(0)) else m.group(0),
+        " ".join(description.split()))
+    clauses = [c for c in _CLAUSE.split(text) if c.strip()]
+    return " ".join(" ".join(c for c in clauses if not _DAPR_NOT_INVOLVED.search(c)).split())
+
+
+def score_alone(text: str) -> float:
+    """The scope score of a text with its own search, as if it were a ticket of its own."""
+    hits = get_knowledge_search().search(text, k=EXPLAINING_ARTICLES)
+    top_score = hits[0].score if hits else 0.0
+    return measure_scope(text, top_score, [hit.slug for hit in hits]).score
 
 
 def measure_scope(description: str, top_score: float, slugs: list[str]) -> ScopeEvidence:

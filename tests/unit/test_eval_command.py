@@ -131,13 +131,22 @@ def test_posthoc_sets_figures_hold():
     assert later["in_scope_routed_away"] <= 0.05
     assert later["out_of_scope_routed_to_person"] >= 0.75
     # 40 tickets written blind (from the rubric and topic list only) after the two-problem split
-    # by additive markers; never tuned on. Measured: 13 of 14 out of scope routed, 2 of 26 in
-    # scope routed away (target 0.05, not met), 9 of 10 two-problem tickets with both cited.
+    # by additive markers. Measured blind: 13 of 14 out of scope routed, 2 of 26 in scope routed
+    # away, 9 of 10 two-problem tickets with both cited. Its two misses then led to the confined
+    # negation and the Dapr-docs synonyms (no longer blind): 0 of 26 routed away, 10 of 10 cited.
     blind = last_line_figures(run_eval(POSTHOC_SCOPE_TICKETS.with_name("posthoc5-scope-tickets.jsonl")))
     assert blind["tickets"] == 40
     assert blind["out_of_scope_routed_to_person"] >= 0.9
-    assert blind["in_scope_routed_away"] <= 0.08
-    assert blind["two_problems_both_cited_at_3"] >= 0.9
+    assert blind["in_scope_routed_away"] == 0.0
+    assert blind["two_problems_both_cited_at_3"] == 1.0
+    # 40 more written blind after that change (harder: other products named in Dapr tickets, two
+    # problems without a connective), never tuned on. Measured: 12 of 14 out of scope routed,
+    # 2 of 26 in scope routed away, 7 of 10 with both problems cited: none of the targets met.
+    later_blind = last_line_figures(run_eval(POSTHOC_SCOPE_TICKETS.with_name("posthoc6-scope-tickets.jsonl")))
+    assert later_blind["tickets"] == 40
+    assert later_blind["out_of_scope_routed_to_person"] >= 0.85
+    assert later_blind["in_scope_routed_away"] <= 0.08
+    assert later_blind["two_problems_both_cited_at_3"] >= 0.7
 
 
 def test_out_of_scope_ticket_is_routed_away_and_cites_nothing(tmp_path):

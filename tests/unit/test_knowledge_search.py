@@ -72,6 +72,20 @@ def test_analyze_splits_identifiers_and_keeps_them_joined():
     assert analyze("the and of") == []
 
 
+def test_customers_names_for_dapr_concepts_read_as_the_articles_words():
+    # The Dapr docs' own synonyms: an orchestration is a workflow, a message bus is pub/sub.
+    assert analyze("orchestrations orchestrator") == analyze("workflows workflow")
+    assert analyze("message bus")[-1] == analyze("pub/sub")[-1] == "pubsub"
+    # A Kafka producer stays a producer: outside Dapr it is not a publisher.
+    assert analyze("producer") != analyze("publisher")
+
+
+def test_a_customers_word_for_workflows_finds_the_workflow_article_that_never_writes_it():
+    # workflow-history-growth says "workflow" throughout and "orchestration" nowhere.
+    found = {hit.slug for hit in get_knowledge_search().search("orchestrations", k=40)}
+    assert "workflow-history-growth" in found
+
+
 @pytest.mark.parametrize(("query", "slug"), [
     ("TLS handshake fails: x509: certificate has expired or is not yet valid", "mtls-cert-expiry"),
     ("daprd container OOMKilled, sidecar memory keeps climbing", "sidecar-resources"),

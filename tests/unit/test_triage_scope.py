@@ -16,6 +16,7 @@ from app.triage.scope import (
     measure_scope,
     customer_values,
     topic_words,
+    without_negating_clauses,
 )
 
 
@@ -157,6 +158,43 @@ def test_the_customer_saying_dapr_is_not_involved_decides():
                          "Cassandra itself, without Dapr.")
     assert not scope.in_scope
     assert scope.reason.startswith("the customer says Dapr is not involved")
+
+
+def test_a_negation_confined_to_one_part_leaves_the_rest_of_the_ticket_to_decide():
+    description = ("The sidecar of our checkout app answers ERR_PUBSUB_NOT_FOUND on every publish. "
+                   "A legacy billing job reads the same Kafka topic (no Dapr on that side) and "
+                   "works fine.")
+    scope = assess_scope(description)
+    assert scope.in_scope
+    assert scope.reason.startswith("scope score")
+    assert any(signal.startswith("Dapr not involved in one part only: 'no Dapr'")
+               for signal in scope.signals)
+
+
+def test_a_qualified_negation_still_decides_when_nothing_else_is_about_dapr():
+    # "in that service" qualifies the negation, but no other part of the ticket is about Dapr.
+    scope = assess_scope("Our Cassandra ring drops writes in production. The service writes to "
+                         "Cassandra itself, no Dapr in that service.")
+    assert not scope.in_scope
+    assert scope.reason == "the customer says Dapr is not involved ('no Dapr')"
+
+
+def test_the_rest_of_a_ticket_leaves_out_only_what_carries_the_negation():
+    assert without_negating_clauses(
+        "The sidecar times out. A cron job (no Dapr on that side) runs fine.") == \
+        "The sidecar times out. A cron job runs fine."
+    assert without_negating_clauses(
+        "The sidecar times out, and the batch job has no Dapr at all. Staging only.") == \
+        "The sidecar times out Staging only."
+    assert without_negating_clauses("We use Postgres directly, without Dapr.") == ""
+
+
+def test_a_customers_name_for_a_dapr_concept_is_covered_and_is_runtime_vocabulary():
+    # "orchestrations" is the Dapr docs' name for workflows; the article writes only "workflow".
+    found = measure_scope("Old orchestrations take up most of our Redis memory; can they be "
+                          "deleted automatically?", 20.0, ["workflow-history-growth"])
+    assert "orchestrations" not in found.unexplained
+    assert found.runtime_word == "orchestrations"
 
 
 REPO = Path(__file__).parents[2]
