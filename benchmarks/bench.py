@@ -530,6 +530,11 @@ def run_capacity(service, args, waiting_ids: list[str]) -> dict:
     with Progress(calls, "4/4 capacity: list", args.quiet, unit="page") as progress:
         latencies, errors = run_concurrently(calls, args.c, list_one, progress)
     result["list"] = {**latency_summary(latencies), "errors": len(errors), "error_samples": errors[:5]}
+    if args.restart:
+        api.close()
+        result["restart"] = _restart_everything(service, waiting_ids[0], args.timeout * 10)
+        api = _api(service, args.c + 8)
+        waiting_ids = waiting_ids[1:]  # the first was decided by the restart measurement
     with Progress(len(waiting_ids), "4/4 capacity: decide", args.quiet, unit="ticket") as progress:
         started = time.perf_counter()
         latencies, errors = run_concurrently(len(waiting_ids), args.c, decide_one, progress)
@@ -546,6 +551,25 @@ def run_capacity(service, args, waiting_ids: list[str]) -> dict:
     return result
 
 
+def _restart_everything(service, ticket_id: str, timeout: float) -> dict:
+    """Every process stopped and started again on the same data: seconds until the service is
+    ready (/health/ready 200) and until a decision sent then has completed its ticket."""
+    service.stop()
+    started = time.perf_counter()
+    service.start()
+    with httpx.Client(base_url=service.url, timeout=30) as probe:
+        _poll(lambda: probe.get("/health/ready").status_code, lambda code: code == 200, timeout, 0.2)
+    ready = time.perf_counter() - started
+    api = _api(service, 2)
+    try:
+        _approve(api, ticket_id)
+        stage = _poll(lambda: _stage(api, ticket_id), lambda s: s in FINAL, timeout, 0.2)
+    finally:
+        api.close()
+    return {"seconds_to_ready": round(ready, 1), "seconds_to_first_decision_completed": round(time.perf_counter() - started, 1),
+            "first_ticket_stage": stage, "memory_after_restart": _memory(service)}
+
+
 # -- the run -------------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
@@ -555,6 +579,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=50, help="part 3: requests/s (file + decide)")
     parser.add_argument("--duration", type=float, default=30, help="part 3: seconds")
     parser.add_argument("--waiting", type=int, default=1000, help="part 4: tickets waiting at once")
+    parser.add_argument("--restart", action="store_true",
+                        help="part 4: stop and start every process with the tickets waiting, before the decisions")
     parser.add_argument("--poll", type=float, default=0.1, help="status poll interval, s (both drivers)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of parts 1 and 2 (medians)")
     parser.add_argument("--warmup", type=int, default=2, help="unmeasured instances before parts 1 and 2")
