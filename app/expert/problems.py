@@ -13,6 +13,12 @@ customer, not the retrieval margin, says that a second problem starts. A segment
 clause leads clearly is searched as a whole and is a problem when its best article is strong,
 however close the runner-up: the marker says a problem is there, the best article is the best
 guess at which one (the runner-up still reaches the citations through the fused ranking).
+
+Customers also write two problems as two sentences with no connective. A sentence none of whose
+clauses names a problem is searched whole, and is a problem when it matches one article clearly
+and that article is of another category than the problems before it: a sentence that only adds
+the impact, the setup or more detail of a problem points back, matches weakly, or matches the
+same family of articles.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ _POINTS_BACK = re.compile(r"^(this|that|it|which|these|those)\b", re.IGNORECASE)
 _ADDITIONAL = re.compile(
     r"\b(also|separately|additionally|in addition|besides|moreover|on top of that|as well as)\b"
     r"|\b(too|either|as well)\s*[.!?]?$", re.IGNORECASE)
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n+")
 _CLAUSE_BREAK = re.compile(r"(?<=[.!?;])\s+|\n+|,\s+(?:and|but)\s+|;\s*|\s+but\s+also\s+",
                            re.IGNORECASE)
 
@@ -70,6 +77,7 @@ def split_problems(description: str) -> list[Problem]:
             hits = search.search(whole, k=HITS_PER_PROBLEM)
             strong = [(whole, hits)] if hits and hits[0].score >= MIN_PROBLEM_SCORE else []
         named.extend(strong)
+    named = _with_unmarked_problems(text, named)
     context = " ".join(clause for clause, _ in searched
                        if all(clause not in other for other, _ in named))
 
@@ -101,6 +109,32 @@ def _segments(searched: list[tuple[str, list[SearchHit]]]) -> list[list[tuple[st
             segments.append([])
         segments[-1].append((clause, hits))
     return segments
+
+
+def _with_unmarked_problems(text: str, named: list[tuple[str, list[SearchHit]]]
+                            ) -> list[tuple[str, list[SearchHit]]]:
+    """`named` with the sentences that report a problem of their own without saying so ("The sidecar
+    cannot reach the app. Our workflow history keeps growing."), in written order. A sentence none of whose
+    clauses leads clearly can, searched whole, match one article clearly; it is a problem of its
+    own when that article is of another category than every problem named so far: a sentence that
+    adds the impact or the setup of a problem points back, matches weakly, or matches the same
+    family of articles."""
+    search = get_knowledge_search()
+    found = list(named)
+    for sentence in (s.strip() for s in _SENTENCE_BREAK.split(text) if s and s.strip()):
+        if any(clause in sentence or sentence in clause for clause, _ in found):
+            continue
+        hits = search.search(sentence, k=HITS_PER_PROBLEM)
+        categories = {problem_hits[0].category for _, problem_hits in found}
+        if _names_a_problem(sentence, hits) and hits[0].category not in categories:
+            found.append((sentence, hits))
+    return sorted(found, key=lambda problem: _position(text, problem[0]))
+
+
+def _position(text: str, problem_text: str) -> int:
+    """Where a problem starts in the text: its first clause is there verbatim (a segment searched
+    whole joins its clauses without the connectives that separated them)."""
+    return text.find(_CLAUSE_BREAK.split(problem_text, maxsplit=1)[0].strip())
 
 
 def _names_a_problem(clause: str, hits: list[SearchHit]) -> bool:

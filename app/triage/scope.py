@@ -19,9 +19,10 @@ each mapped onto 0..1 and averaged into the scope score:
   articles write capitalised: Dapr, Redis, Kafka) are not runtime vocabulary: "Dapr" in a roadmap
   question or "Redis" in a ticket about a Redis cache says which product, not which mechanism;
 - subject: 0 when the opening phrase of the first sentence (its words up to the first function
-  word) names another product the explaining articles do not mention ("Our Istio ingress
+  word or comma) names another product the explaining articles do not mention ("Our Istio ingress
   gateway returns 503", "Our GitHub Actions workflow cannot push"), else 1. A name qualifying
-  the customer's app or service ("our Flask app") only says what the app is written in.
+  the customer's app or service ("our Flask app") only says what the app is written in. A first
+  sentence that ends in a colon and names nothing ("Production is down:") announces the next.
 
 Two kinds of words are left out of coverage and language because they say nothing about the
 topic: where the problem happens (the triage environment cues: production, staging, a laptop),
@@ -268,9 +269,19 @@ def customer_values(description: str) -> set[str]:
 
 def subject_product(description: str, explaining) -> str | None:
     """Another product named in the opening phrase of the first sentence (module docstring),
-    that the `explaining` article terms do not contain."""
-    sentence = _SENTENCE.split(" ".join(without_environment(description).split()), maxsplit=1)[0]
-    words = _WORDS.findall(sentence)
+    that the `explaining` article terms do not contain. A first sentence that ends in a colon and
+    names nothing ("Production is down:") announces the next one: that one opens the ticket."""
+    sentences = _SENTENCE.split(" ".join(without_environment(description).split()), maxsplit=2)
+    product = _opening_product(sentences[0], explaining)
+    if product is None and sentences[0].rstrip().endswith(":") and len(sentences) > 1:
+        product = _opening_product(sentences[1], explaining)
+    return product
+
+
+def _opening_product(sentence: str, explaining) -> str | None:
+    # A comma closes the opening phrase: what follows is a list of the setup ("Self-hosted, two
+    # Ubuntu VMs") or another clause, not the subject.
+    words = _WORDS.findall(sentence.split(",", 1)[0])
     start = 0
     while start < len(words) and words[start].lower() in _DETERMINERS:
         start += 1
@@ -292,7 +303,7 @@ def subject_product(description: str, explaining) -> str | None:
 def _is_name(word: str) -> bool:
     """A capitalised word is a name unless English uses it commonly (Friday, Actions) or it is the
     customer's own identifier (unknown to English and shaped like one)."""
-    zipf = zipf_frequency(word, "en")
+    zipf = zipf_frequency(_bare(word), "en")  # "Friday's" is as common as "Friday"
     return bool(analyze(word)) and zipf < NAME_MAX_ZIPF and not (
         zipf < UNKNOWN_ZIPF and _IDENTIFIER.fullmatch(word))
 

@@ -142,11 +142,23 @@ def test_posthoc_sets_figures_hold():
     # 40 more written blind after that change (harder: other products named in Dapr tickets, two
     # problems without a connective), never tuned on. Measured: 12 of 14 out of scope routed,
     # 2 of 26 in scope routed away, 7 of 10 with both problems cited: none of the targets met.
+    # Its misses then led to the sentence-level split (a sentence clearly matching an article of
+    # another category) and the opening-phrase fixes of the subject signal (no longer blind):
+    # 13 of 14 routed to a person, 0 of 26 routed away, 10 of 10 cited.
     later_blind = last_line_figures(run_eval(POSTHOC_SCOPE_TICKETS.with_name("posthoc6-scope-tickets.jsonl")))
     assert later_blind["tickets"] == 40
-    assert later_blind["out_of_scope_routed_to_person"] >= 0.85
-    assert later_blind["in_scope_routed_away"] <= 0.08
-    assert later_blind["two_problems_both_cited_at_3"] >= 0.7
+    assert later_blind["out_of_scope_routed_to_person"] >= 0.9
+    assert later_blind["in_scope_routed_away"] == 0.0
+    assert later_blind["two_problems_both_cited_at_3"] == 1.0
+    # A third set of 40 written blind after the change that followed posthoc5 (7 of its 10
+    # two-problem tickets with no connective), measured before and after the change that
+    # followed posthoc6: the same both times. 12 of 14 out of scope routed (target 0.9, not
+    # met), 1 of 26 in scope routed away, 9 of 10 with both problems cited.
+    third_blind = last_line_figures(run_eval(POSTHOC_SCOPE_TICKETS.with_name("posthoc7-scope-tickets.jsonl")))
+    assert third_blind["tickets"] == 40
+    assert third_blind["out_of_scope_routed_to_person"] >= 0.85
+    assert third_blind["in_scope_routed_away"] <= 0.04
+    assert third_blind["two_problems_both_cited_at_3"] >= 0.9
 
 
 def test_out_of_scope_ticket_is_routed_away_and_cites_nothing(tmp_path):

@@ -191,6 +191,56 @@ def test_a_clause_marked_as_additional_starts_a_second_problem():
     assert len(unmarked) == 1
 
 
+class CannedSearch:
+    """A knowledge search answering each text from a table (articles and scores chosen by the
+    test), so that the split's rules are checked apart from BM25's numbers."""
+
+    def __init__(self, answers: dict[str, list[tuple[str, float]]]):
+        self.answers = answers
+
+    def search(self, text: str, k: int = 5) -> list[SearchHit]:
+        return [hit(slug, score) for slug, score in self.answers.get(text, [])][:k]
+
+
+# Two sentences, no connective. The second sentence's first clause leads its runner-up too
+# narrowly to name a problem alone; the whole sentence leads clearly.
+FIRST = "Calls to app id pricing fail with ERR_DIRECT_INVOKE."
+GROWTH = "Our state table is 60 GB of finished instances"
+QUESTION = "can we expire them?"
+SECOND = f"{GROWTH}; {QUESTION}"
+
+
+def canned_split(monkeypatch, second_sentence_best: str) -> list[str]:
+    answers = {
+        FIRST: [("service-invocation-errors", 24.0), ("invocation-acl", 10.0)],
+        GROWTH: [(second_sentence_best, 13.0), ("actor-state-store-missing", 11.0)],
+        QUESTION: [(second_sentence_best, 4.0)],
+        SECOND: [(second_sentence_best, 18.0), ("actor-state-store-missing", 11.0)],
+        f"{FIRST} {SECOND}": [("service-invocation-errors", 30.0)],  # one problem: the whole
+    }
+    monkeypatch.setattr("app.expert.problems.get_knowledge_search", lambda: CannedSearch(answers))
+    return [p.slug for p in split_problems(f"{FIRST} {SECOND}")]
+
+
+def test_a_sentence_clearly_matching_another_category_is_a_problem_without_a_marker(monkeypatch):
+    # workflow-history-growth (workflow) vs service-invocation-errors (connectivity).
+    assert canned_split(monkeypatch, "workflow-history-growth") == [
+        "service-invocation-errors", "workflow-history-growth"]
+
+
+def test_a_later_sentence_matching_the_same_family_of_articles_stays_with_the_problem(monkeypatch):
+    # app-port-mismatch matches as clearly, but it is another connectivity article (the same
+    # family as the first problem's): more about that problem, not a second one.
+    assert canned_split(monkeypatch, "app-port-mismatch") == ["service-invocation-errors"]
+
+
+def test_a_sentence_telling_the_impact_is_not_a_problem():
+    problems = split_problems("The subscriber never receives the messages we publish to the orders "
+                              "topic. Every order since this morning is stuck and customers are "
+                              "calling support.")
+    assert [p.slug for p in problems] == ["pubsub-not-delivered"]
+
+
 def test_queries_cover_each_problem():
     queries = build_kb_queries(TWO_PROBLEMS, "security", None)
     assert len(queries) == 5

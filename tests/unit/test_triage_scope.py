@@ -115,6 +115,24 @@ def test_a_name_that_is_not_the_subject_or_qualifies_the_app_does_not():
         assert evidence(description).other_product is None, description
 
 
+def test_a_comma_closes_the_opening_phrase():
+    # The setup listed after a comma is not the subject of the ticket.
+    found = evidence("Self-hosted, three Zorblax machines, test setup. The sidecar cannot reach the app.")
+    assert found.other_product is None
+
+
+def test_a_possessive_is_as_common_as_its_word():
+    found = evidence("Several pods failing Tuesday's checks: the sidecar cannot reach the app.")
+    assert found.other_product is None
+
+
+def test_an_opening_that_ends_in_a_colon_announces_the_subject():
+    found = evidence("Everything is down: our Zorblax load balancer drops every request.")
+    assert found.other_product == "Zorblax"
+    # A colon after a phrase that has a subject of its own leaves it the subject.
+    assert evidence("The sidecar is down: Zorblax says nothing.").other_product is None
+
+
 def test_likelihood_ratio_favours_knowledge_base_words():
     assert kb_likelihood_ratio("sidecar") == pytest.approx(4.47, abs=0.01)
     ratios = [kb_likelihood_ratio(word) for word in ("daprd", "docker", "fails")]
