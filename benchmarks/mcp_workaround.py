@@ -27,13 +27,6 @@ BASE_PORT = 31060  # ServicePorts(31060): beside bench 31000, chaos 31020, fuzz 
 HANG_FIRST_STEP = "triage_ticket@HANG-:hang"
 
 
-def actor_types(service) -> set[str]:
-    with service.sidecar() as sidecar:
-        metadata = sidecar.get("/v1.0/metadata", timeout=10).json()
-    return {a["type"].rsplit(".", 1)[-1] for a in (metadata.get("actorRuntime") or {}).get("activeActors") or []
-            if a["type"].endswith((".workflow", ".activity"))}
-
-
 def file_burst(service, trial: int, accepted: list[str]) -> None:
     with service.client() as api:
         for i in range(20):
@@ -80,7 +73,8 @@ def trial(service, number: int, wait: float) -> dict:
                 break
             time.sleep(1)
     return {"trial": number, "accepted": len(accepted), "waiting_for_decision": waiting,
-            "all_resumed_after_s": resumed_after, "actors_hosted": sorted(actor_types(service))}
+            "all_resumed_after_s": resumed_after,
+            "actors_hosted": sorted(t.rsplit(".", 1)[-1] for t in service.workflow_actor_types())}
 
 
 def run(with_mcp_server: bool, trials: int, wait: float) -> list[dict]:

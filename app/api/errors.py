@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from grpc import RpcError, StatusCode
 from pydantic import BaseModel
 
-from app.services.tickets import TicketError
+from app.services.tickets import TicketError, held_stalled
 from app.services.workflow_gateway import InstanceStalled
 
 
@@ -70,9 +70,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(InstanceStalled)
     async def _stalled(request: Request, error: InstanceStalled) -> JSONResponse:
-        return JSONResponse(status_code=503, headers={"Retry-After": "5"},
-                            content={"detail": f"workflow {error} is held by the runtime until a replica with its "
-                                               "version takes it (an upgrade is under way); retry shortly"})
+        # An event refused for a stalled instance (a decision, a cancel, an operator's event).
+        return await _ticket_error(request, held_stalled(str(error)))
 
     @app.exception_handler(RpcError)
     async def _sidecar_error(request: Request, error: RpcError) -> JSONResponse:

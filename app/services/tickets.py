@@ -18,7 +18,7 @@ from app.domain.decision import DecisionAccepted, DecisionRequest
 from app.domain.status import TicketStatus
 from app.domain.ticket import TicketRequest
 from app.readmodel.store import ReadModel
-from app.services.workflow_gateway import Instance, InstanceExists, InstanceStalled, WorkflowGateway
+from app.services.workflow_gateway import Instance, InstanceExists, WorkflowGateway
 from app.store import StateStore
 from app.workflows.contracts import (APPROVAL_EVENT, CANCEL_EVENT, FINAL_STAGES, TICKET_WORKFLOW,
                                      TicketWorkflowInput)
@@ -200,7 +200,7 @@ def submit_decision(workflows: WorkflowGateway, records: StateStore, settings: S
     instance = ticket_instance(workflows, ticket_id)
     stage = stage_of(instance)
     if instance.runtime_status == "stalled":
-        raise _held_stalled(ticket_id)
+        raise held_stalled(ticket_id)
     # A suspended instance takes the decision when it is resumed.
     if instance.runtime_status not in ("running", "suspended") or stage != "awaiting_approval":
         raise TicketConflict(f"ticket {ticket_id!r} is not waiting for a decision (stage: {stage}, "
@@ -235,16 +235,14 @@ def _deliver(workflows: WorkflowGateway, settings: Settings, ticket_id: str, eve
         if ack:
             raise TicketConflict(f"the workflow refused the decision: {ack.get('reason')}")
         if instance.runtime_status == "stalled" and not raised:
-            raise _held_stalled(ticket_id)
+            raise held_stalled(ticket_id)
         # Suspended or (once raised) stalled: the decision waits in its inbox until it runs again.
         if instance.runtime_status not in ("running", "suspended", "stalled"):
             raise TicketConflict(f"ticket {ticket_id!r} moved on before the decision reached it "
                                  f"(stage: {stage_of(instance)})")
         if not raised:
-            try:
-                workflows.raise_event(ticket_id, APPROVAL_EVENT, event)
-            except InstanceStalled as error:  # stalled between the read above and the raise
-                raise _held_stalled(ticket_id) from error
+            # Stalled since the read above: InstanceStalled, answered 503 like held_stalled (app/api/errors.py).
+            workflows.raise_event(ticket_id, APPROVAL_EVENT, event)
             raised = True
             continue
         if time.monotonic() >= deadline:
@@ -254,7 +252,7 @@ def _deliver(workflows: WorkflowGateway, settings: Settings, ticket_id: str, eve
         delay = min(delay * 1.5, 0.1)
 
 
-def _held_stalled(ticket_id: str) -> ServiceUnavailable:
+def held_stalled(ticket_id: str) -> ServiceUnavailable:
     """The runtime holds the instance STALLED (its version is not on the replica that has it,
     mid-upgrade) and takes no event until a replica that knows it does: retry shortly."""
     return ServiceUnavailable(f"ticket {ticket_id!r} is held by the runtime until a replica with its workflow "

@@ -72,13 +72,6 @@ def refile_and_complete(service, ticket_id: str, after: str) -> None:
         assert approve_and_complete(api, ticket_id)["stage"] == "completed"
 
 
-def workflow_actor_types(service) -> set[str]:
-    with service.sidecar() as sidecar:
-        metadata = sidecar.get("/v1.0/metadata").json()
-    return {a["type"] for a in (metadata.get("actorRuntime") or {}).get("activeActors") or []
-            if a["type"].endswith((".workflow", ".activity"))}
-
-
 def test_ready_and_live_when_every_dependency_is_up(service):
     for _ in range(3):
         answer = ready(service)
@@ -126,7 +119,7 @@ def test_the_app_killed_during_a_first_step_comes_back_to_registered_workflows(s
     service.app_env.pop("FAULT_INJECTION")
     service.start_app()
     # The sidecar hosts the workflow and activity actors again: registration survived the crash.
-    types = poll(lambda: workflow_actor_types(service), lambda t: len(t) >= 2, 30,
+    types = poll(service.workflow_actor_types, lambda t: len(t) >= 2, 30,
                  message="the workflow actors were not registered again after the app crash")
     assert any(t.endswith(".workflow") for t in types) and any(t.endswith(".activity") for t in types)
     assert poll(lambda: ready(service).status_code, lambda code: code == 200, 30) == 200

@@ -194,6 +194,13 @@ class Service:
         return httpx.Client(base_url=f"http://127.0.0.1:{self.ports.dapr_http}", timeout=30,
                             headers={"dapr-api-token": self.dapr_api_token})
 
+    def workflow_actor_types(self) -> set[str]:
+        """The workflow and activity actor types the sidecar hosts now (its metadata)."""
+        with self.sidecar() as sidecar:
+            metadata = sidecar.get("/v1.0/metadata", timeout=10).json()
+        return {a["type"] for a in (metadata.get("actorRuntime") or {}).get("activeActors") or []
+                if a["type"].endswith((".workflow", ".activity"))}
+
     def state(self, store: str, key: str):
         """A value read through the sidecar's state API (None when absent)."""
         with self.sidecar() as sidecar:
