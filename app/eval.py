@@ -196,6 +196,9 @@ def summarise(outcomes: list[Outcome], mode: str = "offline", model: str | None 
         "past_case_on_the_same_problem": rate([o.past_case_on_problem for o in outcomes]),
         "category_accuracy": rate([o.category_hit for o in outcomes]),
         "priority_accuracy": rate([o.priority_hit for o in outcomes]),
+        # Apart: an out-of-scope ticket goes to a person whatever its priority.
+        "priority_accuracy_in_scope": rate([o.priority_hit for o in outcomes
+                                            if not o.out_of_scope_expected]),
         "out_of_scope_routed_to_person": rate([o.routed_to_person for o in outcomes
                                                if o.out_of_scope_expected]),
         "in_scope_routed_away": rate([o.routed_to_person for o in outcomes

@@ -81,13 +81,23 @@ def split_problems(description: str) -> list[Problem]:
     context = " ".join(clause for clause, _ in searched
                        if all(clause not in other for other, _ in named))
 
+    # Clauses whose best article is the same are one problem told in parts ("two VMs, test lab.
+    # app-a cannot invoke app-b"): its impact is read from all of them, and it stands where it is
+    # told most clearly (its best-matching clause), not where its setup is.
+    parts: dict[str, list[str]] = {}
+    best: dict[str, list[SearchHit]] = {}
+    told_at: dict[str, int] = {}
+    for at, (clause, hits) in enumerate(named):
+        slug = hits[0].slug
+        parts.setdefault(slug, []).append(clause)
+        if slug not in best or hits[0].score > best[slug][0].score:
+            best[slug], told_at[slug] = hits, at
     problems: list[Problem] = []
-    for clause, hits in named:
-        if hits[0].slug in {p.slug for p in problems}:
-            continue
-        priority, _ = assess_priority(f"{clause} {context}")
-        problems.append(Problem(text=clause, slug=hits[0].slug, score=hits[0].score,
-                                priority=priority, hits=hits))
+    for slug in sorted(parts, key=told_at.__getitem__):
+        told = " ".join(parts[slug])
+        priority, _ = assess_priority(f"{told} {context}", ticket=text)
+        problems.append(Problem(text=told, slug=slug, score=best[slug][0].score,
+                                priority=priority, hits=best[slug]))
     if len(problems) < 2:
         whole = search.search(text, k=HITS_PER_PROBLEM)
         if not whole:

@@ -62,9 +62,13 @@ _NEGATED_PRODUCTION = _cues(
     r"\b(is|are|was|were|'s|'re) not (yet )?(in |on |a )?prod(uction)?\b",
     r"\b(isn't|aren't|wasn't) (yet )?(in |on |a )?prod(uction)?\b",
     r"\bbefore (going (to|in|into) )?prod(uction)?\b", r"\boutside( of)? prod(uction)?\b",
+    # Production as a worry, not as the place: "only in staging so far, but nervous about prod".
+    r"\b(nervous|worried|concerned|afraid|scared|anxious) (about|for|before) (\w+ )?prod(uction)?\b",
+    r"\bonly (happens |seen |reproduces )?(in|on) (our )?(staging|dev|test|qa|uat|pre-?prod)\b",
+    r"\b(staging|dev|test|qa|uat)( environment| cluster)? only\b",
 )
 _FAILURE = _cues(
-    r"\bfail\w*", r"\berr(or|ors|_\w+)?\b", r"\bexception\b", r"\bcrash\w*", r"\bpanic\w*",
+    r"\bfail(?!over)\w*", r"\berr(or|ors|_\w+)?\b", r"\bexception\b", r"\bcrash\w*", r"\bpanic\w*",
     r"\brefus\w*", r"denied\b", r"\bunauthori[sz]ed\b", r"\bforbidden\b", r"\b[45]\d\d\b",
     r"\btime(d|s)? ?outs?\b", r"\bhang(s|ing)?\b", r"\bstuck\b", r"\bbroken\b",
     r"\bnot (work\w*|\w+ing|found|called|delivered|received|triggered|fired|picked up)\b",
@@ -84,15 +88,25 @@ _FAILURE = _cues(
     r"\bthrottl\w*", r"\bleak\w*", r"\bgarbage\b", r"\bdelayed\b", r"\boverwrit\w*",
     r"\bthrow(s|n|ing)?\b", r"\bempty\b", r"\bblank\b", r"\bunknown\b", r"\bunimplemented\b",
     r"\bnot implemented\b", r"\b(running|ran|runs) out of\b", r"\bout of (memory|disk|space)\b",
+    r"\bforever\b", r"\bignor(e|es|ed|ing)\b", r"\bblock(s|ed|ing)? the\b",
+    # Falling behind is degradation: "the consumers are hours behind".
+    r"\b(falls?|fell|falling|lag\w*|seconds|minutes|hours|days) behind\b",
 )
 # Words that say the whole service is affected, not part of it.
 _OUTAGE = _cues(
     r"\b(is|are|was|were|went|goes|going)( \w+)? down\b", r"\b(site|system|service|everything) down\b",
     r"\boutage\b", r"(?<!without )(?<!no )(?<!zero )\bdowntime\b",
-    r"\bcompletely (broken|unavailable|failing)\b",
+    r"\b(completely|entirely|totally|fully) (stopped|down|broken|unavailable|failing|dead|stuck|offline)\b",
     # "all calls fail", "every request is rejected"; not "fails every few hours" or "each time".
     r"\b(all|every|each)\b(?! (time|times|day|hour|minute|night|week|morning|few|other)\b)"
-    r"[^.;]{0,40}\b(fail\w*|stopped|down|broken|lost|unavailable|rejected|refused|errors?)\b",
+    r"[^.;]{0,60}\b(fail\w*|stopped|down|broken|lost|unavailable|rejected|refused|errors?|stuck"
+    r"|tim(e|es|ed|ing) ?out|hang\w*)\b",
+    # The quantifier after the failure: "failing for all customers", "timing out, every single one".
+    r"\b(fail\w*|down|broken|unavailable|rejected|refused|erroring|tim(ed|ing) out)\b[^.;]{0,60}"
+    r"\b(for (all|every|everyone|everybody)\b|every single one\b)",
+    # Nothing gets through: "no payment is being processed", "not one activity runs".
+    r"\b(none of|not (one|a single)|no)\b (\w+ ){1,3}(ever )?(is |are |gets? |being |was |were )*"
+    r"(runs?|executes?|works?|processed|activated|delivered|started|arrives?|goes through|gets through)\b",
     r"\bnothing works\b", r"\bno (requests?|calls?|orders?|messages?|traffic) (get|gets|go|goes) through\b",
     r"\b100 ?%",
 )
@@ -104,6 +118,8 @@ _DATA_LOSS = _cues(
 _WORKAROUND = _cues(
     r"\bwork(ed|ing)? ?around\b", r"\btemporar(y|ily)\b", r"\bfor now we\b", r"\bstop-?gap\b",
     r"\bmitigat\w*", r"\brolled back\b", r"\bby hand\b", r"\bmanually\b",
+    r"\b(we|i)( currently| just| now)? (retry|re-?run|re-?submit|re-?publish|re-?queue|restart|bounce)\w*"
+    r"\b[^.;]{0,40}\b(for now|every|each|nightly|daily|in code|by hand|so)\b",
 )
 _SECURITY_EXPOSURE = _cues(
     r"\bexpos(ed|ure|ing)\b", r"\bleak(ed|ing|s)? (secrets?|credentials?|keys?|tokens?|passwords?)\b",
@@ -121,6 +137,30 @@ _RELEASE_BLOCKED = _cues(
 # A sentence is a question when it ends with "?" or opens like one ("How do we ...").
 _QUESTION_OPENING = re.compile(
     r"^(how|what|which|where|when|why|is|are|can|could|should|would|do|does|will)\b", re.IGNORECASE)
+# Where a report turns into a question inside one sentence: "`dapr init` fails with a timeout, is
+# there an offline way?" reports a failure before the comma and asks after it.
+_QUESTION_TURN = re.compile(
+    r"(?:[,;:]|\s[-\u2013\u2014])\s+(?:(?:and|but|so)\s+)?"
+    r"(?=(?:how|what|which|where|when|why|is|are|can|could|should|would|do|does|will|any)\b)",
+    re.IGNORECASE)
+# Statements that deny a failure or its impact: "nothing is broken yet", "no data was lost".
+_NO_FAILURE = _cues(
+    r"\bnothing (\w+ ){0,2}(broken|lost|wrong|failing|failed|down|affected|impacted)( yet)?\b",
+    r"\bno (data|messages?|events?|orders?|records?) (\w+ )?(is |are |was |were |has been |have been )?lost\b",
+    r"\bno (customer|user|production|real) impact\b",
+)
+# A production failure on a date: "the trust anchor expires in 5 days on our production cluster".
+_IMPENDING = _cues(
+    r"\bexpir(es|ing|y)( \w+)? (in|within) (\d+|a few|two|three|four|five|six|seven) (hours?|days?)\b",
+    r"\bwill (expire|run out|fill up|stop working)\b",
+)
+# Production that still works despite the problem: the rubric's production problem with a
+# workaround in place, not a degraded production.
+_NO_IMPACT_YET = _cues(
+    r"\bprod(uction)? (is |still )*(works|working|fine|ok|up|running|unaffected)\b",
+    r"\bnothing (\w+ ){0,2}(lost|broken|affected|impacted)\b", r"\bno (customer|user|production|real) impact\b",
+    r"\bno (data|messages?|events?|orders?|records?) (\w+ )?(is |are |was |were |has been |have been )?lost\b",
+)
 # Clauses that state a goal, not a symptom: "... so that we never lose an event", "... to avoid
 # errors". Their negations must not count as failures.
 _PURPOSE_CLAUSE = re.compile(
@@ -164,13 +204,23 @@ def classify_ticket(description: str) -> Classification:
         category=category, priority=priority, matched_slugs=[hit.slug for hit in hits],
         reasons=reasons + priority_reasons, top_score=hits[0].score if hits else 0.0)
     scope = assess_scope(description, classification)
+    if not scope.in_scope and priority == "medium" and not _in_production(priority_reasons):
+        # Outside production, a failure of something other than the customer's Dapr applications
+        # (an invoice, a portal login, another product) is a request for a person: the rubric's
+        # medium is a functional problem of the applications this service supports.
+        priority = "low"
+        priority_reasons = [*priority_reasons, OUT_OF_SCOPE_REQUEST]
     signals = [*(_as_signal(reason) for reason in priority_reasons), category_signal]
     if not scope.in_scope:
         category = OUT_OF_SCOPE_CATEGORY
         signals.append(f"category {category}: {scope.reason}")
     return classification.model_copy(update={
-        "category": category, "signals": [*signals, *scope.signals], "in_scope": scope.in_scope,
+        "category": category, "priority": priority, "reasons": reasons + priority_reasons,
+        "signals": [*signals, *scope.signals], "in_scope": scope.in_scope,
         "scope_score": scope.score, "scope_reason": scope.reason})
+
+
+OUT_OF_SCOPE_REQUEST = "request for a person (out of scope and not in production)"
 
 
 def matched_words(description: str, slug: str, limit: int = 4) -> list[str]:
@@ -201,18 +251,24 @@ _SIGNAL_NAMES = (
     ("functional problem outside production", "functional problem"),
     ("security exposure", "security exposure"),
     ("release blocked", "release blocked"),
+    ("production failure impending", "production at risk"),
     ("no failure reported", "question or how-to"),
+    ("request for a person", "request for a person"),
 )
 
 
-def assess_priority(description: str) -> tuple[Priority, list[str]]:
-    """The rubric's priority and the cues that decided it."""
+def assess_priority(description: str, ticket: str | None = None) -> tuple[Priority, list[str]]:
+    """The rubric's priority and the cues that decided it. For one problem of a ticket, `ticket`
+    is the whole description: where the problem does not say where it happens, the ticket does
+    ("in production" said once applies to each problem)."""
     text = " ".join(description.split())
     statements = _statements(text)
     environment, env_reason = _environment(text)
+    if environment == "unknown" and ticket is not None:
+        environment, env_reason = _environment(" ".join(ticket.split()))
     severe = _first(_OUTAGE, statements) or _first(_DATA_LOSS, statements)
     failure = _first(_FAILURE, statements) or severe
-    workaround = _first(_WORKAROUND, statements)
+    workaround = _first(_WORKAROUND, statements) or _first(_NO_IMPACT_YET, text)
     reasons = [env_reason]
 
     if environment == "production" and severe and not workaround:
@@ -221,6 +277,8 @@ def assess_priority(description: str) -> tuple[Priority, list[str]]:
         return "high", reasons + [f"security exposure ({exposure!r})"]
     if (blocked := _first(_RELEASE_BLOCKED, statements)):
         return "high", reasons + [f"release blocked ({blocked!r})"]
+    if environment == "production" and (impending := _first(_IMPENDING, statements)):
+        return "high", reasons + [f"production failure impending ({impending!r})"]
     if not failure:
         return "low", reasons + ["no failure reported: a question or how-to"]
     if environment == "production" and workaround:
@@ -230,11 +288,18 @@ def assess_priority(description: str) -> tuple[Priority, list[str]]:
     return "medium", reasons + [f"functional problem outside production ({failure!r})"]
 
 
+def _in_production(priority_reasons: list[str]) -> bool:
+    return priority_reasons[0].startswith(PRODUCTION_REASON)
+
+
+PRODUCTION_REASON = "environment: production"
+
+
 def _environment(text: str) -> tuple[str, str]:
     if (negated := _first(_NEGATED_PRODUCTION, text)):
         return "non-production", f"environment: not production ({negated!r})"
     if (production := _first(_PRODUCTION, text)):
-        return "production", f"environment: production ({production!r})"
+        return "production", f"{PRODUCTION_REASON} ({production!r})"
     if (other := _first(_NON_PRODUCTION, text)):
         return "non-production", f"environment: non-production ({other!r})"
     return "unknown", "environment: not stated, treated as non-production"
@@ -259,9 +324,20 @@ def without_environment(text: str) -> str:
 def _statements(text: str) -> str:
     """The sentences that can report a failure: no questions, no goals, and no remarks about the
     environment ("we are not in production yet" reports no failure)."""
-    sentences = (s for s in _SENTENCES.split(text)
-                 if not _is_question(s) and not _REQUEST_OPENING.match(s.strip()))
-    return " ".join(_NEGATED_PRODUCTION.sub("", _PURPOSE_CLAUSE.sub("", s)) for s in sentences)
+    sentences = (_reported_part(s) for s in _SENTENCES.split(text)
+                 if not _REQUEST_OPENING.match(s.strip()))
+    return " ".join(_NO_FAILURE.sub("", _NEGATED_PRODUCTION.sub("", _PURPOSE_CLAUSE.sub("", s)))
+                    for s in sentences)
+
+
+def _reported_part(sentence: str) -> str:
+    """A statement whole; of a question, what it reports before it turns into asking ("X fails
+    with Y, is there a way to ...?" reports that X fails); a question from its start, nothing."""
+    if not _is_question(sentence):
+        return sentence
+    turns = [m.start() for m in _QUESTION_TURN.finditer(sentence)]
+    report = sentence[:turns[-1]] if turns else ""
+    return "" if not report or _is_question(report) else report
 
 
 def _is_question(sentence: str) -> bool:

@@ -148,3 +148,69 @@ def test_environment_cues_are_removed_from_the_text():
     assert without_environment("Nothing runs in the test environment or on our dev machines.").split() == [
         "Nothing", "runs", "in", "the", "or", "on", "our", "."]
     assert "environment" in without_environment("The environment variable is unset in staging.")
+
+
+@pytest.mark.parametrize(("description", "priority"), [
+    # A failure reported before the sentence turns into a question still counts.
+    ("`dapr init` on the build box fails with a TLS handshake timeout, is there a way to install "
+     "it without internet access?", "medium"),
+    ("The sidecar in our test cluster exits with code 1 - how do we read why?", "medium"),
+    # A question from its first word reports nothing.
+    ("How do we stop the sidecar from failing when the app is slow to start?", "low"),
+])
+def test_a_failure_reported_before_the_question_counts(description, priority):
+    assert assess_priority(description)[0] == priority
+
+
+@pytest.mark.parametrize("description", [
+    "Our production certificate rotation is scheduled next month. Nothing is broken yet; what is the order of steps?",
+    "In production no data was lost during the failover test, we only want to know which settings to review.",
+])
+def test_a_denied_failure_is_not_a_failure(description):
+    assert assess_priority(description)[0] == "low"
+
+
+@pytest.mark.parametrize("description", [
+    "Since the upgrade every order service call in the production cluster now fails with deadline exceeded.",
+    "Checkout in production is completely stopped since this morning.",
+    "Bindings in production are erroring since the redeploy, for every tenant.",
+    "In production not a single message gets delivered to the shipping subscriber.",
+    "Production: none of our workflow activities ever executes after the redeploy.",
+])
+def test_all_of_production_failing_is_critical(description):
+    assert assess_priority(description)[0] == "critical"
+
+
+def test_production_as_a_worry_is_not_the_place_of_the_failure():
+    priority, reasons = assess_priority(
+        "Saves fail with an etag mismatch now and then. Only in staging so far, we are worried about prod.")
+    assert priority == "medium"
+    assert reasons[0].startswith("environment: not production")
+
+
+def test_a_production_failure_that_does_not_hurt_yet_is_medium():
+    assert assess_priority("In production about 2% of publishes fail; we retry in code for now, "
+                           "so nothing is lost.")[0] == "medium"
+    assert assess_priority("Production still works, but the scheduler logs errors every minute.")[0] == "medium"
+
+
+def test_a_production_expiry_within_days_is_high():
+    priority, reasons = assess_priority(
+        "The Dapr root certificate on our production cluster expires in 4 days and we have no renewal plan.")
+    assert priority == "high"
+    assert "production failure impending" in reasons[-1]
+
+
+def test_an_out_of_scope_failure_outside_production_is_a_request_for_a_person():
+    result = classify_ticket("We were billed twice for the support renewal; the finance team cannot "
+                             "reconcile the invoices. Please refund one.")
+    assert result.category == "other"
+    assert result.priority == "low"
+    assert "request for a person: out of scope and not in production" in result.signals
+
+
+def test_an_out_of_scope_outage_in_production_keeps_its_priority():
+    result = classify_ticket("Our MySQL primary in production is down and every query fails. "
+                             "MySQL is accessed directly, Dapr is not involved.")
+    assert result.category == "other"
+    assert result.priority == "critical"
