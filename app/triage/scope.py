@@ -37,8 +37,8 @@ A plain word English has never seen ("Istio") is a name and counts, unexplained.
 Two triage signals decide on their own: a category `other` already chosen (by an LLM triage),
 and the customer saying Dapr is not involved when that governs the ticket. A negation confined
 to one part ("a Go producer writing straight to RabbitMQ (no Dapr on that side)") does not decide
-when the rest of the ticket, without the parentheticals and clauses that carry it, scores in scope
-on its own: the ticket's score decides then. A qualifier ("in this path", "in that app") does not
+when the rest of the ticket, without the parentheticals and clauses that carry it, still names
+Dapr (or one of its error codes) and scores in scope on its own: the ticket's score decides then. A qualifier ("in this path", "in that app") does not
 tell the two apart: customers qualify the negation as often when Dapr is nowhere in the ticket.
 `SCOPE_THRESHOLD` was chosen by `python -m app.eval --calibrate-scope` over the development sets
 (see its output for the sweep).
@@ -115,8 +115,16 @@ _SENTENCE = re.compile(r"(?<=[.!?;:])\s+")
 _DAPR_NOT_INVOLVED = re.compile(
     r"\b(no|not|without|never|isn't|aren't|don't|doesn't|nothing to do with)\b(\s+\w+){0,2}?\s+dapr\b"
     # Dapr as the whole product, not a part of it: "without a Dapr sidecar" is a Dapr problem.
-    r"(?=\s*([.,;:!?)]|$|(in|on|for|at|here|there|involved|yet|anymore|with|between|to)\b))",
+    r"(?=\s*([.,;:!?)]|$|(in|on|for|at|here|there|involved|yet|anymore|anywhere|with|between|to)\b))"
+    # Dapr first: "Dapr isn't installed on this cluster", "Dapr is not used here".
+    r"|\bdapr\s+(is|was|are|were)(\s+not|n't)\s+(installed|used|involved|running|deployed|part)\b",
     re.IGNORECASE)
+# Dapr named as part of the ticket ("our Dapr subscriber", "the daprd sidecar", an
+# ERR_PUBSUB_NOT_FOUND): a negation is confined to its own part only when the rest of the ticket
+# still names Dapr; where the customer names Dapr only to say it is not involved, the rest is
+# about another system however much its wording resembles the articles' (an Istio sidecar, a
+# Temporal workflow).
+_DAPR_NAMED = re.compile(r"\b(?i:dapr\w*)|\bERR_[A-Z_]+\b")  # or one of its error codes
 # The smallest units a negation can be confined to: a parenthetical, else a clause (a sentence,
 # or one of coordinated clauses joined by ", and" / ", but" or cut by ";").
 _PARENTHETICAL = re.compile(r"\([^()]*\)")
@@ -182,7 +190,7 @@ def assess_scope(description: str, classification=None) -> ScopeAssessment:
                                reason="triage chose category other")
     if (negation := _DAPR_NOT_INVOLVED.search(" ".join(description.split()))):
         rest = without_negating_clauses(description)
-        rest_score = score_alone(rest) if rest else 0.0
+        rest_score = score_alone(rest) if rest and _DAPR_NAMED.search(rest) else 0.0
         if rest_score < SCOPE_THRESHOLD:
             return ScopeAssessment(in_scope=False, score=score,
                                    signals=[*signals, f"Dapr not involved: {negation.group(0)!r}"],

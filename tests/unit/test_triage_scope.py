@@ -229,3 +229,17 @@ def test_the_threshold_is_the_one_measured_on_the_calibration_sets():
     assert sweep["threshold"] == pytest.approx(SCOPE_THRESHOLD, abs=0.005)
     assert sweep["distribution"]["in_scope"]["min"] >= SCOPE_THRESHOLD
     assert sweep["out_of_scope_caught"] >= 0.85
+
+
+@pytest.mark.parametrize("description", [
+    # The rest reads like a Dapr ticket (a sidecar not injected, mTLS), but Dapr is named only to
+    # say it is not there.
+    "New pods in our dev namespace come up without the Envoy sidecar after the Istio upgrade, and "
+    "calls between injected pods fail with mTLS errors. Dapr isn't installed on this cluster.",
+    "Our order workflows are stuck in Running and the activity worker never picks them up. We run "
+    "Temporal Cloud with the Java SDK; no Dapr anywhere in this path.",
+])
+def test_a_negation_decides_when_the_rest_never_names_dapr(description):
+    scope = assess_scope(description)
+    assert not scope.in_scope
+    assert scope.reason.startswith("the customer says Dapr is not involved")
