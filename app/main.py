@@ -45,6 +45,7 @@ async def lifespan(app: FastAPI):
     from app.activities import deps
     from app.core.services import build_services
     from app.core.tracing import configure_grpc_tracing
+    from app.readmodel.runtime_watch import RuntimeChangeWatch
     from app.readmodel.sync import ReadModelSync
     from app.services.admission import AdmissionGate
     from app.workflows.runtime import build_workflow_runtime
@@ -58,11 +59,12 @@ async def lifespan(app: FastAPI):
     app.state.services, app.state.workflows = services, workflows
     app.state.admission = AdmissionGate(settings.max_active_tickets, services.read_model)
     deps.provide(services)
+    watch = RuntimeChangeWatch()
     runtime = build_workflow_runtime(with_agents=settings.llm_configured,
                                      versions_module=settings.workflow_versions_module,
-                                     activity_threads=settings.activity_threads)
+                                     activity_threads=settings.activity_threads, interceptors=[watch])
     runtime.start()
-    sync = ReadModelSync(workflows, services.read_model)
+    sync = ReadModelSync(workflows, services.read_model, watch=watch)
     app.state.read_model_sync = sync
     sync.start()
     logger.info("workflow runtime started", extra={"llm_mode": settings.effective_llm_provider})

@@ -17,6 +17,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
+from app.readmodel.runtime_watch import RuntimeChangeWatch
 from app.readmodel.store import ReadModel
 from app.services.workflow_gateway import WorkflowGateway
 from app.workflows.contracts import PROGRESS_FIELD, TICKET_WORKFLOW, Activities, ProgressRecord, carried_record
@@ -141,13 +142,16 @@ class ReadModelSync:
     # `batch / interval` lookups a second and each row waits its turn. Rows with a step in flight
     # come first (up to `in_flight` a turn): a workflow fails while it runs, so a FAILED ticket
     # shows within about a second while at most `in_flight` are in flight (admission control
-    # keeps them few), however many wait for a decision. The waiting rows share the rest of
-    # the turn: only an operator changes them outside the workflow, and the service's own
-    # operations update the row at once; one changed with the CLI waits its turn (10,000
-    # waiting: ~500 s).
+    # keeps them few), however many wait for a decision. Before both come the instances the
+    # runtime changed outside their workflow's code (`watch`, an operator's CLI terminate,
+    # suspend or resume, noticed in the worker's answers: app/readmodel/runtime_watch.py). The
+    # waiting rows share the rest of the turn: the service's own operations update the row at
+    # once, and the watch names those an operator changes, so the waiting rows' turns are the
+    # backstop for what reaches no worker (a purge; 10,000 waiting: ~500 s).
     def __init__(self, workflows: WorkflowGateway, read_model: ReadModel, interval: float = 0.5,
-                 batch: int = 15, min_age: float = 0.5, in_flight: int = 10):
-        self.workflows, self.read_model = workflows, read_model
+                 batch: int = 15, min_age: float = 0.5, in_flight: int = 10,
+                 watch: RuntimeChangeWatch | None = None):
+        self.workflows, self.read_model, self.watch = workflows, read_model, watch
         self.interval, self.batch, self.min_age, self.in_flight = interval, batch, min_age, in_flight
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="read-model-sync", daemon=True)
@@ -172,11 +176,14 @@ class ReadModelSync:
             self._stop.wait(self.interval)
 
     def turn(self) -> list[str]:
-        """One turn of the sweep: reconciles the rows in flight first, then waiting ones; returns
-        the ids it checked."""
+        """One turn of the sweep: reconciles the instances the watch noticed, then the rows in
+        flight, then waiting ones; returns the ids it checked."""
         cutoff = (datetime.now(timezone.utc) - timedelta(seconds=self.min_age)).isoformat()
-        ids = self.read_model.running(self.in_flight, cutoff, waiting=False)
-        ids += self.read_model.running(self.batch - len(ids), cutoff, waiting=True)
+        ids = self.watch.due() if self.watch else []
+        ids += self.read_model.running(self.in_flight, cutoff, waiting=False)
+        if (room := self.batch - len(ids)) > 0:
+            ids += self.read_model.running(room, cutoff, waiting=True)
+        ids = list(dict.fromkeys(ids))
         rows = [row for row in map(self.read_model.get, ids) if row]
         if rows:
             reconcile(self.workflows, self.read_model, rows)

@@ -125,11 +125,13 @@ def extra_versions(module_name: str | None) -> tuple[dict, str]:
 
 
 def build_workflow_runtime(with_agents: bool = False, versions_module: str | None = None,
-                           activity_threads: int | None = None) -> WorkflowRuntime:
+                           activity_threads: int | None = None, interceptors=None) -> WorkflowRuntime:
     """With agents, call it once the sidecar is up: building a DurableAgent reads its metadata.
-    `activity_threads` sizes the pool the SDK runs activities on (ACTIVITY_THREADS)."""
+    `activity_threads` sizes the pool the SDK runs activities on (ACTIVITY_THREADS);
+    `interceptors` observe the worker's calls to the sidecar (the read model's runtime watch)."""
     sdk_patches.apply()
-    runtime = WorkflowRuntime(logger_options=sdk_logger_options(), maximum_thread_pool_workers=activity_threads)
+    runtime = WorkflowRuntime(logger_options=sdk_logger_options(), maximum_thread_pool_workers=activity_threads,
+                              interceptors=interceptors)
     versions, latest = extra_versions(versions_module)
     register_ticket_workflows(runtime, versions, latest)
     if with_agents:

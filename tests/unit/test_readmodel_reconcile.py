@@ -80,3 +80,52 @@ def test_the_sweep_checks_rows_in_flight_before_the_many_waiting_ones(read_model
     while len(checked) < len(waiting):
         checked += sweep.turn()
     assert sorted(checked[:len(waiting)]) == sorted(waiting)
+
+
+def _worker_answer(instance_id: str, *statuses):
+    """A worker's CompleteOrchestratorTask request, as the SDK builds it."""
+    import dapr.ext.workflow._durabletask.internal.helpers as ph
+    import dapr.ext.workflow._durabletask.internal.protos as pb
+
+    actions = [ph.new_complete_workflow_action(-1, getattr(pb, f"ORCHESTRATION_STATUS_{s}"), "")
+               for s in statuses]
+    return pb.WorkflowResponse(instanceId=instance_id, actions=actions)
+
+
+def _call(watch, method: str, request) -> str:
+    from types import SimpleNamespace
+
+    return watch.intercept_unary_unary(lambda details, req: "sent", SimpleNamespace(method=method), request)
+
+
+def test_the_watch_names_instances_the_runtime_ended_or_paused_and_passes_every_call_on():
+    from app.readmodel.runtime_watch import COMPLETE_ORCHESTRATOR_TASK, RuntimeChangeWatch
+
+    watch = RuntimeChangeWatch(lookups=2)
+    assert _call(watch, COMPLETE_ORCHESTRATOR_TASK, _worker_answer("T-term", "TERMINATED")) == "sent"
+    assert _call(watch, COMPLETE_ORCHESTRATOR_TASK, _worker_answer("T-susp")) == "sent"  # schedules nothing
+    assert _call(watch, COMPLETE_ORCHESTRATOR_TASK, _worker_answer("T-done", "COMPLETED")) == "sent"
+    assert _call(watch, "/TaskHubSidecarService/CompleteActivityTask", _worker_answer("T-other")) == "sent"
+    # Each noticed instance is due on `lookups` turns (the runtime commits after the answer).
+    assert sorted(watch.due()) == ["T-susp", "T-term"]
+    assert sorted(watch.due()) == ["T-susp", "T-term"]
+    assert watch.due() == []
+
+
+def test_the_sweep_looks_up_noticed_instances_first_however_many_wait(read_model):
+    from app.readmodel.runtime_watch import RuntimeChangeWatch
+    from app.readmodel.sync import ReadModelSync
+
+    waiting = [f"W-{i}" for i in range(40)]
+    for ticket_id in waiting:
+        read_model.apply(ProgressRecord(ticket_id=ticket_id, seq=1, events=[],
+                                        progress=TicketProgress(stage="awaiting_approval", awaiting_decision=True)))
+    runtime = ScriptedRuntime({t: instance(t, "running", "awaiting_approval") for t in waiting})
+    runtime.instances["W-39"] = instance("W-39", "suspended", "awaiting_approval")  # the CLI paused it
+    watch = RuntimeChangeWatch()
+    sweep = ReadModelSync(runtime, read_model, batch=5, in_flight=2, min_age=0, watch=watch)
+    sweep.turn()  # an ordinary turn: W-39, filed last, is not among the first rows checked
+    assert read_model.get("W-39")["status"] == "running"
+    watch.notice("W-39")
+    assert sweep.turn()[0] == "W-39"
+    assert read_model.get("W-39")["status"] == "suspended"
