@@ -46,8 +46,10 @@ def _cues(*patterns: str) -> re.Pattern[str]:
 
 _PRODUCTION = _cues(
     r"(?<!pre-)(?<!pre)(?<!non-)(?<!non)\bprod(uction)?\b",
-    r"\blive (\w+ ){0,2}(system|site|environment|cluster|traffic|service|platform|app)s?\b",
+    r"\blive (\w+ ){0,2}(system|site|website|environment|env|cluster|traffic|service|platform|app|api"
+    r"|storefront|shop|store|database|db|data|customers?|users?)s?\b",
     r"\bgo-?live\b", r"\bcustomers\b", r"\b(our|the|paying|real|end) users\b", r"\boutage\b",
+    r"\b(customer|user|public)-facing\b",
 )
 _NON_PRODUCTION = _cues(
     r"\b(staging|stage environment|dev|development|test|testing|qa|uat|sandbox|demo)\b",
@@ -74,9 +76,12 @@ _FAILURE = _cues(
     r"\bnot (work\w*|\w+ing|found|called|delivered|received|triggered|fired|picked up)\b",
     # Negations describe misbehaviour ("doesn't start"), except about the customer's own setup
     # ("we don't use Kubernetes").
-    r"\b(cannot|can't|can not|unable to|won't|doesn't|don't|didn't|isn't|aren't|wasn't|does not|do not"
+    r"\b(cannot|can't|cant|can not|unable to|won't|wont|doesn't|doesnt|don't|dont|didn't|didnt|isn't|isnt"
+    r"|aren't|arent|wasn't|wasnt|hasn't|hasnt|haven't|havent|has not|have not|does not|do not"
     r"|did not|is not|are not|was not)\b(?! (use|using|have|need|know|want|plan|care)\b)",
-    r"\bnever\b", r"\bnothing\b", r"\bno\b(?! (problems?|issues?|errors?|doubt)\b)",
+    r"\bnever\b", r"\bnothing\b", r"\bno (\w+ )?(response|reply|replies|messages?|events?|data|output|logs?|traffic|connection|route|leader"
+    r"|address|such|space|pollers?|subscribers?|consumers?|healthy|available|endpoints?|metrics|traces?"
+    r"|spans?|instances?|pods?|sidecars?|actors?|containers?|workers?)\b", r"\bno longer\b",
     r"\bmissing\b", r"\b(lost|lose|losing|loss)\b", r"\bdrop(ped|s|ping)\b", r"\breject\w*",
     r"\bunavailable\b", r"\bunhealthy\b", r"\bunreachable\b", r"\boom\w*", r"\bkilled\b",
     r"\brestart(s|ing)\b", r"\bcrashloop\w*", r"\bexits?\b", r"\bdies\b", r"\bdied\b",
@@ -88,7 +93,9 @@ _FAILURE = _cues(
     r"\bthrottl\w*", r"\bleak\w*", r"\bgarbage\b", r"\bdelayed\b", r"\boverwrit\w*",
     r"\bthrow(s|n|ing)?\b", r"\bempty\b", r"\bblank\b", r"\bunknown\b", r"\bunimplemented\b",
     r"\bnot implemented\b", r"\b(running|ran|runs) out of\b", r"\bout of (memory|disk|space)\b",
-    r"\bforever\b", r"\bignor(e|es|ed|ing)\b", r"\bblock(s|ed|ing)? the\b",
+    r"\bforever\b", r"\bignor(e|es|ed|ing)\b", r"\bblock(s|ed|ing)? the\b", r"\bblows? up\b",
+    r"\bblew up\b", r"\bdead\b", r"\bnon-?determinis\w*", r"\blag(ging)?\b",
+    r"\b(arrive|arrives|arriving|are|is) (\S+ ){0,3}late\b",
     # Falling behind is degradation: "the consumers are hours behind".
     r"\b(falls?|fell|falling|lag\w*|seconds|minutes|hours|days) behind\b",
 )
@@ -98,15 +105,16 @@ _OUTAGE = _cues(
     r"\boutage\b", r"(?<!without )(?<!no )(?<!zero )\bdowntime\b",
     r"\b(completely|entirely|totally|fully) (stopped|down|broken|unavailable|failing|dead|stuck|offline)\b",
     # "all calls fail", "every request is rejected"; not "fails every few hours" or "each time".
-    r"\b(all|every|each)\b(?! (time|times|day|hour|minute|night|week|morning|few|other)\b)"
+    r"\b(all|every|each)\b(?! (time|times|day|hour|minute|night|week|morning|few|other)\b)(?![,.;:)])"
     r"[^.;]{0,60}\b(fail\w*|stopped|down|broken|lost|unavailable|rejected|refused|errors?|stuck"
     r"|tim(e|es|ed|ing) ?out|hang\w*)\b",
     # The quantifier after the failure: "failing for all customers", "timing out, every single one".
     r"\b(fail\w*|down|broken|unavailable|rejected|refused|erroring|tim(ed|ing) out)\b[^.;]{0,60}"
     r"\b(for (all|every|everyone|everybody)\b|every single one\b)",
     # Nothing gets through: "no payment is being processed", "not one activity runs".
-    r"\b(none of|not (one|a single)|no)\b (\w+ ){1,3}(ever )?(is |are |gets? |being |was |were )*"
-    r"(runs?|executes?|works?|processed|activated|delivered|started|arrives?|goes through|gets through)\b",
+    r"\b(none of|not (one|a single)|no)\b (\w+ ){1,3}(ever )?(is |are |gets? |getting |being |was |were )*"
+    r"(runs?|executes?|works?|processed|activated|delivered|started|arrives?|goes through|gets through"
+    r"|fulfilled|handled|consumed|received|served|completed|saved|written)\b",
     r"\bnothing works\b", r"\bno (requests?|calls?|orders?|messages?|traffic) (get|gets|go|goes) through\b",
     r"\b100 ?%",
 )
@@ -115,18 +123,23 @@ _DATA_LOSS = _cues(
     r"\b(data|messages|events|orders|records|state) (are|were|is|was|get|got) (lost|deleted|corrupted)\b",
     r"\bcorrupt\w*",
 )
+# Said to be partial: the production failure is a degradation, not an outage.
+_PARTIAL = _cues(r"\b(half|partly|partially)\b")
 _WORKAROUND = _cues(
     r"\bwork(ed|ing)? ?around\b", r"\btemporar(y|ily)\b", r"\bfor now we\b", r"\bstop-?gap\b",
     r"\bmitigat\w*", r"\brolled back\b", r"\bby hand\b", r"\bmanually\b",
-    r"\b(we|i)( currently| just| now)? (retry|re-?run|re-?submit|re-?publish|re-?queue|restart|bounce)\w*"
-    r"\b[^.;]{0,40}\b(for now|every|each|nightly|daily|in code|by hand|so)\b",
+    r"(?<!after )(?<!since )(?<!when )(?<!once )\b(we|i)( currently| just| now)? (retry|re-?run|re-?submit"
+    r"|re-?publish|re-?queue|restart|bounce)\w*\b[^.;]{0,40}\b(for now|every (night|day|morning|hour|few)"
+    r"|each (night|day|morning|time)|nightly|daily|hourly|in code|by hand|so)\b",
 )
 _SECURITY_EXPOSURE = _cues(
     r"\bexpos(ed|ure|ing)\b", r"\bleak(ed|ing|s)? (secrets?|credentials?|keys?|tokens?|passwords?)\b",
     r"\b(secrets?|credentials?|keys?|tokens?|passwords?) (are |were |is |was )?"
     r"(leak\w*|exposed|visible|logged)\b",
     r"\bpublicly (accessible|reachable|readable)\b", r"\bwithout (any )?auth\w*\b",
-    r"\bunauthenticated access\b", r"\banyone can\b", r"\bvulnerab\w*", r"\bcve-\d+",
+    r"\bunauthenticated access\b", r"\banyone can\b",
+    r"\b(any|every) (app|application|service|pod|user|tenant|team|namespace)s? (\w+ ){0,4}can (read|access|see"
+    r"|call|invoke|get|fetch)\b", r"\bvulnerab\w*", r"\bcve-\d+",
     r"\bsecurity (incident|breach|hole)\b", r"\bbypass\w*",
 )
 _RELEASE_BLOCKED = _cues(
@@ -149,11 +162,6 @@ _NO_FAILURE = _cues(
     r"\bno (data|messages?|events?|orders?|records?) (\w+ )?(is |are |was |were |has been |have been )?lost\b",
     r"\bno (customer|user|production|real) impact\b",
 )
-# A production failure on a date: "the trust anchor expires in 5 days on our production cluster".
-_IMPENDING = _cues(
-    r"\bexpir(es|ing|y)( \w+)? (in|within) (\d+|a few|two|three|four|five|six|seven) (hours?|days?)\b",
-    r"\bwill (expire|run out|fill up|stop working)\b",
-)
 # Production that still works despite the problem: the rubric's production problem with a
 # workaround in place, not a degraded production.
 _NO_IMPACT_YET = _cues(
@@ -170,7 +178,7 @@ _PURPOSE_CLAUSE = re.compile(
 # A sentence that asks for something ("We'd like to see which workflows failed") is a request:
 # the rubric's feature or how-to request, not a failure report.
 _REQUEST_OPENING = re.compile(
-    r"^(please|(we|i)('d| would| want to| wish to) (like|love|want|prefer)|(we|i) want\b)",
+    r"^(please|(we|i)('d| would| want to| wish to) (like|love|want|prefer)|(we|i) (want|need to|have to)\b)",
     re.IGNORECASE)
 _SENTENCES = re.compile(r"(?<=[.!?;])\s+|\n+")
 
@@ -251,7 +259,6 @@ _SIGNAL_NAMES = (
     ("functional problem outside production", "functional problem"),
     ("security exposure", "security exposure"),
     ("release blocked", "release blocked"),
-    ("production failure impending", "production at risk"),
     ("no failure reported", "question or how-to"),
     ("request for a person", "request for a person"),
 )
@@ -271,14 +278,12 @@ def assess_priority(description: str, ticket: str | None = None) -> tuple[Priori
     workaround = _first(_WORKAROUND, statements) or _first(_NO_IMPACT_YET, text)
     reasons = [env_reason]
 
-    if environment == "production" and severe and not workaround:
+    if environment == "production" and severe and not workaround and not _first(_PARTIAL, statements):
         return "critical", reasons + [f"production down or losing data ({severe!r})"]
     if (exposure := _first(_SECURITY_EXPOSURE, statements)):
         return "high", reasons + [f"security exposure ({exposure!r})"]
     if (blocked := _first(_RELEASE_BLOCKED, statements)):
         return "high", reasons + [f"release blocked ({blocked!r})"]
-    if environment == "production" and (impending := _first(_IMPENDING, statements)):
-        return "high", reasons + [f"production failure impending ({impending!r})"]
     if not failure:
         return "low", reasons + ["no failure reported: a question or how-to"]
     if environment == "production" and workaround:
