@@ -32,6 +32,14 @@ TICKET_WORKFLOW_LATEST = TICKET_WORKFLOW_V2
 # v2: the key, in an activity's input, of the progress record applied before the activity runs.
 PROGRESS_FIELD = "progress_record"
 
+# The error type of an activity failure whose cause is a dependency that cannot be reached
+# (app/core/unreachable.py): the workflow waits it out instead of failing the step.
+DEPENDENCY_UNAVAILABLE = "DependencyUnavailable"
+# Patches of the ticket workflow (ctx.is_patched): a change to what a running version does that
+# keeps every recorded history replaying. `ride-out-outages`: a step whose dependency cannot be
+# reached is waited out (a timer, then the same call again) rather than escalated.
+PATCH_RIDE_OUT_OUTAGES = "ride-out-outages"
+
 APPROVAL_EVENT = "solution_approved"
 CANCEL_EVENT = "ticket_cancelled"
 

@@ -23,6 +23,7 @@ from app.activities.solution import propose_solution
 from app.activities.triage import triage_ticket
 from app.agents.structured import structure_expert, structure_triage
 from app.core.logging import sdk_logger_options
+from app.core.unreachable import DependencyUnavailable, unreachable
 from app.workflows import contracts as c
 from app.workflows import sdk_patches
 from app.workflows.ticket_workflow import ticket_workflow_v1, ticket_workflow_v2
@@ -68,6 +69,9 @@ def typed_activity(name: str, activity):
         except Exception as error:
             logger.warning("activity failed", extra={"ticket_id": ticket_id, "activity": name,
                                                      "error": f"{type(error).__name__}: {error}"[:500]})
+            if unreachable(error) and not isinstance(error, DependencyUnavailable):
+                # Named so the workflow waits the outage out instead of failing the step.
+                raise DependencyUnavailable(f"{type(error).__name__}: {error}"[:1000]) from error
             raise
         return result.model_dump(mode="json") if hasattr(result, "model_dump") else result
 

@@ -40,6 +40,11 @@ RECORD_RETRY = RetryPolicy(first_retry_interval=timedelta(milliseconds=500), max
 DELIVERY_RETRY = RetryPolicy(first_retry_interval=timedelta(seconds=5), max_number_of_attempts=6,
                              backoff_coefficient=2.0, max_retry_interval=timedelta(seconds=60))
 MAX_ACKS = 10
+# A dependency that cannot be reached (the broker, a store) is waited out this long between one
+# round of a step's retries and the next, up to OUTAGE_HORIZON in all before the ticket goes to
+# a person (system_error): an outage of minutes does not escalate every ticket in flight.
+OUTAGE_WAIT = timedelta(seconds=30)
+OUTAGE_HORIZON = timedelta(minutes=30)
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +62,7 @@ class StepFailed(Exception):
         super().__init__(f"{step} failed: {error}")
         self.step = step
         self.error = str(error)[:500]
+        self.cause = str(error)  # the failure as the activity reported it
 
 
 def ticket_workflow_v1(ctx: DaprWorkflowContext, payload: dict):
@@ -117,8 +123,7 @@ class TicketRun:
                              awaiting_decision=False, escalated=False, workflow_version=self.version),
             [c.TimelineEvent(key="filed", kind="filed", actor=t.filed_by or "api", at=t.filed_at,
                              details={"customer_id": t.customer_id})])
-        triage = c.TriageResult.model_validate((yield from self.run_step(
-            "triage", self.activity(c.Activities.TRIAGE, t))))
+        triage = c.TriageResult.model_validate((yield from self.run_activity("triage", c.Activities.TRIAGE, t)))
         if triage.entitled and t.use_agents:
             # Entitlement never depends on the agent; a ticket the plan excludes costs no model time.
             triage = yield from self.triage_by_agent(triage)
@@ -187,11 +192,11 @@ class TicketRun:
             found = yield from self.run_step("search", when_all(searches))
             results = [c.SearchResult.model_validate(r).hits for r in found]
             agent_proposal, fallback = None, expert
-        proposal = c.Proposal.model_validate((yield from self.run_step("propose", self.activity(
-            c.Activities.PROPOSE, c.ProposeRequest(
+        proposal = c.Proposal.model_validate((yield from self.run_activity(
+            "propose", c.Activities.PROPOSE, c.ProposeRequest(
                 ticket=self.ticket, triage=self.triage, queries=queries, search_results=results,
                 revision=revision, notes=notes, proposal=agent_proposal, llm_fallback_reason=fallback,
-                proposed_at=self.now())))))
+                proposed_at=self.now()))))
         self.proposal = proposal
         self.view = self.view.model_copy(update={"confidence": proposal.confidence})
         events = [self.event(f"kb_query:{revision}:{i}", "kb_query", "expert", query=q,
@@ -333,11 +338,10 @@ class TicketRun:
         request = c.EscalateRequest(ticket_id=self.ticket.ticket_id, customer_id=self.ticket.customer_id,
                                     reason=reason, priority=t.priority if t else None, plan=t.plan if t else None,
                                     overdue_by_seconds=overdue, detail=detail, escalated_at=self.now())
-        task = self.activity(c.Activities.ESCALATE, request)
         if fatal:
-            escalation = yield from self.run_step("escalate", task)
+            escalation = yield from self.run_activity("escalate", c.Activities.ESCALATE, request)
         else:
-            escalation = yield from self.plain(task)
+            escalation = yield from self.plain(self.activity(c.Activities.ESCALATE, request))
         escalation = c.Escalation.model_validate(escalation)
         self.escalations.append(reason)
         self.show(self.view.stage)
@@ -355,15 +359,13 @@ class TicketRun:
                                   customer_name=t.customer_name if t else None, kind=kind, solution=solution,
                                   reason=reason, created_at=self.now())
         try:
-            notification = yield from self.plain(self.activity(c.Activities.NOTIFY, request, LLM_RETRY))
-        except TaskFailedError as error:
+            notification = yield from self.run_activity("notify", c.Activities.NOTIFY, request, LLM_RETRY,
+                                                        cancellable=False)
+        except StepFailed as failure:
             # The model kept failing: the customer still hears from us, from the offline composer.
             self.log("notification by LLM failed, using the offline composer")
-            try:
-                notification = yield from self.plain(self.activity(c.Activities.NOTIFY, request.model_copy(
-                    update={"use_llm": False, "llm_fallback_reason": str(error)[:500]})))
-            except TaskFailedError as final_error:
-                raise StepFailed("notify", final_error) from final_error
+            notification = yield from self.run_activity("notify", c.Activities.NOTIFY, request.model_copy(
+                update={"use_llm": False, "llm_fallback_reason": failure.cause[:500]}), cancellable=False)
         notification = c.Notification.model_validate(notification)
         yield from self.record(c.TicketProgress(), [self.event(
             f"notified:{kind}", "notification_sent", "notifier", kind=kind, generated_by=notification.generated_by,
@@ -512,11 +514,15 @@ class TicketRun:
 
     # -- plumbing --------------------------------------------------------------------------
     def activity(self, name: str, request, retry: RetryPolicy = RETRY):
+        return self.ctx.call_activity(name, input=self.payload(request), retry_policy=retry)
+
+    def payload(self, request) -> dict:
+        """The activity's input; v2: with the progress record waiting to ride on it."""
         payload = request.model_dump(mode="json")
         if self.pending is not None:
             payload[c.PROGRESS_FIELD] = self.pending.model_dump(mode="json")
             self.pending = None
-        return self.ctx.call_activity(name, input=payload, retry_policy=retry)
+        return payload
 
     def run_step(self, step: str, task):
         """A step's result; StepFailed when it failed after its retries."""
@@ -524,6 +530,31 @@ class TicketRun:
             return (yield from self.step(task))
         except TaskFailedError as error:
             raise StepFailed(step, error) from error
+
+    def run_activity(self, step: str, name: str, request, retry: RetryPolicy = RETRY, cancellable: bool = True):
+        """One activity as a step: its result, or StepFailed once it failed after its retries.
+        A failure whose cause is a dependency that cannot be reached (DEPENDENCY_UNAVAILABLE) is
+        waited out (OUTAGE_WAIT) and the same call made again, up to OUTAGE_HORIZON."""
+        payload = self.payload(request)
+        waited = timedelta(0)
+        while True:
+            task = self.ctx.call_activity(name, input=payload, retry_policy=retry)
+            try:
+                return (yield from (self.step(task) if cancellable else self.plain(task)))
+            except TaskFailedError as error:
+                if not self.rides_out(error, waited):
+                    raise StepFailed(step, error) from error
+            self.log("a dependency of the step cannot be reached: waiting", step=step,
+                     waited_seconds=int(waited.total_seconds()))
+            timer = self.ctx.create_timer(self.ctx.current_utc_datetime + OUTAGE_WAIT)
+            yield from (self.step(timer) if cancellable else self.plain(timer))
+            waited += OUTAGE_WAIT
+
+    def rides_out(self, error: TaskFailedError, waited: timedelta) -> bool:
+        # The patch is read only here, where a failure happened: histories recorded before it
+        # replay as they ran (the failure then ended the step).
+        return (error.details.error_type == c.DEPENDENCY_UNAVAILABLE and waited < OUTAGE_HORIZON
+                and self.ctx.is_patched(c.PATCH_RIDE_OUT_OUTAGES))
 
     def step(self, task):
         """Waits for task, unless the ticket is cancelled first (until a decision is applied)."""

@@ -1,10 +1,14 @@
-"""Crashes and restarts: SIGKILL the app between steps, stop every process, and check that each
-ticket still finishes exactly once and that nothing already finished is lost."""
+"""Crashes, restarts and outages: SIGKILL the app between steps, stop every process, stop the
+broker for longer than a step's retries, and check that each ticket still finishes exactly once
+and that nothing already finished is lost."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from scripts.devstack import stop_process
 from tests.support.harness import poll, status_of, wait_for_stage
 
 DESCRIPTIONS = [
@@ -79,3 +83,39 @@ def test_everything_survives_a_full_stop_and_start(service):
         assert status_of(api, "DUR-WAIT")["stage"] == "awaiting_approval"
         assert api.post("/support/approve/DUR-WAIT", json={"approved": True}).status_code == 202
         wait_for_stage(api, "DUR-WAIT", "completed", timeout=60)
+
+
+def test_a_broker_outage_longer_than_the_retries_is_waited_out(service):
+    """Redis, the pub/sub broker, down for longer than a step's retries: the tickets wait it
+    out instead of escalating with system_error, and each proposal is announced once."""
+    tickets = ["DUR-OUT-1", "DUR-OUT-2"]
+    app_log = service.stack.log_dir / "app.log"
+
+    def waiting_for_the_broker() -> set[str]:
+        lines = app_log.read_text(errors="replace").splitlines()
+        return {json.loads(line).get("ticket_id") for line in lines
+                if "cannot be reached: waiting" in line and line.startswith("{")}
+
+    stop_process("redis", service.stack.run_dir)
+    try:
+        with service.client() as api:
+            for ticket_id in tickets:
+                filed = api.post("/support/ticket", json={"ticket_id": ticket_id, "customer_id": "CUST001",
+                                                          "description": DESCRIPTIONS[2]})
+                assert filed.status_code == 202, filed.text
+            # The proposal step's retries ran out against the dead broker: the workflow now waits.
+            poll(waiting_for_the_broker, lambda waiting: set(tickets) <= waiting, 90,
+                 message="the tickets did not start waiting for the broker")
+            assert {t: status_of(api, t).get("stage") for t in tickets} == dict.fromkeys(tickets, "expert_analysis")
+    finally:
+        service.stack.start_one("redis")
+
+    with service.client() as api:
+        for ticket_id in tickets:
+            waiting = wait_for_stage(api, ticket_id, "awaiting_approval", timeout=90)
+            assert waiting["escalations"] == []
+            announced = poll(lambda: service.state("analysis-state", f"inbox:solution-ready:{ticket_id}"),
+                             lambda v: v is not None, message=f"{ticket_id} proposal not announced")
+            assert len(announced["messages"]) == 1, announced
+        assert api.post(f"/support/approve/{tickets[0]}", json={"approved": True}).status_code == 202
+        assert wait_for_stage(api, tickets[0], "completed")["escalations"] == []

@@ -19,7 +19,7 @@ class FakeTask:
 
     def get_result(self):
         if isinstance(self.result, FailedActivity):
-            raise task_failed(str(self.result))
+            raise task_failed(str(self.result), self.result.error_type)
         return self.result
 
     @property
@@ -33,6 +33,14 @@ class FakeContext:
     current_utc_datetime: datetime = datetime(2026, 11, 23, 12, 0, 0)
     is_replaying: bool = False
     statuses: list[dict] = field(default_factory=list)
+    # Patches this run applies (a new instance applies every patch it reaches).
+    patched: bool = True
+    patches: list[str] = field(default_factory=list)
+
+    def is_patched(self, name: str) -> bool:
+        if self.patched:
+            self.patches.append(name)
+        return self.patched
 
     def call_activity(self, activity, *, input=None, retry_policy=None):
         return FakeTask("activity", activity if isinstance(activity, str) else activity.__name__, input)
@@ -60,14 +68,19 @@ def when_any(tasks):
 
 
 class FailedActivity(Exception):
-    """An activity's result that means it failed after its retries."""
+    """An activity's result that means it failed after its retries, with the error type the
+    activity failed with."""
+
+    def __init__(self, message: str, error_type: str = "RuntimeError"):
+        super().__init__(message)
+        self.error_type = error_type
 
 
-def task_failed(message: str):
+def task_failed(message: str, error_type: str = "RuntimeError"):
     from dapr.ext.workflow import TaskFailedError
     import dapr.ext.workflow._durabletask.internal.protos as pb
 
-    return TaskFailedError(message, pb.TaskFailureDetails(errorMessage=message, errorType="RuntimeError"))
+    return TaskFailedError(message, pb.TaskFailureDetails(errorMessage=message, errorType=error_type))
 
 
 def run_workflow(workflow, payload: dict, respond: Callable[[FakeTask], Any], ctx: FakeContext | None = None):
@@ -90,7 +103,7 @@ def run_workflow(workflow, payload: dict, respond: Callable[[FakeTask], Any], ct
         calls.append(describe(task))
         result = respond(task)
         if isinstance(result, FailedActivity):
-            to_throw = task_failed(str(result))
+            to_throw = task_failed(str(result), result.error_type)
         else:
             to_send = result
         ctx.current_utc_datetime += timedelta(seconds=1)

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from app.workflows import ticket_workflow as wf_module
-from app.workflows.contracts import PROGRESS_FIELD
+from app.workflows.contracts import DEPENDENCY_UNAVAILABLE, PATCH_RIDE_OUT_OUTAGES, PROGRESS_FIELD
 from app.workflows.ticket_workflow import ticket_workflow_v1, ticket_workflow_v2
 from tests.unit.fake_workflow_context import FailedActivity, FakeTask, run_workflow, when_all, when_any
 
@@ -58,9 +58,12 @@ def decision(approved=True, revision=0, **extra):
 
 
 def activity_result(task: FakeTask, entitled=True, in_scope=True, failing=(), notify_fails=False, no_address=False,
-                    uncertain=False):
+                    uncertain=False, outages=None):
     if task.name in failing:
         return FailedActivity(f"{task.name} broke")
+    if outages and outages.get(task.name, 0) > 0:  # fails this many more times, unreachable
+        outages[task.name] -= 1
+        return FailedActivity("error when publishing: dial tcp: connection refused", DEPENDENCY_UNAVAILABLE)
     if task.name == "triage_ticket":
         return triage(entitled, in_scope)
     if task.name == "search_knowledge_base":
@@ -104,9 +107,13 @@ def responder(waits=(), cancel_at_step=None, **world):
     def respond(task: FakeTask):
         if task.kind == "activity":  # awaited without a cancellation race
             return activity_result(task, **world)
+        if task.kind == "timer":  # a wait for an outage to pass, not cancellable
+            return None
         assert task.kind == "any", task
         first = task.children[0]
         cancel = next(c for c in task.children if c.kind == "event" and c.name == "ticket_cancelled")
+        if first.kind == "timer":  # a wait for an outage to pass: it passes
+            return first
         if first.kind in ("activity", "all"):
             name = first.children[0].name if first.kind == "all" else first.name
             if name == cancel_at_step:
@@ -415,3 +422,46 @@ def test_a_failing_index_step_is_recorded_and_the_ticket_still_completes():
     assert output["stage"] == "completed" and output["escalations"] == []
     [event] = [e for r in records(calls) for e in r["events"] if e["key"] == "case_indexed"]
     assert event["kind"] == "case_index_failed" and "index_resolved_case broke" in event["details"]["reason"]
+
+
+def _without_progress(payload: dict) -> dict:
+    return {k: v for k, v in payload.items() if k != PROGRESS_FIELD}
+
+
+@pytest.mark.parametrize("step", ["triage_ticket", "propose_solution", "escalate_ticket"])
+def test_an_unreachable_dependency_is_waited_out_and_the_same_call_made_again(step):
+    waits = [None] if step == "escalate_ticket" else [decision()]  # escalate: the approval times out
+    output, calls, ctx = run(waits, outages={step: 3})
+    assert output["stage"] == ("escalated" if step == "escalate_ticket" else "completed")
+    assert "system_error" not in output["escalations"]
+    made = inputs(calls, step)
+    assert len(made) == 4
+    # The same input every time (the progress record rides only on the first).
+    assert all(_without_progress(p) == _without_progress(made[0]) for p in made)
+    # Between them, a durable timer of OUTAGE_WAIT, raced against a cancellation.
+    timers = [c for c in calls if c[0] == "any" and c[1][0][0] == "timer"]
+    assert len(timers) == 3
+    assert ctx.patches == [PATCH_RIDE_OUT_OUTAGES] * 3
+
+
+def test_an_outage_longer_than_the_horizon_goes_to_a_person():
+    output, calls, _ = run([decision()], outages={"propose_solution": 10_000})
+    rounds = int(wf_module.OUTAGE_HORIZON / wf_module.OUTAGE_WAIT) + 1
+    assert len(inputs(calls, "propose_solution")) == rounds
+    assert output["stage"] == "escalated" and output["system_error"]["step"] == "propose"
+
+
+def test_a_history_recorded_before_the_patch_replays_as_it_ran():
+    from tests.unit.fake_workflow_context import FakeContext
+
+    output, calls, ctx = run_workflow(WORKFLOWS[VERSION[0]], TICKET, responder([decision()], outages={"propose_solution": 1}),
+                                      ctx=FakeContext(patched=False))
+    assert len(inputs(calls, "propose_solution")) == 1
+    assert output["stage"] == "escalated" and output["system_error"]["step"] == "propose"
+
+
+def test_an_unreachable_broker_does_not_make_the_llm_notification_fall_back():
+    output, calls, _ = run([decision()], outages={"notify_customer": 2})
+    notified = inputs(calls, "notify_customer")
+    assert len(notified) == 3 and all(n.get("use_llm", True) for n in notified)
+    assert output["stage"] == "completed"
