@@ -11,6 +11,9 @@ Two paths run in LLM mode against a scripted OpenAI-compatible server (tests/sup
 scripted_llm.py): `agent_approve` (both agents answer) and `agent_fallback` (the model is
 unreachable: both agents fail and the offline path takes over).
 
+`outage_wait` (`--only outage`) stops the broker so that the proposal step waits the outage out
+(the patch `ride-out-outages`).
+
 Run it when a new workflow version is released, and commit what it writes: those histories
 then replay against every later change in `make test`.
 """
@@ -27,6 +30,7 @@ from dapr.conf import settings as dapr_settings
 from app.services.workflow_gateway import DaprWorkflows
 from app.workflows.contracts import TICKET_WORKFLOW_LATEST
 from app.workflows.replay import history_to_json
+from scripts.devstack import stop_process
 from tests.support.agent_script import llm_env, script_expert, script_triage
 from tests.support.harness import REPO, Service, ServicePorts, poll, status_of, wait_for_stage
 from tests.support.scripted_llm import ScriptedLLM
@@ -105,6 +109,27 @@ def run_agent_paths(service: Service, llm: ScriptedLLM) -> dict[str, str]:
     return {"agent_approve": "H-AGENT", "agent_fallback": "H-AGENT-DOWN"}
 
 
+def run_outage_path(service: Service) -> dict[str, str]:
+    """A ticket whose proposal step outlasts its retries against a stopped broker (Redis): the
+    workflow waits the outage out (patch ride-out-outages), then the ticket is approved."""
+    api = service.client("engineer")
+    stop_process("redis", service.stack.run_dir)
+    try:
+        response = api.post("/support/ticket", json={"ticket_id": "H-OUTAGE", "customer_id": "CUST001",
+                                                     "description": DESCRIPTION})
+        assert response.status_code == 202, response.text
+        app_log = service.stack.log_dir / "app.log"
+        poll(lambda: "cannot be reached: waiting" in app_log.read_text(errors="replace"), bool, 90,
+             message="the proposal step did not start waiting for the broker")
+    finally:
+        service.stack.start_one("redis")
+    wait_for_stage(api, "H-OUTAGE", "awaiting_approval", timeout=90)
+    assert api.post("/support/approve/H-OUTAGE", json={"approved": True}).status_code == 202
+    wait_for_stage(api, "H-OUTAGE", "completed", timeout=90)
+    api.close()
+    return {"outage_wait": "H-OUTAGE"}
+
+
 def record(service: Service, paths: dict[str, str], out: Path) -> None:
     port = str(service.ports.dapr_grpc)
     # daprd requires its API token on every call, the history reads included.
@@ -136,12 +161,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=REPO / "tests" / "histories" / TICKET_WORKFLOW_LATEST)
     parser.add_argument("--port-base", type=int, default=14000)
-    parser.add_argument("--only", choices=("offline", "agents"), help="record only these paths")
+    parser.add_argument("--only", choices=("offline", "agents", "outage"), help="record only these paths")
     args = parser.parse_args()
-    if args.only != "agents":
+    if args.only in (None, "outage"):
+        record_on_a_service(args.out, args.port_base, run_outage_path, app_env={"APPROVAL_TIMEOUT": "1h"})
+    if args.only not in ("agents", "outage"):
         record_on_a_service(args.out, args.port_base, run_paths, app_env={
             "APPROVAL_TIMEOUT": "25s", "SLA_OVERRIDE": "12s", "FAULT_INJECTION": "propose_solution@H-FAULT"})
-    if args.only != "offline":
+    if args.only not in ("offline", "outage"):
         llm = ScriptedLLM().start()
         try:
             env = llm_env(llm)

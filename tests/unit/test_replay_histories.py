@@ -32,7 +32,8 @@ def current_runtime() -> WorkflowRuntime:
 def test_histories_are_recorded_for_every_path():
     paths = {p.stem for p in HISTORIES}
     assert {"approve", "approve_edited", "reject_revise", "approval_timeout", "sla_escalation", "cancel",
-            "not_entitled", "system_error", "dropped_event", "out_of_scope", "agent_approve", "agent_fallback"} <= paths
+            "not_entitled", "system_error", "dropped_event", "out_of_scope", "agent_approve", "agent_fallback",
+            "outage_wait"} <= paths
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: f"{p.parent.name}/{p.stem}")
