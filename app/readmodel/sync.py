@@ -94,6 +94,11 @@ def reconcile(workflows: WorkflowGateway, read_model: ReadModel, rows: list[dict
             read_model.forget(row["ticket_id"])
             continue
         status = instance.runtime_status
+        if status == "running" and row.get("status") == "completed":
+            # The workflow recorded its end and is returning: a lookup made before the runtime
+            # committed that reads it still running must not undo the record.
+            result.append(row)
+            continue
         if status == "completed" and row.get("status") != "completed":
             # Finished since, and its last record is not in (still on its way, or it failed
             # after its retries): the row takes the final stage the workflow showed.

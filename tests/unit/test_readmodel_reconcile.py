@@ -92,24 +92,52 @@ def _worker_answer(instance_id: str, *statuses):
     return pb.WorkflowResponse(instanceId=instance_id, actions=actions)
 
 
-def _call(watch, method: str, request) -> str:
+def _work_item(instance_id: str, *event_kinds: str):
+    """A work item the runtime streams to the worker, its new events of these kinds."""
+    import dapr.ext.workflow._durabletask.internal.protos as pb
+
+    events = []
+    for kind in event_kinds:
+        event = pb.HistoryEvent()
+        getattr(event, kind).SetInParent()
+        events.append(event)
+    return pb.WorkItem(workflowRequest=pb.WorkflowRequest(instanceId=instance_id, newEvents=events))
+
+
+def test_the_watch_names_what_an_operator_or_a_failure_changed_and_passes_everything_on():
     from types import SimpleNamespace
 
-    return watch.intercept_unary_unary(lambda details, req: "sent", SimpleNamespace(method=method), request)
-
-
-def test_the_watch_names_instances_the_runtime_ended_or_paused_and_passes_every_call_on():
-    from app.readmodel.runtime_watch import COMPLETE_ORCHESTRATOR_TASK, RuntimeChangeWatch
+    from app.readmodel.runtime_watch import COMPLETE_ORCHESTRATOR_TASK, GET_WORK_ITEMS, RuntimeChangeWatch
 
     watch = RuntimeChangeWatch(lookups=2)
-    assert _call(watch, COMPLETE_ORCHESTRATOR_TASK, _worker_answer("T-term", "TERMINATED")) == "sent"
-    assert _call(watch, COMPLETE_ORCHESTRATOR_TASK, _worker_answer("T-susp")) == "sent"  # schedules nothing
-    assert _call(watch, COMPLETE_ORCHESTRATOR_TASK, _worker_answer("T-done", "COMPLETED")) == "sent"
-    assert _call(watch, "/TaskHubSidecarService/CompleteActivityTask", _worker_answer("T-other")) == "sent"
+    items = [_work_item("T-term", "executionTerminated"), _work_item("T-susp", "executionSuspended"),
+             _work_item("T-resumed", "executionResumed"), _work_item("T-step", "taskCompleted", "taskCompleted")]
+    stream = watch.intercept_unary_stream(lambda details, request: iter(items),
+                                          SimpleNamespace(method=GET_WORK_ITEMS), None)
+    assert list(stream) == items  # the worker gets every item, unchanged
+    for instance_id, statuses in (("T-failed", ("FAILED",)), ("T-done", ("COMPLETED",)), ("T-next", ())):
+        sent = watch.intercept_unary_unary(lambda details, request: "sent",
+                                           SimpleNamespace(method=COMPLETE_ORCHESTRATOR_TASK),
+                                           _worker_answer(instance_id, *statuses))
+        assert sent == "sent"
+    expected = ["T-failed", "T-resumed", "T-susp", "T-term"]
     # Each noticed instance is due on `lookups` turns (the runtime commits after the answer).
-    assert sorted(watch.due()) == ["T-susp", "T-term"]
-    assert sorted(watch.due()) == ["T-susp", "T-term"]
+    assert sorted(watch.due()) == expected
+    assert sorted(watch.due()) == expected
     assert watch.due() == []
+
+
+def test_a_lookup_before_the_runtime_commits_the_end_does_not_undo_the_last_record(read_model):
+    read_model.apply(ProgressRecord(ticket_id="T-9", seq=7, progress=TicketProgress(stage="escalated"), events=[]))
+    assert read_model.get("T-9")["status"] == "completed"
+    runtime = ScriptedRuntime({"T-9": instance("T-9", "running", "escalated")})  # not committed yet
+    [row] = reconcile(runtime, read_model, [read_model.get("T-9")])
+    assert (row["status"], row["stage"]) == ("completed", "escalated")
+    assert read_model.get("T-9")["status"] == "completed"
+    # What the runtime says once it did end otherwise still counts.
+    runtime.instances["T-9"] = instance("T-9", "terminated", "escalated")
+    reconcile(runtime, read_model, [read_model.get("T-9")])
+    assert read_model.get("T-9")["status"] == "terminated"
 
 
 def test_the_sweep_looks_up_noticed_instances_first_however_many_wait(read_model):
