@@ -440,6 +440,8 @@ class WorkflowStatusView(_Contract):
     escalations: list[str] = Field(default_factory=list)
     acks: list[DecisionAck] = Field(default_factory=list)
     cancel_requested_by: str | None = None
+    # A step waiting out a dependency that cannot be reached (ticket_workflow.run_activity).
+    waiting_for: str | None = None
 
 
 class TicketOutcome(_Contract):

@@ -536,16 +536,21 @@ class TicketRun:
         A failure whose cause is a dependency that cannot be reached (DEPENDENCY_UNAVAILABLE) is
         waited out (OUTAGE_WAIT) and the same call made again, up to OUTAGE_HORIZON."""
         payload = self.payload(request)
-        waited = timedelta(0)
+        waited, since = timedelta(0), None
         while True:
             task = self.ctx.call_activity(name, input=payload, retry_policy=retry)
             try:
-                return (yield from (self.step(task) if cancellable else self.plain(task)))
+                result = yield from (self.step(task) if cancellable else self.plain(task))
+                if waited:
+                    self.show(self.view.stage, waiting_for=None)
+                return result
             except TaskFailedError as error:
                 if not self.rides_out(error, waited):
                     raise StepFailed(step, error) from error
             self.log("a dependency of the step cannot be reached: waiting", step=step,
                      waited_seconds=int(waited.total_seconds()))
+            since = since or self.now()
+            self.show(self.view.stage, waiting_for=f"{step}: a dependency cannot be reached (since {since})")
             timer = self.ctx.create_timer(self.ctx.current_utc_datetime + OUTAGE_WAIT)
             yield from (self.step(timer) if cancellable else self.plain(timer))
             waited += OUTAGE_WAIT

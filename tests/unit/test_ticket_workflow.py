@@ -442,6 +442,11 @@ def test_an_unreachable_dependency_is_waited_out_and_the_same_call_made_again(st
     timers = [c for c in calls if c[0] == "any" and c[1][0][0] == "timer"]
     assert len(timers) == 3
     assert ctx.patches == [PATCH_RIDE_OUT_OUTAGES] * 3
+    # The status says what the ticket waits for while it waits, and stops saying it after.
+    waiting = [v["waiting_for"] for v in ctx.statuses if v.get("waiting_for")]
+    assert len(waiting) == 3 and len(set(waiting)) == 1
+    assert waiting[0].startswith(f"{step.split('_')[0]}: a dependency cannot be reached (since ")
+    assert "waiting_for" not in ctx.statuses[-1]
 
 
 def test_an_outage_longer_than_the_horizon_goes_to_a_person():
