@@ -4,7 +4,9 @@ The message broker, a state store or the sidecar being down is an outage that pa
 workflow waits it out and makes the same call again (app/workflows/ticket_workflow.py,
 `run_activity`), where a step that fails for its own reasons goes to a person after its retries.
 An activity tells the two apart by the error type it fails with (`DependencyUnavailable`, named
-in the contracts: the workflow reads the type from the failure, it imports no app module).
+in the contracts: the workflow reads the type from the failure, it imports no app module). A
+model that cannot be reached is not waited for: the offline path answers instead
+(`ModelCallFailed`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,11 @@ _NETWORK_WORDS = ("connection refused", "dial tcp", "i/o timeout", "no such host
                   "no route to host", "server closed the connection", "connection closed")
 
 
+class ModelCallFailed(RuntimeError):
+    """A model call failed, whatever the cause (the model's server down included): the workflow
+    falls back to the offline path at once rather than wait for the model."""
+
+
 class DependencyUnavailable(RuntimeError):
     """An activity failed because a dependency could not be reached. The workflow matches the
     failure on this class's name (`DEPENDENCY_UNAVAILABLE`)."""
@@ -32,6 +39,8 @@ def unreachable(error: BaseException) -> bool:
     seen: set[int] = set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))
+        if isinstance(error, ModelCallFailed):
+            return False
         if isinstance(error, DependencyUnavailable | httpx.TransportError | ConnectionError):
             return True
         if isinstance(error, grpc.RpcError) and hasattr(error, "code"):

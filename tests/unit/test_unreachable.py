@@ -80,3 +80,27 @@ def test_an_activity_failing_for_its_own_reason_fails_as_it_did(provided):
     with pytest.raises(ValueError, match="no such index"):
         typed_activity("search_knowledge_base", search)(None, SearchRequest(ticket_id="T-1", query="q", k=5)
                                                         .model_dump(mode="json"))
+
+
+def test_a_model_that_cannot_be_reached_is_not_waited_for():
+    from app.core.unreachable import ModelCallFailed
+
+    try:
+        try:
+            raise RpcFailure(grpc.StatusCode.INTERNAL, "conversation: dial tcp 127.0.0.1:11434: connect: connection refused")
+        except grpc.RpcError as inner:
+            raise ModelCallFailed("conversation component 'llm': the model is down") from inner
+    except ModelCallFailed as error:
+        assert not unreachable(error)
+
+
+def test_the_conversation_writer_reports_any_model_failure_as_a_model_failure():
+    from app.core.unreachable import ModelCallFailed
+    from app.notifications.conversation import write_with_llm
+
+    class Down:
+        def converse_alpha2(self, **kwargs):
+            raise RpcFailure(grpc.StatusCode.UNAVAILABLE, "failed to connect to all addresses")
+
+    with pytest.raises(ModelCallFailed, match="UNAVAILABLE|failed to connect"):
+        write_with_llm(Down(), "llm", "draft")
