@@ -22,6 +22,7 @@ body (message.delivery_reference) is what step 2 searches for.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Literal
@@ -40,6 +41,11 @@ _log = logging.getLogger(__name__)
 MAX_FAILURES_KEPT = 10
 MAX_REASON_LENGTH = 500
 _SENT_WRITE_ATTEMPTS = 3
+# One mail at a time through the sidecar's binding: bindings.smtp (components-contrib 1.18.0,
+# `mergeWithRequestMetadata` on a pointer) writes each request's recipient and subject into the
+# component's shared metadata, so two sends at once can swap them; `make test`'s chaos run once
+# mailed one ticket's body under another ticket's subject. One app talks to one sidecar.
+_BINDING_LOCK = threading.Lock()
 
 
 class NoDeliveryAddress(Exception):
@@ -153,10 +159,11 @@ def deliver_notification(dapr_client: DaprClient, store: StateStore, settings: S
 
     log = logging.LoggerAdapter(_log, {"ticket_id": ticket_id})
     try:
-        dapr_client.invoke_binding(
-            settings.email_binding, "create", data=email_html(notification["body"], ticket_id, reference),
-            binding_metadata=binding_metadata(to_address, subject, settings.email_from,
-                                              email_priority(priority)))
+        with _BINDING_LOCK:
+            dapr_client.invoke_binding(
+                settings.email_binding, "create", data=email_html(notification["body"], ticket_id, reference),
+                binding_metadata=binding_metadata(to_address, subject, settings.email_from,
+                                                  email_priority(priority)))
     except grpc.RpcError as error:  # DaprGrpcError: the binding (or the sidecar) failed
         reason = failure_reason(error)
         unknown = outcome_unknown(error)

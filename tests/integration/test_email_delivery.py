@@ -97,6 +97,28 @@ def test_a_delivered_notification_arrives_once_with_ticket_id_and_body(service, 
     assert len(mails_for(service, ticket_id)) == 1
 
 
+def test_concurrent_deliveries_each_reach_their_own_customer_with_their_own_subject(service, dapr, store, settings):
+    """bindings.smtp (components-contrib 1.18.0) merges each request's metadata into the
+    component's shared metadata, so two sends at once could swap recipients and subjects: the
+    app sends one mail at a time per sidecar (app/delivery/email.py). The window is narrow: 12
+    and 40 sends at once did not hit it without the lock, the chaos test once did; the unit test
+    (test_delivery_unknown_outcome.py) checks the lock itself."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    tickets = [new_ticket() for _ in range(12)]
+    address = {t: f"{t.lower()}@customers.example" for t in tickets}
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        results = list(pool.map(lambda t: deliver_notification(dapr, store, settings, notification(t), address[t]),
+                                tickets))
+    assert [r.status for r in results] == ["sent"] * len(tickets)
+    for ticket_id in tickets:
+        [summary] = wait_for_mails(service, ticket_id)
+        message = mailpit_message(service, summary["ID"])
+        assert message["Subject"] == f"Ticket {ticket_id}: proposed solution"
+        assert [to["Address"] for to in message["To"]] == [address[ticket_id]]
+        assert f"Here is the solution for {ticket_id}:" in message["Text"]
+
+
 def test_delivering_the_same_notification_twice_sends_one_mail(service, dapr, store, settings):
     ticket_id = new_ticket()
     first = deliver_notification(dapr, store, settings, notification(ticket_id), "dev@techstart.example")

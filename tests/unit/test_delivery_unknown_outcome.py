@@ -130,3 +130,35 @@ def test_a_broken_call_records_unknown_and_a_refused_one_records_failed(code, de
     result = deliver(store, Binding(error), Log())
     assert result.status == "failed"
     assert store.get_value(KEY)["status"] == ("unknown" if unknown else "failed")
+
+
+def test_one_mail_at_a_time_goes_through_the_sidecars_binding():
+    """bindings.smtp shares one metadata object between requests (components-contrib 1.18.0):
+    two sends at once could swap recipients and subjects, so the app never makes two at once."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    class SlowBinding(Binding):
+        def __init__(self):
+            super().__init__()
+            self.active = self.most = 0
+            self.lock = threading.Lock()
+
+        def invoke_binding(self, name, operation, data, binding_metadata):
+            with self.lock:
+                self.active += 1
+                self.most = max(self.most, self.active)
+            time.sleep(0.02)
+            super().invoke_binding(name, operation, data, binding_metadata)
+            with self.lock:
+                self.active -= 1
+
+    store, binding = MemoryStateStore(), SlowBinding()
+    notifications = [{**NOTIFICATION, "ticket_id": f"TKT-{i}", "notification_id": f"TKT-{i}:notification:resolved"}
+                     for i in range(6)]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(lambda n: deliver_notification(binding, store, SETTINGS, n, "ops@acme.example",
+                                                                now=lambda: NOW), notifications))
+    assert [r.status for r in results] == ["sent"] * 6 and len(binding.sent) == 6
+    assert binding.most == 1
