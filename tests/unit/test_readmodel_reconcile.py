@@ -58,13 +58,19 @@ def test_terminated_rows_show_cancelled_and_purged_rows_are_dropped(read_model):
     assert read_model.get("T-2")["stage"] == "cancelled"
 
 
-def test_the_sweep_checks_rows_in_flight_before_the_many_waiting_ones(read_model):
-    from app.readmodel.sync import ReadModelSync
-
-    waiting = [f"W-{i}" for i in range(40)]
+def file_waiting(read_model, count: int) -> list[str]:
+    """`count` rows waiting for a decision, W-0 first."""
+    waiting = [f"W-{i}" for i in range(count)]
     for ticket_id in waiting:
         read_model.apply(ProgressRecord(ticket_id=ticket_id, seq=1, events=[],
                                         progress=TicketProgress(stage="awaiting_approval", awaiting_decision=True)))
+    return waiting
+
+
+def test_the_sweep_checks_rows_in_flight_before_the_many_waiting_ones(read_model):
+    from app.readmodel.sync import ReadModelSync
+
+    waiting = file_waiting(read_model, 40)
     read_model.apply(ProgressRecord(ticket_id="F-1", seq=1, events=[],
                                     progress=TicketProgress(stage="expert_analysis", awaiting_decision=False)))
     runtime = ScriptedRuntime({**{t: instance(t, "running", "awaiting_approval") for t in waiting},
@@ -144,10 +150,7 @@ def test_the_sweep_looks_up_noticed_instances_first_however_many_wait(read_model
     from app.readmodel.runtime_watch import RuntimeChangeWatch
     from app.readmodel.sync import ReadModelSync
 
-    waiting = [f"W-{i}" for i in range(40)]
-    for ticket_id in waiting:
-        read_model.apply(ProgressRecord(ticket_id=ticket_id, seq=1, events=[],
-                                        progress=TicketProgress(stage="awaiting_approval", awaiting_decision=True)))
+    waiting = file_waiting(read_model, 40)
     runtime = ScriptedRuntime({t: instance(t, "running", "awaiting_approval") for t in waiting})
     runtime.instances["W-39"] = instance("W-39", "suspended", "awaiting_approval")  # the CLI paused it
     watch = RuntimeChangeWatch()
