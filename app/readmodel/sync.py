@@ -149,7 +149,7 @@ class ReadModelSync:
     # shows within about a second while at most `in_flight` are in flight (admission control
     # keeps them few), however many wait for a decision. Before both come the instances the
     # runtime changed outside their workflow's code (`watch`, an operator's CLI terminate,
-    # suspend or resume, noticed in the worker's answers: app/readmodel/runtime_watch.py). The
+    # suspend or resume, noticed in the worker's work items: app/readmodel/runtime_watch.py). The
     # waiting rows share the rest of the turn: the service's own operations update the row at
     # once, and the watch names those an operator changes, so the waiting rows' turns are the
     # backstop for what reaches no worker (a purge; 10,000 waiting: ~500 s).

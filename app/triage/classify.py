@@ -156,19 +156,19 @@ _QUESTION_TURN = re.compile(
     r"(?:[,;:]|\s[-\u2013\u2014])\s+(?:(?:and|but|so)\s+)?"
     r"(?=(?:how|what|which|where|when|why|is|are|can|could|should|would|do|does|will|any)\b)",
     re.IGNORECASE)
-# Statements that deny a failure or its impact: "nothing is broken yet", "no data was lost".
-_NO_FAILURE = _cues(
-    r"\bnothing (\w+ ){0,2}(broken|lost|wrong|failing|failed|down|affected|impacted)( yet)?\b",
+# Nothing lost, no impact: a denied failure, and a production that is not hurt (yet).
+_NOTHING_LOST = (
     r"\bno (data|messages?|events?|orders?|records?) (\w+ )?(is |are |was |were |has been |have been )?lost\b",
     r"\bno (customer|user|production|real) impact\b",
 )
+# Statements that deny a failure or its impact: "nothing is broken yet", "no data was lost".
+_NO_FAILURE = _cues(
+    r"\bnothing (\w+ ){0,2}(broken|lost|wrong|failing|failed|down|affected|impacted)( yet)?\b", *_NOTHING_LOST)
 # Production that still works despite the problem: the rubric's production problem with a
 # workaround in place, not a degraded production.
 _NO_IMPACT_YET = _cues(
     r"\bprod(uction)? (is |still )*(works|working|fine|ok|up|running|unaffected)\b",
-    r"\bnothing (\w+ ){0,2}(lost|broken|affected|impacted)\b", r"\bno (customer|user|production|real) impact\b",
-    r"\bno (data|messages?|events?|orders?|records?) (\w+ )?(is |are |was |were |has been |have been )?lost\b",
-)
+    r"\bnothing (\w+ ){0,2}(lost|broken|affected|impacted)\b", *_NOTHING_LOST)
 # Clauses that state a goal, not a symptom: "... so that we never lose an event", "... to avoid
 # errors". Their negations must not count as failures.
 _PURPOSE_CLAUSE = re.compile(
@@ -212,7 +212,8 @@ def classify_ticket(description: str) -> Classification:
         category=category, priority=priority, matched_slugs=[hit.slug for hit in hits],
         reasons=reasons + priority_reasons, top_score=hits[0].score if hits else 0.0)
     scope = assess_scope(description, classification)
-    if not scope.in_scope and priority == "medium" and not _in_production(priority_reasons):
+    in_production = _environment(" ".join(description.split()))[0] == "production"
+    if not scope.in_scope and priority == "medium" and not in_production:
         # Outside production, a failure of something other than the customer's Dapr applications
         # (an invoice, a portal login, another product) is a request for a person: the rubric's
         # medium is a functional problem of the applications this service supports.
@@ -293,18 +294,11 @@ def assess_priority(description: str, ticket: str | None = None) -> tuple[Priori
     return "medium", reasons + [f"functional problem outside production ({failure!r})"]
 
 
-def _in_production(priority_reasons: list[str]) -> bool:
-    return priority_reasons[0].startswith(PRODUCTION_REASON)
-
-
-PRODUCTION_REASON = "environment: production"
-
-
 def _environment(text: str) -> tuple[str, str]:
     if (negated := _first(_NEGATED_PRODUCTION, text)):
         return "non-production", f"environment: not production ({negated!r})"
     if (production := _first(_PRODUCTION, text)):
-        return "production", f"{PRODUCTION_REASON} ({production!r})"
+        return "production", f"environment: production ({production!r})"
     if (other := _first(_NON_PRODUCTION, text)):
         return "non-production", f"environment: non-production ({other!r})"
     return "unknown", "environment: not stated, treated as non-production"

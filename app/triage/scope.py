@@ -38,8 +38,9 @@ Two triage signals decide on their own: a category `other` already chosen (by an
 and the customer saying Dapr is not involved when that governs the ticket. A negation confined
 to one part ("a Go producer writing straight to RabbitMQ (no Dapr on that side)") does not decide
 when the rest of the ticket, without the parentheticals and clauses that carry it, still names
-Dapr (or one of its error codes) and scores in scope on its own: the ticket's score decides then. A qualifier ("in this path", "in that app") does not
-tell the two apart: customers qualify the negation as often when Dapr is nowhere in the ticket.
+Dapr (or one of its error codes) and scores in scope on its own: the ticket's score decides then.
+A qualifier ("in this path", "in that app") does not tell the two apart: customers qualify the
+negation as often when Dapr is nowhere in the ticket.
 `SCOPE_THRESHOLD` was chosen by `python -m app.eval --calibrate-scope` over the development sets
 (see its output for the sweep).
 """

@@ -62,7 +62,6 @@ class StepFailed(Exception):
         super().__init__(f"{step} failed: {error}")
         self.step = step
         self.error = str(error)[:500]
-        self.cause = str(error)  # the failure as the activity reported it
 
 
 def ticket_workflow_v1(ctx: DaprWorkflowContext, payload: dict):
@@ -365,7 +364,7 @@ class TicketRun:
             # The model kept failing: the customer still hears from us, from the offline composer.
             self.log("notification by LLM failed, using the offline composer")
             notification = yield from self.run_activity("notify", c.Activities.NOTIFY, request.model_copy(
-                update={"use_llm": False, "llm_fallback_reason": failure.cause[:500]}), cancellable=False)
+                update={"use_llm": False, "llm_fallback_reason": failure.error}), cancellable=False)
         notification = c.Notification.model_validate(notification)
         yield from self.record(c.TicketProgress(), [self.event(
             f"notified:{kind}", "notification_sent", "notifier", kind=kind, generated_by=notification.generated_by,
@@ -536,11 +535,12 @@ class TicketRun:
         A failure whose cause is a dependency that cannot be reached (DEPENDENCY_UNAVAILABLE) is
         waited out (OUTAGE_WAIT) and the same call made again, up to OUTAGE_HORIZON."""
         payload = self.payload(request)
+        wait = self.step if cancellable else self.plain
         waited, since = timedelta(0), None
         while True:
             task = self.ctx.call_activity(name, input=payload, retry_policy=retry)
             try:
-                result = yield from (self.step(task) if cancellable else self.plain(task))
+                result = yield from wait(task)
                 if waited:
                     self.show(self.view.stage, waiting_for=None)
                 return result
@@ -552,7 +552,7 @@ class TicketRun:
             since = since or self.now()
             self.show(self.view.stage, waiting_for=f"{step}: a dependency cannot be reached (since {since})")
             timer = self.ctx.create_timer(self.ctx.current_utc_datetime + OUTAGE_WAIT)
-            yield from (self.step(timer) if cancellable else self.plain(timer))
+            yield from wait(timer)
             waited += OUTAGE_WAIT
 
     def rides_out(self, error: TaskFailedError, waited: timedelta) -> bool:
