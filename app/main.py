@@ -46,7 +46,7 @@ async def lifespan(app: FastAPI):
     from app.core.services import build_services
     from app.core.tracing import configure_grpc_tracing
     from app.readmodel.runtime_watch import RuntimeChangeWatch
-    from app.readmodel.sync import ReadModelSync
+    from app.readmodel.sync import PurgeCheck, ReadModelSync
     from app.services.admission import AdmissionGate
     from app.workflows.runtime import build_workflow_runtime
 
@@ -64,7 +64,7 @@ async def lifespan(app: FastAPI):
                                      versions_module=settings.workflow_versions_module,
                                      activity_threads=settings.activity_threads, interceptors=[watch])
     runtime.start()
-    sync = ReadModelSync(workflows, services.read_model, watch=watch)
+    sync = ReadModelSync(workflows, services.read_model, watch=watch, purge_check=PurgeCheck())
     app.state.read_model_sync = sync
     sync.start()
     logger.info("workflow runtime started", extra={"llm_mode": settings.effective_llm_provider})

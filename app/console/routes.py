@@ -95,13 +95,13 @@ async def logout(request: Request, user: User):
 
 # -- inbox --------------------------------------------------------------------------------------
 @router.get("/inbox")
-def inbox(request: Request, user: User, workflows: WorkflowsDep, read_model: ReadyReadModelDep, records: RecordsDep):
+def inbox(request: Request, user: User, read_model: ReadyReadModelDep, records: RecordsDep):
     if user.role == "client":
         return forbidden(request, user, "A client token may open its own tickets (below) but not the inbox.")
     params = dict(request.query_params)
     filters = views.inbox_filters(params)
     q = (params.get("q") or "").strip()[:200]
-    rows = views.inbox_rows(workflows, read_model, records, filters, q)
+    rows = views.inbox_rows(read_model, records, filters, q)
     return page(request, "inbox.html", user, nav="inbox", rows=rows, params=params, q=q,
                 signature=signature(read_model), events_url="/console/events")
 

@@ -11,7 +11,6 @@ from app.core.config import Settings
 from app.core.security import Principal
 from app.knowledge.articles import load_articles
 from app.readmodel.store import ReadModel
-from app.readmodel.sync import reconcile_soon
 from app.services import operations
 from app.services.tickets import TicketNotFound, analysis_key, stage_of, ticket_instance, to_status
 from app.services.workflow_gateway import WorkflowGateway
@@ -43,19 +42,18 @@ def inbox_filters(params: dict[str, str]) -> dict[str, Any]:
     return filters
 
 
-def inbox_rows(workflows: WorkflowGateway, read_model: ReadModel, records: StateStore,
+def inbox_rows(read_model: ReadModel, records: StateStore,
                filters: dict[str, Any], q: str | None, now: datetime | None = None) -> dict:
     """Tickets waiting for a decision first, the most urgent SLA first; then the others, newest
-    first. Rows are corrected by the runtime (as the API's list is) and carry who holds them."""
+    first. Rows are the read model's (as the API's list is) and carry who holds them."""
     now = now or datetime.now(timezone.utc)
     waiting_filters = {**filters, "awaiting_decision": True}
     waiting, _ = read_model.list(waiting_filters, WAITING_LIMIT, text=q or None)
     others, _ = read_model.list(filters, OTHERS_LIMIT + len(waiting), text=q or None)
     waiting_ids = {r["ticket_id"] for r in waiting}
     others = [r for r in others if r["ticket_id"] not in waiting_ids][:OTHERS_LIMIT]
-    # Corrections by the runtime land in the background; the pushed signature then reloads the
-    # page, and a row no longer waiting moves to the others on that reload.
-    reconcile_soon(workflows, read_model, waiting + others)
+    # Corrections by the runtime land through the read model's sweep; the pushed signature then
+    # reloads the page, and a row no longer waiting moves to the others on that reload.
     far = datetime.max.replace(tzinfo=timezone.utc)
     waiting.sort(key=lambda r: (_parse(r.get("sla_due")) or far, r.get("awaiting_since") or ""))
     claims = operations.claims_of(records, [r["ticket_id"] for r in waiting + others])

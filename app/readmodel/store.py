@@ -55,6 +55,7 @@ CREATE INDEX IF NOT EXISTS tickets_stage ON tickets (stage, filed_at DESC, ticke
 CREATE INDEX IF NOT EXISTS tickets_status ON tickets (status, filed_at DESC, ticket_id DESC);
 CREATE INDEX IF NOT EXISTS tickets_customer ON tickets (customer_id, filed_at DESC, ticket_id DESC);
 CREATE INDEX IF NOT EXISTS tickets_awaiting ON tickets (awaiting_decision, sla_due);
+CREATE INDEX IF NOT EXISTS tickets_awaiting_filed ON tickets (awaiting_decision, filed_at DESC, ticket_id DESC);
 CREATE TABLE IF NOT EXISTS ticket_events (
     ticket_id TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -339,6 +340,12 @@ class ReadModel:
             f"COALESCE(runtime_checked_at, '') < ?{condition} ORDER BY COALESCE(runtime_checked_at, '') LIMIT ?",
             (checked_before, limit))
         return [r["ticket_id"] for r in rows]
+
+    def filed_before(self, before: str) -> list[str]:
+        """Every ticket filed before `before` (ISO time), and those whose first record is not in
+        yet: the rows a listing of the runtime's instances begun after it should include."""
+        return [r["ticket_id"] for r in
+                self._query("SELECT ticket_id FROM tickets WHERE COALESCE(filed_at, '') < ?", (before,))]
 
     def last_change(self, ticket_id: str | None = None) -> str:
         """A value that changes whenever a row (or that ticket's row) changes, is added or is

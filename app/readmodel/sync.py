@@ -4,9 +4,10 @@
   the inputs of its `record_progress` steps and (v2) the records its other steps carried are
   exactly what the read model applied), for when it is lost or new.
 - `reconcile`: corrects rows for what a workflow cannot record itself: FAILED, TERMINATED,
-  SUSPENDED (by an operator) and purged instances. Run by a background sweep over the rows still
-  thought running, and soon after a list shows a row (`reconcile_soon`: the page answers from
-  the read model at once; a correction lands within about a second and the next read shows it).
+  SUSPENDED (by an operator) and purged instances. Run by a background sweep (`ReadModelSync`),
+  never by a read: a list page answers from the read model alone.
+- `PurgeCheck`: a purge made around the API reaches no worker; the sweep lists the runtime's
+  instances and looks up the rows it lacks.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
@@ -27,12 +29,6 @@ logger = logging.getLogger(__name__)
 # Runtime statuses the workflow cannot record itself, and the stage a list shows for each.
 STAGE_FOR_STATUS = {"failed": "failed", "terminated": "cancelled"}
 _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="reconcile")
-# reconcile_soon's own workers (each waits on _pool's lookups, so they cannot share it).
-_soon = ThreadPoolExecutor(max_workers=2, thread_name_prefix="reconcile-soon")
-_soon_lock = threading.Lock()
-_soon_pending: set[str] = set()
-# A row the runtime confirmed this recently is not looked up again for a page.
-RECHECK_AFTER_S = 1.0
 
 
 def progress_records(history: list) -> list[ProgressRecord]:
@@ -114,27 +110,34 @@ def reconcile(workflows: WorkflowGateway, read_model: ReadModel, rows: list[dict
     return result
 
 
-def reconcile_soon(workflows: WorkflowGateway, read_model: ReadModel, rows: list[dict]) -> None:
-    """Reconciles the rows in the background, those not confirmed in the last RECHECK_AFTER_S
-    and not already queued: a list page costs its query alone (a lookup per row made it cost
-    a second per page with 1,000 tickets waiting, benchmarks/bench.py capacity)."""
-    recent = (datetime.now(timezone.utc) - timedelta(seconds=RECHECK_AFTER_S)).isoformat()
-    with _soon_lock:
-        todo = [r for r in rows if r["ticket_id"] not in _soon_pending and (r.get("runtime_checked_at") or "") < recent]
-        _soon_pending.update(r["ticket_id"] for r in todo)
-    if not todo:
-        return
+class PurgeCheck:
+    """Names the rows whose instance the runtime no longer lists: purged around the API (an
+    operator's `dapr workflow purge` goes to the sidecar, and no work item tells the worker).
+    A listing (ListInstanceIDs) scans the keys of the runtime's state store, so its cost grows
+    with every instance kept: passes are spaced so that listing takes at most `share` of the
+    time, at least `min_interval` apart (a pass over a few hundred instances takes milliseconds;
+    `last_pass_s` says what it took). A named row is only a suspect: the sweep looks it up and
+    drops it only if the runtime answers that the instance does not exist."""
 
-    def run() -> None:
-        try:
-            reconcile(workflows, read_model, todo)
-        except Exception as error:  # noqa: BLE001 - the sweep corrects them later
-            logger.warning("reconciling a listed page failed", extra={"error": f"{type(error).__name__}: {error}"[:300]})
-        finally:
-            with _soon_lock:
-                _soon_pending.difference_update(r["ticket_id"] for r in todo)
+    # Rows filed within this margin before a listing began may be missing from it for no other
+    # reason than clocks (a replica's filed_at against this one's); the next pass covers them.
+    CLOCK_MARGIN = timedelta(seconds=5)
 
-    _soon.submit(run)
+    def __init__(self, min_interval: float = 0.5, share: float = 0.05):
+        self.min_interval, self.share = min_interval, share
+        self.last_pass_s: float | None = None
+        self._next = 0.0
+
+    def suspects(self, workflows: WorkflowGateway, read_model: ReadModel) -> list[str]:
+        started = time.monotonic()
+        if started < self._next:
+            return []
+        listing_began = (datetime.now(timezone.utc) - self.CLOCK_MARGIN).isoformat()
+        listed = set(workflows.list_ids())
+        missing = [t for t in read_model.filed_before(listing_began) if t not in listed]
+        self.last_pass_s = time.monotonic() - started
+        self._next = started + max(self.min_interval, self.last_pass_s / self.share)
+        return missing
 
 
 class ReadModelSync:
@@ -152,11 +155,12 @@ class ReadModelSync:
     # suspend or resume, noticed in the worker's work items: app/readmodel/runtime_watch.py). The
     # waiting rows share the rest of the turn: the service's own operations update the row at
     # once, and the watch names those an operator changes, so the waiting rows' turns are the
-    # backstop for what reaches no worker (a purge; 10,000 waiting: ~500 s).
+    # backstop. A purge reaches no worker: the purge check names those rows, first of all.
     def __init__(self, workflows: WorkflowGateway, read_model: ReadModel, interval: float = 0.5,
                  batch: int = 15, min_age: float = 0.5, in_flight: int = 10,
-                 watch: RuntimeChangeWatch | None = None):
+                 watch: RuntimeChangeWatch | None = None, purge_check: PurgeCheck | None = None):
         self.workflows, self.read_model, self.watch = workflows, read_model, watch
+        self.purge_check = purge_check
         self.interval, self.batch, self.min_age, self.in_flight = interval, batch, min_age, in_flight
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="read-model-sync", daemon=True)
@@ -181,10 +185,11 @@ class ReadModelSync:
             self._stop.wait(self.interval)
 
     def turn(self) -> list[str]:
-        """One turn of the sweep: reconciles the instances the watch noticed, then the rows in
-        flight, then waiting ones; returns the ids it checked."""
+        """One turn of the sweep: reconciles the rows the purge check suspects, the instances
+        the watch noticed, then the rows in flight, then waiting ones; returns the ids it checked."""
         cutoff = (datetime.now(timezone.utc) - timedelta(seconds=self.min_age)).isoformat()
-        ids = self.watch.due() if self.watch else []
+        ids = self.purge_check.suspects(self.workflows, self.read_model) if self.purge_check else []
+        ids += self.watch.due() if self.watch else []
         ids += self.read_model.running(self.in_flight, cutoff, waiting=False)
         if (room := self.batch - len(ids)) > 0:
             ids += self.read_model.running(room, cutoff, waiting=True)

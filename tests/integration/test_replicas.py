@@ -98,24 +98,37 @@ def _stage(api: httpx.Client, ticket_id: str) -> str | None:
     return response.json().get("stage") if response.status_code == 200 else None
 
 
+FINAL_STAGES = {"completed", "not_entitled", "escalated", "cancelled", "failed"}
+# Where each ticket of run_tickets is, and since when (seconds on the monotonic clock): what a
+# driver that did not finish prints, so a failure says which tickets held it and where.
+PROGRESS: dict[str, tuple[str, float]] = {}
+
+
+def _at(ticket_id: str, phase: str) -> None:
+    if PROGRESS.get(ticket_id, ("",))[0] != phase:
+        PROGRESS[ticket_id] = (phase, time.monotonic())
+
+
 def run_tickets(cluster: Cluster, ids: list[str], approve: bool = True, concurrency: int = 8,
                 timeout: float = 240, retry_sidecar_500: bool = False) -> dict[str, str]:
     """Files each ticket, approves it once it waits (one Idempotency-Key per ticket), and waits
     for its final stage; every call through HAProxy. {ticket id: final stage}."""
-    final = {"completed", "not_entitled", "escalated", "cancelled", "failed"}
-
     def one(index_and_id):
         index, ticket_id = index_and_id
         with cluster.client(timeout=30) as api:
+            _at(ticket_id, "filing")
+            ALL_TICKETS.append(ticket_id)
             _retrying(lambda: api.post("/support/ticket", json=ticket_body(ticket_id, index)), (200, 202),
                       retry_sidecar_500=retry_sidecar_500)
             deadline = time.monotonic() + timeout
             approved = False
             while time.monotonic() < deadline:
                 stage = _stage(api, ticket_id)
-                if stage in final:
+                _at(ticket_id, f"stage {stage}")
+                if stage in FINAL_STAGES:
                     return ticket_id, stage
                 if stage == "awaiting_approval" and approve and not approved:
+                    _at(ticket_id, "approving")
                     _retrying(lambda: api.post(f"/support/approve/{ticket_id}", json={"approved": True},
                                                headers={"Idempotency-Key": f"test-{ticket_id}"}), (202,),
                               retry_sidecar_500=retry_sidecar_500)
@@ -152,15 +165,17 @@ def workflow_work(cluster: Cluster) -> list[tuple[float, float]]:
     return out
 
 
+# Every ticket a test of this module filed (run_tickets adds its own as it files them), for the
+# stop-and-start test at the end.
 ALL_TICKETS: list[str] = []
 
 
 class Driver(threading.Thread):
     """run_tickets in the background; wait() returns its result or raises what it raised."""
 
-    def __init__(self, work):
+    def __init__(self, work, cluster: Cluster, ids: list[str]):
         super().__init__(daemon=True)
-        self.work, self.result, self.error = work, None, None
+        self.work, self.cluster, self.ids, self.result, self.error = work, cluster, ids, None, None
         self.start()
 
     def run(self):
@@ -171,10 +186,22 @@ class Driver(threading.Thread):
 
     def wait(self, timeout: float) -> dict[str, str]:
         self.join(timeout)
-        assert not self.is_alive(), f"the ticket driver did not finish within {timeout}s"
+        # On one line, so that a CI summary shows which tickets held the driver and where.
+        assert not self.is_alive(), f"the ticket driver did not finish within {timeout}s: {self.unfinished()}"
         if self.error is not None:
             raise self.error
         return self.result
+
+    def unfinished(self) -> str:
+        """Each ticket not at its final stage: where the driver is with it and since when, and
+        what the runtime holds of it; then HAProxy's view of the replicas."""
+        now, parts = time.monotonic(), []
+        for ticket_id in self.ids:
+            phase, since = PROGRESS.get(ticket_id, ("not started", now))
+            if phase.removeprefix("stage ") not in FINAL_STAGES:
+                described = describe_instance(self.cluster, ticket_id) if phase != "not started" else ""
+                parts.append(f"{ticket_id} {phase} {now - since:.0f}s {described}")
+        return " | ".join(parts) + f" | HAProxy {self.cluster.haproxy_servers()}"
 
 
 # -- the tests -------------------------------------------------------------------------------------
@@ -209,7 +236,6 @@ def test_the_topology_is_supervised_with_an_ha_control_plane(cluster):
 def test_tickets_through_haproxy_spread_over_every_replica_and_are_mailed_once(cluster):
     before = workflow_work(cluster)
     ids = [f"SPREAD-{i}" for i in range(TICKETS)]
-    ALL_TICKETS.extend(ids)
     started = time.monotonic()
     stages = run_tickets(cluster, ids)
     elapsed = time.monotonic() - started
@@ -223,9 +249,8 @@ def test_tickets_through_haproxy_spread_over_every_replica_and_are_mailed_once(c
 
 def test_a_replica_killed_mid_run_loses_no_ticket_and_decisions_reach_every_ticket(cluster):
     ids = [f"KILL-{i}" for i in range(KILL_TICKETS)]
-    ALL_TICKETS.extend(ids)
     old = {name: cluster.pid(name) for name in ("app-1", "daprd-1")}
-    driver = Driver(lambda: run_tickets(cluster, ids))
+    driver = Driver(lambda: run_tickets(cluster, ids), cluster, ids)
     # Mid-run: once some tickets wait for their decision (their workflows are spread over
     # the replicas, some on replica 1).
     with cluster.client() as api:
@@ -274,7 +299,6 @@ def test_losing_a_placement_and_a_scheduler_node_keeps_tickets_flowing_and_a_tim
                 "ticket_id": timer_ticket, "customer_id": DRILL_CUSTOMER["customer_id"],
                 "description": "Messages published to the orders topic never reach the subscriber"}), (200, 202))
         ids = [f"LOSS-{i}" for i in range(20)]
-        ALL_TICKETS.extend(ids)
         stages = run_tickets(cluster, ids)
         assert {t: s for t, s in stages.items() if s != "completed"} == {}
         # Nobody decides TIMER-1: its two durable timers (in the scheduler cluster of two
@@ -319,8 +343,8 @@ def _spawned_after(cluster: Cluster, name: str, since: datetime) -> datetime | N
 
 def test_one_process_of_each_kind_killed_under_load_comes_back_within_5s_unaided(cluster):
     ids = [f"CRASH-{i}" for i in range(20)]
-    ALL_TICKETS.extend(ids)
-    driver = Driver(lambda: run_tickets(cluster, ids, concurrency=4, timeout=300, retry_sidecar_500=True))
+    driver = Driver(lambda: run_tickets(cluster, ids, concurrency=4, timeout=300, retry_sidecar_500=True),
+                    cluster, ids)
     back_in = {}
     for name in KINDS:
         killed_at = datetime.now()
@@ -401,8 +425,8 @@ def test_a_rolling_upgrade_under_load_loses_no_ticket_and_stalled_instances_resu
     that does takes them; then they complete."""
     new_build = {"WORKFLOW_VERSIONS_MODULE": "tests.support.workflow_next"}
     ids = [f"ROLL-{i}" for i in range(18)]
-    ALL_TICKETS.extend(ids)
-    driver = Driver(lambda: run_tickets(cluster, ids, concurrency=4, timeout=300, retry_sidecar_500=True))
+    driver = Driver(lambda: run_tickets(cluster, ids, concurrency=4, timeout=300, retry_sidecar_500=True),
+                    cluster, ids)
     with cluster.client() as api:
         time.sleep(3)  # tickets in flight on the old build first
         cluster.replace_app(0, new_build)
@@ -458,7 +482,6 @@ def test_a_rolling_upgrade_under_load_loses_no_ticket_and_stalled_instances_resu
         result = driver.wait(400)
         result.update(run_tickets(cluster, probes, concurrency=4, timeout=300))
         after = [f"ROLL-NEW-{i}" for i in range(3)]
-        ALL_TICKETS.extend(after)
         result.update(run_tickets(cluster, after, concurrency=3))
         assert {t: (s, [e.get("details") for e in api.get(f"/support/tickets/{t}/timeline").json()["events"]
                         if e["kind"] == "escalated"])
@@ -485,13 +508,13 @@ def test_a_rolling_upgrade_under_load_loses_no_ticket_and_stalled_instances_resu
 def test_every_ticket_is_still_there_after_a_stop_and_start_of_everything(cluster):
     assert ALL_TICKETS, "the earlier tests filed no ticket"
     with cluster.client() as api:
-        before = {t: _stage(api, t) for t in ALL_TICKETS}
-    assert None not in before.values()
+        before = {t: _stage(api, t) for t in dict.fromkeys(ALL_TICKETS)}
+    assert {t: s for t, s in before.items() if s is None} == {}, "tickets filed earlier are not found"
     cluster.stop()
     assert cluster.status() == {} or all(s["state"] != "RUNNING" for s in cluster.status().values())
     cluster.start()
     with cluster.client() as api:
-        after = {t: _stage(api, t) for t in ALL_TICKETS}
+        after = {t: _stage(api, t) for t in dict.fromkeys(ALL_TICKETS)}
         listed, cursor = set(), None
         while True:
             page = api.get("/support/tickets", params={"limit": 200, **({"cursor": cursor} if cursor else {})}).json()

@@ -160,3 +160,45 @@ def test_the_sweep_looks_up_noticed_instances_first_however_many_wait(read_model
     watch.notice("W-39")
     assert sweep.turn()[0] == "W-39"
     assert read_model.get("W-39")["status"] == "suspended"
+
+
+class ListingRuntime(ScriptedRuntime):
+    """Also lists its instance ids (ListInstanceIDs), counting the listings."""
+
+    listings = 0
+
+    def list_ids(self):
+        self.listings += 1
+        return iter(list(self.instances))
+
+
+def test_a_purge_made_around_the_api_is_found_by_the_sweep_without_a_page_read(read_model):
+    from app.readmodel.sync import PurgeCheck, ReadModelSync
+
+    waiting = file_waiting(read_model, 40)
+    for ticket_id in waiting:  # filed a minute ago
+        read_model.apply(ProgressRecord(ticket_id=ticket_id, seq=2, events=[],
+                                        progress=TicketProgress(filed_at="2026-12-05T09:00:00+00:00")))
+    runtime = ListingRuntime({t: instance(t, "running", "awaiting_approval") for t in waiting})
+    check = PurgeCheck(min_interval=60)
+    sweep = ReadModelSync(runtime, read_model, batch=5, in_flight=2, min_age=0, purge_check=check)
+    assert "W-33" not in sweep.turn()  # nothing purged: an ordinary turn, W-33 not among its rows
+    del runtime.instances["W-33"]  # `dapr workflow purge W-33`
+    check._next = 0  # the next pass is due
+    assert sweep.turn()[0] == "W-33"
+    assert read_model.get("W-33") is None
+    assert runtime.listings == 2 and check.last_pass_s is not None
+    # Passes are spaced: within min_interval, no listing.
+    sweep.turn()
+    assert runtime.listings == 2
+
+
+def test_a_row_the_listing_missed_is_kept_when_its_instance_exists(read_model):
+    from app.readmodel.sync import PurgeCheck, ReadModelSync
+
+    [ticket_id] = file_waiting(read_model, 1)
+    runtime = ListingRuntime({ticket_id: instance(ticket_id, "running", "awaiting_approval")})
+    runtime.list_ids = lambda: iter([])  # a listing that missed it (paged while keys moved)
+    sweep = ReadModelSync(runtime, read_model, batch=5, in_flight=0, min_age=0, purge_check=PurgeCheck())
+    assert sweep.turn() == [ticket_id]
+    assert read_model.get(ticket_id)["status"] == "running"

@@ -1,5 +1,6 @@
 """Support staff's views and actions on tickets: list, timeline, cancel. The list and the
-timeline read the read model (what the workflows recorded), corrected by the runtime."""
+timeline read the read model (what the workflows recorded, corrected by its sweep from the
+runtime); the timeline adds what the runtime says of the instance now."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from app.api.errors import responses
 from app.domain.status import Stage
 from app.domain.ticket import TICKET_ID_PATTERN
 from app.readmodel.store import CURSOR_PATTERN
-from app.readmodel.sync import reconcile_soon
 from app.services import operations, tickets
 
 router = APIRouter(prefix="/support/tickets", tags=["lifecycle"])
@@ -70,7 +70,7 @@ class CancelAccepted(BaseModel):
 
 
 @router.get("", response_model=TicketPage, responses=responses(401, 403, 422))
-def list_tickets(_: CanInspect, workflows: WorkflowsDep, read_model: ReadyReadModelDep,
+def list_tickets(_: CanInspect, read_model: ReadyReadModelDep,
                  status_: Literal["running", "completed", "failed", "terminated", "suspended"] | None = Query(None, alias="status"),
                  stage: Stage | None = None,
                  priority: Literal["critical", "high", "medium", "low"] | None = None,
@@ -86,8 +86,8 @@ def list_tickets(_: CanInspect, workflows: WorkflowsDep, read_model: ReadyReadMo
     filters = {k: v for k, v in {"stage": stage, "priority": priority, "customer_id": customer_id,
                                  "awaiting_decision": awaiting_decision, "escalated": escalated,
                                  "status": status_, "workflow_version": workflow_version}.items() if v is not None}
+    # The read model alone: its sweep (app/readmodel/sync.py) keeps it in step with the runtime.
     page, next_cursor = read_model.list(filters, limit, cursor, text=q)
-    reconcile_soon(workflows, read_model, page)
     return TicketPage(tickets=[TicketSummary.model_validate(row) for row in page], next_cursor=next_cursor)
 
 
