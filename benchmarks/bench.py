@@ -488,6 +488,8 @@ def run_capacity(service, args, waiting_ids: list[str]) -> dict:
     result["seconds_until_all_waiting"] = round(time.perf_counter() - started, 1)
     result["waiting"] = len(waiting_ids)
     result["memory_all_waiting"] = _memory(service)
+    # The read model's purge check lists every instance: its cost and spacing with this many.
+    result["purge_check"] = api.get("/ops/system").json()["read_model"].get("purge_check")
     disk = disk_bytes(service)
     result["disk_bytes_per_waiting_ticket"] = {
         k: round((disk[k] - disk_before[k]) / max(1, missing)) for k in disk} if missing > 0 else None

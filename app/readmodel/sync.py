@@ -122,10 +122,12 @@ class PurgeCheck:
     # Rows filed within this margin before a listing began may be missing from it for no other
     # reason than clocks (a replica's filed_at against this one's); the next pass covers them.
     CLOCK_MARGIN = timedelta(seconds=5)
+    RETRY_AFTER_FAILURE_S = 60.0
 
     def __init__(self, min_interval: float = 0.5, share: float = 0.05):
         self.min_interval, self.share = min_interval, share
         self.last_pass_s: float | None = None
+        self.last_listed = 0
         self._next = 0.0
 
     def suspects(self, workflows: WorkflowGateway, read_model: ReadModel) -> list[str]:
@@ -133,11 +135,26 @@ class PurgeCheck:
         if started < self._next:
             return []
         listing_began = (datetime.now(timezone.utc) - self.CLOCK_MARGIN).isoformat()
-        listed = set(workflows.list_ids())
+        try:
+            listed = set(workflows.list_ids())
+        except Exception as error:  # noqa: BLE001 - the rest of the sweep's turn goes on
+            # A store that cannot list keys, or a sidecar restarting: try again a minute later.
+            self._next = started + self.RETRY_AFTER_FAILURE_S
+            logger.warning("listing the runtime's instances for purges failed",
+                           extra={"error": f"{type(error).__name__}: {error}"[:300]})
+            return []
         missing = [t for t in read_model.filed_before(listing_began) if t not in listed]
         self.last_pass_s = time.monotonic() - started
         self._next = started + max(self.min_interval, self.last_pass_s / self.share)
+        self.last_listed = len(listed)
         return missing
+
+    def describe(self) -> dict:
+        """What the last pass cost and how far apart passes are now (operators' system view)."""
+        if self.last_pass_s is None:
+            return {"passes": "none yet"}
+        return {"instances_listed": self.last_listed, "last_pass_s": round(self.last_pass_s, 3),
+                "seconds_between_passes": round(max(self.min_interval, self.last_pass_s / self.share), 2)}
 
 
 class ReadModelSync:
