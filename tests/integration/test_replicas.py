@@ -360,7 +360,10 @@ def test_one_process_of_each_kind_killed_under_load_comes_back_within_5s_unaided
              message=f"{name} did not stay up")
     print(f"restarted by supervisord after SIGKILL, seconds: {back_in}")
     assert {n: t for n, t in back_in.items() if t > 5} == {}
-    result = driver.wait(400)
+    # Generous: a ticket whose step meets the redis and then the postgres outage waits each
+    # out on a 30 s durable timer (the ride-out-outages patch), and the driver runs its 20
+    # tickets four at a time. Passing runs take about a minute; what must hold is that all complete.
+    result = driver.wait(900)
     answered_500 = [line[:400] for log in cluster.supervised.log_dir.glob("app-*.log")
                     for line in log.read_text(errors="replace").splitlines() if "sidecar error answered 500" in line]
     print(f"API 500s (sidecar errors) retried while processes restarted: {len(SIDECAR_500S)} {answered_500[:5]}")
