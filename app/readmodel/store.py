@@ -56,6 +56,8 @@ CREATE INDEX IF NOT EXISTS tickets_status ON tickets (status, filed_at DESC, tic
 CREATE INDEX IF NOT EXISTS tickets_customer ON tickets (customer_id, filed_at DESC, ticket_id DESC);
 CREATE INDEX IF NOT EXISTS tickets_awaiting ON tickets (awaiting_decision, sla_due);
 CREATE INDEX IF NOT EXISTS tickets_awaiting_filed ON tickets (awaiting_decision, filed_at DESC, ticket_id DESC);
+-- The sweep's query (ReadModel.running): the rows still running, least recently checked first.
+CREATE INDEX IF NOT EXISTS tickets_sweep ON tickets ((COALESCE(awaiting_decision, 0)), (COALESCE(runtime_checked_at, ''))) WHERE status IN ('running', 'suspended');
 CREATE TABLE IF NOT EXISTS ticket_events (
     ticket_id TEXT NOT NULL,
     key TEXT NOT NULL,
