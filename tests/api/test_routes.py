@@ -195,6 +195,22 @@ def test_list_and_timeline_read_the_read_model_corrected_by_its_sweep(world):
     assert client.get("/support/tickets", params={"cursor": "garbage!"}).status_code == 422
 
 
+def test_the_system_view_shows_what_the_purge_check_costs(world):
+    from app.readmodel.sync import PurgeCheck, ReadModelSync
+
+    client, workflows, _, read_model, _ = world
+    # No sidecar, placement or scheduler in this tier: the view reports them unreachable.
+    for ticket_id in ("P-1", "P-2"):
+        workflows.instances[ticket_id] = waiting(ticket_id)
+    sync = ReadModelSync(workflows, read_model, min_age=0, purge_check=PurgeCheck())
+    client.app.state.read_model_sync = sync
+    assert client.get("/ops/system").json()["read_model"]["purge_check"] == {"passes": "none yet"}
+    sync.turn()
+    shown = client.get("/ops/system").json()["read_model"]["purge_check"]
+    assert shown["instances_listed"] == 2 and shown["seconds_between_passes"] == 0.5
+    assert shown["last_pass_s"] >= 0
+
+
 def test_a_stale_record_never_moves_a_ticket_back(tmp_path):
     read_model = ReadModel(f"sqlite:///{tmp_path}/rm.db")
     newer = ProgressRecord(ticket_id="S-1", seq=5, progress=TicketProgress(stage="notifying"))
