@@ -64,6 +64,11 @@ _NEGATED_PRODUCTION = _cues(
     r"\b(is|are|was|were|'s|'re) not (yet )?(in |on |a )?prod(uction)?\b",
     r"\b(isn't|aren't|wasn't) (yet )?(in |on |a )?prod(uction)?\b",
     r"\bbefore (going (to|in|into) )?prod(uction)?\b", r"\boutside( of)? prod(uction)?\b",
+    # Not there yet, however said: "not in prod yet", "not live yet", "haven't shipped it to prod".
+    r"\bnot (\w+ )?(in|on|into|to) prod(uction)? yet\b", r"\bnot yet (in|on|into|to|live in) prod(uction)?\b",
+    r"\bnot (live|in prod(uction)?) yet\b",
+    r"\b(haven't|have not|hasn't|has not|not) (yet )?(gone|been|shipped|deployed|released|rolled out|pushed)"
+    r"( (it|this|them|that))? (to|in|into) prod(uction)?\b",
     # Production as a worry, not as the place: "only in staging so far, but nervous about prod".
     r"\b(nervous|worried|concerned|afraid|scared|anxious) (about|for|before) (\w+ )?prod(uction)?\b",
     r"\bonly (happens |seen |reproduces )?(in|on) (our )?(staging|dev|test|qa|uat|pre-?prod)\b",
@@ -109,13 +114,16 @@ _OUTAGE = _cues(
     r"[^.;]{0,60}\b(fail\w*|stopped|down|broken|lost|unavailable|rejected|refused|errors?|stuck"
     r"|tim(e|es|ed|ing) ?out|hang\w*)\b",
     # The quantifier after the failure: "failing for all customers", "timing out, every single one".
-    r"\b(fail\w*|down|broken|unavailable|rejected|refused|erroring|tim(ed|ing) out)\b[^.;]{0,60}"
-    r"\b(for (all|every|everyone|everybody)\b|every single one\b)",
+    r"\b(fail\w*|down|broken|unavailable|rejected|refused|erroring|errors?|tim(ed|ing) out|5\d\d)\b[^.;]{0,60}"
+    r"\b(for (all|every|everyone|everybody)\b|every single one\b"
+    r"|(on|for|with) (every|each)( single)? (request|call|message|order|payment|invocation|event)\b)",
     # Nothing gets through: "no payment is being processed", "not one activity runs".
-    r"\b(none of|not (one|a single)|no)\b (\w+ ){1,3}(ever )?(is |are |gets? |getting |being |was |were )*"
-    r"(runs?|executes?|works?|processed|activated|delivered|started|arrives?|goes through|gets through"
-    r"|fulfilled|handled|consumed|received|served|completed|saved|written)\b",
-    r"\bnothing works\b", r"\bno (requests?|calls?|orders?|messages?|traffic) (get|gets|go|goes) through\b",
+    r"\b(none of|not (one|a single)|no)\b (\w+ ){1,5}(ever )?(is |are |gets? |getting |being |was |were |has |have "
+    r"|had |been )*(runs?|executes?|works?|processed|activated|delivered|started|arrives?|goes through|gets through"
+    r"|fulfilled|handled|consumed|received|served|completed|saved|written|fires?|fired|triggers?|triggered"
+    r"|ships?|shipped|moves?|moved|progress(es|ed)?|proceeds?)\b",
+    r"\bnothing (works|moves|happens|progresses|proceeds|gets through|goes through)\b",
+    r"\bno (requests?|calls?|orders?|messages?|traffic) (get|gets|go|goes) through\b",
     r"\b100 ?%",
 )
 _DATA_LOSS = _cues(
@@ -128,6 +136,9 @@ _PARTIAL = _cues(r"\b(half|partly|partially)\b")
 _WORKAROUND = _cues(
     r"\bwork(ed|ing)? ?around\b", r"\btemporar(y|ily)\b", r"\bfor now we\b", r"\bstop-?gap\b",
     r"\bmitigat\w*", r"\brolled back\b", r"\bby hand\b", r"\bmanually\b",
+    # A job that restarts or re-runs things on a schedule: "a CronJob that restarts the deployment at 3am".
+    r"\b(cron ?jobs?|scripts?|scheduled (job|task)s?|jobs?)\b[^.;]{0,20}\b(that|which|to) (restart|bounce|re-?run"
+    r"|retr|re-?deploy|recycle)\w*",
     r"(?<!after )(?<!since )(?<!when )(?<!once )\b(we|i)( currently| just| now)? (retry|re-?run|re-?submit"
     r"|re-?publish|re-?queue|restart|bounce)\w*\b[^.;]{0,40}\b(for now|every (night|day|morning|hour|few)"
     r"|each (night|day|morning|time)|nightly|daily|hourly|in code|by hand|so)\b",
@@ -160,6 +171,7 @@ _QUESTION_TURN = re.compile(
 _NOTHING_LOST = (
     r"\bno (data|messages?|events?|orders?|records?) (\w+ )?(is |are |was |were |has been |have been )?lost\b",
     r"\bno (customer|user|production|real) impact\b",
+    r"\bno (customer|user|client|end-user)[- ](visible|facing) (errors?|impact|issues?|problems?|failures?)\b",
 )
 # Statements that deny a failure or its impact: "nothing is broken yet", "no data was lost".
 _NO_FAILURE = _cues(

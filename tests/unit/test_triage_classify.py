@@ -236,3 +236,20 @@ def test_an_out_of_scope_outage_in_production_keeps_its_priority():
 ])
 def test_priority_reads_the_rubric_however_it_is_written(description, priority):
     assert assess_priority(description)[0] == priority
+
+
+@pytest.mark.parametrize(("description", "priority"), [
+    # Not in production yet, however said: a failure there is a functional problem (medium).
+    ("The sidecar keeps returning 500 from the state API, not live yet, still testing in our cluster.", "medium"),
+    ("We haven't deployed it to production yet but publish calls time out against the Redis pubsub.", "medium"),
+    # Every request failing in production is an outage, with the quantifier after the failure.
+    ("Our prod checkout answers 503 for every call since the sidecar upgrade at noon.", "critical"),
+    # Nothing moves in production: no timer fires, nothing ships.
+    ("In production no scheduled reminders have fired since the scheduler disk filled up; nothing moves.",
+     "critical"),
+    # A job that restarts things on a schedule keeps production going: a workaround.
+    ("The sidecar leaks memory in prod; a script that bounces the pods every hour keeps it alive.", "medium"),
+    ("Sidecar OOMKilled in prod every day, but no customer-visible errors so far thanks to retries.", "medium"),
+])
+def test_environment_outage_and_workaround_said_in_other_words(description, priority):
+    assert assess_priority(description)[0] == priority
