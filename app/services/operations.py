@@ -442,10 +442,32 @@ def instance_detail(workflows: WorkflowGateway, records: StateStore, settings: S
     children = [{"instance_id": e["child_id"], "name": e["name"], "event_index": e["index"]}
                 for e in history if e["kind"] == "childWorkflowInstanceCreated"]
     row = to_row(instance, settings.stuck_after, now or _now())
-    return {"instance": {**asdict(instance), "kind": row.kind, "stage": row.stage, "stuck": row.stuck,
-                         "idle_seconds": row.idle_seconds},
+    twice = step_recorded_twice(history) if instance.runtime_status == "running" else None
+    fault = (f"the runtime recorded activity {twice!r} as scheduled twice, from two turns with no result "
+             "between: replays of this history fail, so no step can run (daprd 1.18.1 after a turn it "
+             "cancelled mid-way was answered twice; docs/benchmarks.md)") if twice else None
+    return {"instance": {**asdict(instance), "kind": row.kind, "stage": row.stage, "stuck": row.stuck or bool(fault),
+                         "idle_seconds": row.idle_seconds, "runtime_fault": fault},
             "parent_id": started.get("parent_id") or row.parent_id, "children": children,
             "history": history, "audit": read_audit(records, instance_id)}
+
+
+def step_recorded_twice(history: list[dict]) -> str | None:
+    """The activity a rendered history shows scheduled twice, from two turns with no result
+    between, else None. A workflow's code never does that (a retry follows the failure); the
+    runtime did (docs/benchmarks.md, "Runtime problems found")."""
+    waiting: dict[str, bool] = {}  # scheduled and not answered -> a turn began since
+    for event in history:
+        kind, name = event["kind"], event.get("name")
+        if kind == "workflowStarted":
+            waiting = dict.fromkeys(waiting, True)
+        elif kind == "taskScheduled":
+            if waiting.get(name):
+                return name
+            waiting.setdefault(name, False)
+        elif kind in ("taskCompleted", "taskFailed"):
+            waiting.pop(name, None)
+    return None
 
 
 # -- actions ------------------------------------------------------------------------------------

@@ -141,6 +141,20 @@ def test_stuck_is_running_without_progress_but_a_wait_for_a_person_only_after_it
     assert operations.is_stuck(instance(stage="awaiting_approval", updated=NOW - timedelta(minutes=71)), 600, NOW)
 
 
+def test_an_instance_whose_history_holds_a_step_scheduled_twice_is_shown_stuck_with_the_runtimes_fault():
+    workflows = FakeWorkflows()
+    workflows.instances["T-W"] = instance("T-W", stage="notifying", updated=NOW - timedelta(seconds=30))
+    scheduled = _event(7, taskScheduled=pb.TaskScheduledEvent(name="deliver_notification"))
+    workflows.histories["T-W"] = [_event(-1, workflowStarted=pb.WorkflowStartedEvent()), scheduled,
+                                  _event(-1, workflowStarted=pb.WorkflowStartedEvent()), scheduled]
+    detail = operations.instance_detail(workflows, EtagStore(), Settings(stuck_after=600), "T-W", now=NOW)
+    assert detail["instance"]["stuck"] is True  # at once, not after stuck_after
+    assert "'deliver_notification' as scheduled twice" in detail["instance"]["runtime_fault"]
+    workflows.histories["T-W"] = workflows.histories["T-W"][:2]  # one scheduling: an ordinary wait
+    detail = operations.instance_detail(workflows, EtagStore(), Settings(stuck_after=600), "T-W", now=NOW)
+    assert (detail["instance"]["stuck"], detail["instance"]["runtime_fault"]) == (False, None)
+
+
 def test_listing_counts_every_instance_and_filters_rows():
     workflows = FakeWorkflows()
     workflows.instances = {

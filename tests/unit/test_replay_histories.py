@@ -68,3 +68,19 @@ def test_the_same_change_as_a_new_version_keeps_old_instances_on_theirs():
     for path in HISTORIES:
         instance_id, events = load(path)
         assert replay(runtime, instance_id, events) is None, path
+
+
+def test_no_recorded_history_looks_like_the_runtime_recorded_a_step_twice():
+    from app.services.operations import render_history, step_recorded_twice
+
+    for path in HISTORIES:
+        assert step_recorded_twice(render_history(load(path)[1])) is None, path.name
+    # The fault as daprd 1.18.1 left it: a turn schedules the notification's delivery, and the
+    # next turn schedules it again with no result between (the two answers to one turn).
+    _, events = load(next(p for p in HISTORIES if p.parent.name == "v2" and p.stem == "approve"))
+    rendered = render_history(events)
+    scheduled = next(i for i, e in enumerate(rendered) if e.get("name") == "deliver_notification"
+                     and e["kind"] == "taskScheduled")
+    turn = next(e for e in rendered if e["kind"] == "workflowStarted")
+    twice = rendered[:scheduled + 1] + [turn, rendered[scheduled]]
+    assert step_recorded_twice(twice) == "deliver_notification"
