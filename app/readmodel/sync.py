@@ -128,6 +128,7 @@ class PurgeCheck:
         self.min_interval, self.share = min_interval, share
         self.last_pass_s: float | None = None
         self.last_listed = 0
+        self.spacing_s = min_interval  # between the starts of two passes, from the last one's cost
         self._next = 0.0
 
     def suspects(self, workflows: WorkflowGateway, read_model: ReadModel) -> list[str]:
@@ -145,7 +146,8 @@ class PurgeCheck:
             return []
         missing = [t for t in read_model.filed_before(listing_began) if t not in listed]
         self.last_pass_s = time.monotonic() - started
-        self._next = started + max(self.min_interval, self.last_pass_s / self.share)
+        self.spacing_s = max(self.min_interval, self.last_pass_s / self.share)
+        self._next = started + self.spacing_s
         self.last_listed = len(listed)
         return missing
 
@@ -154,7 +156,7 @@ class PurgeCheck:
         if self.last_pass_s is None:
             return {"passes": "none yet"}
         return {"instances_listed": self.last_listed, "last_pass_s": round(self.last_pass_s, 3),
-                "seconds_between_passes": round(max(self.min_interval, self.last_pass_s / self.share), 2)}
+                "seconds_between_passes": round(self.spacing_s, 2)}
 
 
 class ReadModelSync:

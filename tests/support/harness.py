@@ -3,11 +3,13 @@ test module with its own ports and data directory. Nothing here fakes Dapr."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
 import shutil
 import signal
+import sqlite3
 import sys
 import tempfile
 import threading
@@ -162,6 +164,12 @@ class Service:
     @property
     def read_model_path(self) -> Path:
         return self.data_dir / "read-model" / "read-model.db"
+
+    def read_model_has(self, ticket_id: str) -> bool:
+        """Whether the SQLite read model holds the ticket's row, read from its file (no request
+        to the app, so nothing reconciles it meanwhile)."""
+        with contextlib.closing(sqlite3.connect(f"file:{self.read_model_path}?mode=ro", uri=True)) as db:
+            return db.execute("SELECT 1 FROM tickets WHERE ticket_id = ?", (ticket_id,)).fetchone() is not None
 
     def delete_read_model(self) -> None:
         """Removes the read model's files (the app must be stopped)."""
