@@ -602,11 +602,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", metavar="DIR", help="py-spy the app during parts 2 and 3 into DIR")
     parser.add_argument("--workdir", type=Path, help="keep the run's data and logs here")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--workflow-versions", metavar="MODULE",
+                        help="WORKFLOW_VERSIONS_MODULE of the app: an earlier release's latest version, to "
+                             "compare (e.g. tests.support.release_v2)")
     args = parser.parse_args(argv)
     parts = set(args.parts.split(","))
 
-    service = new_service("bench", args.base_port, app_env={"LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "INFO")},
-                          workdir=args.workdir)
+    app_env = {"LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "INFO")}
+    if args.workflow_versions:
+        app_env["WORKFLOW_VERSIONS_MODULE"] = args.workflow_versions
+    service = new_service("bench", args.base_port, app_env=app_env, workdir=args.workdir)
     if args.workdir:
         args.workdir.mkdir(parents=True, exist_ok=True)
     summary: dict = {"part": "summary", "machine": machine(), "command": " ".join(["python -m benchmarks.bench"] + (argv or sys.argv[1:])),

@@ -10,22 +10,16 @@ from __future__ import annotations
 from dapr.ext.workflow import WorkflowActivityContext
 
 from app.activities import deps
+from app.activities.stored_records import approved_proposal_text
 from app.core.logging import ticket_logger
+from app.domain.stored import notification_id, notification_key
 from app.messaging import publish_once
 from app.notifications.conversation import write_with_llm
 from app.notifications.templates import offline_message
-from app.workflows.contracts import Notification, NotifyRequest
+from app.workflows.contracts import Notification, NotificationRef, NotifyRequest
 
 
-def notification_id(ticket_id: str, kind: str) -> str:
-    return f"{ticket_id}:notification:{kind}"
-
-
-def notification_key(ticket_id: str, kind: str) -> str:
-    return f"notification:{ticket_id}:{kind}"
-
-
-def notify_customer(ctx: WorkflowActivityContext, request: NotifyRequest) -> Notification:
+def notify_customer(ctx: WorkflowActivityContext, request: NotifyRequest) -> Notification | NotificationRef:
     services = deps.current()
     settings = services.settings
     ticket_id, kind = request.ticket_id, request.kind
@@ -35,8 +29,11 @@ def notify_customer(ctx: WorkflowActivityContext, request: NotifyRequest) -> Not
     stored = store.get_value(key)
     created = False
     if stored is None:
-        subject, body = offline_message(kind, request.customer_name, ticket_id,
-                                        solution=request.solution, reason=request.reason)
+        solution = request.solution
+        if solution is None and request.solution_revision is not None:
+            solution = approved_proposal_text(store, ticket_id, request.solution_revision)
+        subject, body = offline_message(kind, request.customer_name, ticket_id, solution=solution,
+                                        reason=request.reason)
         generated_by = "offline"
         # The workflow retries an LLM failure, then asks again with use_llm=False.
         if settings.llm_configured and request.use_llm:
@@ -52,4 +49,6 @@ def notify_customer(ctx: WorkflowActivityContext, request: NotifyRequest) -> Not
                              notification.notification_id, stored, first_attempt=created)
     ticket_logger(__name__, ticket_id).info("customer notified", extra={
         "kind": kind, "published": published, "generated_by": notification.generated_by})
+    if request.by_reference:
+        return NotificationRef.model_validate(notification.model_dump(exclude={"body"}))
     return notification

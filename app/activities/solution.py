@@ -14,18 +14,15 @@ from dapr.ext.workflow import WorkflowActivityContext
 
 from app.activities import deps
 from app.core.logging import ticket_logger
+from app.domain.stored import analysis_key
 from app.expert.compose import compose_offline_proposal, rank_with_past_cases
 from app.knowledge.cases import case_library
 from app.knowledge.search import SearchHit
 from app.messaging import publish_once
-from app.workflows.contracts import Proposal, ProposeRequest
+from app.workflows.contracts import Proposal, ProposalRef, ProposeRequest
 
 
-def analysis_key(ticket_id: str, revision: int) -> str:
-    return f"analysis:{ticket_id}:{revision}"
-
-
-def propose_solution(ctx: WorkflowActivityContext, request: ProposeRequest) -> Proposal:
+def propose_solution(ctx: WorkflowActivityContext, request: ProposeRequest) -> Proposal | ProposalRef:
     services = deps.current()
     ticket_id, revision = request.ticket.ticket_id, request.revision
     store = services.records
@@ -54,6 +51,9 @@ def propose_solution(ctx: WorkflowActivityContext, request: ProposeRequest) -> P
     )
     ticket_logger(__name__, ticket_id).info("solution proposed", extra={
         "revision": revision, "published": published, "cited_articles": proposal.cited_articles})
+    if request.by_reference:
+        return ProposalRef(revision=revision, cited_articles=proposal.cited_articles, confidence=proposal.confidence,
+                           generated_by=proposal.generated_by, llm_fallback_reason=proposal.llm_fallback_reason)
     return proposal
 
 

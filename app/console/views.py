@@ -9,10 +9,11 @@ from typing import Any
 
 from app.core.config import Settings
 from app.core.security import Principal
+from app.domain.stored import analysis_key, notification_key
 from app.knowledge.articles import load_articles
 from app.readmodel.store import ReadModel
 from app.services import operations
-from app.services.tickets import TicketNotFound, analysis_key, stage_of, ticket_instance, to_status
+from app.services.tickets import TicketNotFound, stage_of, ticket_instance, to_status
 from app.services.workflow_gateway import WorkflowGateway
 from app.store import StateStore
 from app.workflows.contracts import FINAL_STAGES, Activities
@@ -118,7 +119,7 @@ def ticket_page(workflows: WorkflowGateway, read_model: ReadModel, records: Stat
     revision = status.revision
     keys = [analysis_key(ticket_id, r) for r in range(revision + 1)]
     decision_keys = [f"decision:{ticket_id}:{r}" for r in range(revision + 1)]
-    note_keys = [f"notification:{ticket_id}:{kind}" for kind in NOTIFICATION_KINDS]
+    note_keys = [notification_key(ticket_id, kind) for kind in NOTIFICATION_KINDS]
     stored = records.get_many(keys + decision_keys + note_keys)
     revisions = []
     for r in range(revision + 1):

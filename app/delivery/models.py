@@ -73,17 +73,23 @@ class NotificationToDeliver(BaseModel):
 
 class DeliverNotificationInput(BaseModel):
     """Input of the workflow activity `deliver_notification`. It carries no address: the
-    activity reads the customer's current contact email, so no address is in workflow history."""
+    activity reads the customer's current contact email, so no address is in workflow history.
+    The notification is given whole (v1, v2) or (v3) by its kind: the activity reads the
+    ticket's notification record of that kind."""
 
     # The notification's ticket, at the top as in every activity input (the activity log reads it).
     ticket_id: str
-    notification: NotificationToDeliver
+    # Left out of the JSON while unset: v1 and v2 instances replay the inputs they recorded.
+    notification: NotificationToDeliver | None = Field(default=None, exclude_if=lambda value: value is None)
+    kind: str | None = Field(default=None, exclude_if=lambda value: value is None)
     # The ticket's priority sets the mail's X-Priority (critical 1 ... low 4); None -> 3.
     priority: str | None = None
 
     @model_validator(mode="after")
     def _same_ticket(self):
-        if self.notification.ticket_id != self.ticket_id:
+        if (self.notification is None) == (self.kind is None):
+            raise ValueError("give either the notification or its kind")
+        if self.notification is not None and self.notification.ticket_id != self.ticket_id:
             raise ValueError(f"notification of ticket {self.notification.ticket_id} "
                              f"given for ticket {self.ticket_id}")
         return self

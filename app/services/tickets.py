@@ -16,11 +16,12 @@ from datetime import datetime, timezone
 from app.core.config import Settings
 from app.domain.decision import DecisionAccepted, DecisionRequest
 from app.domain.status import TicketStatus
+from app.domain.stored import analysis_key, notification_key
 from app.domain.ticket import TicketRequest
 from app.readmodel.store import ReadModel
 from app.services.workflow_gateway import Instance, InstanceExists, WorkflowGateway
 from app.store import StateStore
-from app.workflows.contracts import (APPROVAL_EVENT, CANCEL_EVENT, FINAL_STAGES, TICKET_WORKFLOW,
+from app.workflows.contracts import (APPROVAL_EVENT, CANCEL_EVENT, FINAL_STAGES, TICKET_WORKFLOW, Proposal,
                                      TicketWorkflowInput)
 
 logger = logging.getLogger(__name__)
@@ -58,11 +59,6 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
-def analysis_key(ticket_id: str, revision: int) -> str:
-    """The propose step's record of a revision (app/activities/solution.py)."""
-    return f"analysis:{ticket_id}:{revision}"
-
-
 def stage_of(instance: Instance) -> str:
     runtime = instance.runtime_status
     if runtime == "completed":
@@ -80,7 +76,7 @@ def to_status(instance: Instance, records: StateStore | None = None) -> TicketSt
     runtime, view = instance.runtime_status, instance.custom_status
     stage = stage_of(instance)
     if runtime == "completed":
-        output = instance.output
+        output = with_stored_records(instance.output, instance.instance_id, records)
     elif runtime in ("failed", "terminated"):
         output = {"error": instance.failure or f"workflow {runtime}", "last_progress": view}
     else:
@@ -106,6 +102,31 @@ def to_status(instance: Instance, records: StateStore | None = None) -> TicketSt
                         revision=int(output.get("revision", view.get("revision", 0)) or 0),
                         confidence=view.get("confidence"), decision=decision,
                         escalations=output.get("escalations") or view.get("escalations") or [])
+
+
+def with_stored_records(output: dict, ticket_id: str, records: StateStore | None) -> dict:
+    """A v3 output names the proposal's and the notification's records instead of repeating
+    them: the status shows them whole, as v1 and v2 outputs carry them, with the approved
+    proposal's text as the final solution. A reference whose record cannot be read stays in the
+    output as it is."""
+    proposal_ref, notification_ref = output.get("proposal_ref"), output.get("notification_ref")
+    if records is None or not (proposal_ref or notification_ref):
+        return output
+    keys = {"proposal_ref": analysis_key(ticket_id, int(proposal_ref["revision"])) if proposal_ref else None,
+            "notification_ref": notification_key(ticket_id, notification_ref["kind"]) if notification_ref else None}
+    stored = records.get_many([key for key in keys.values() if key])
+    output = dict(output)
+    analysis = stored.get(keys["proposal_ref"]) if proposal_ref else None
+    if analysis and isinstance(analysis.get("proposal"), dict):
+        del output["proposal_ref"]
+        output["proposal"] = analysis["proposal"]
+        if (output.get("decision") or {}).get("approved") and not output.get("final_solution"):
+            output["final_solution"] = Proposal.model_validate(analysis["proposal"]).as_text()
+    notification = stored.get(keys["notification_ref"]) if notification_ref else None
+    if notification:
+        del output["notification_ref"]
+        output["notification"] = notification
+    return output
 
 
 def ticket_instance(workflows: WorkflowGateway, ticket_id: str) -> Instance:

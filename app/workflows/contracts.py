@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator, model_validator
 
 from app.delivery.models import DeliverNotificationInput, DeliverNotificationOutput, NotificationToDeliver
 from app.domain.ticket import TicketWorkflowInput
@@ -28,7 +28,9 @@ TICKET_WORKFLOW = "ticket_workflow"
 # registered until no instance started on it is running.
 TICKET_WORKFLOW_V1 = "v1"
 TICKET_WORKFLOW_V2 = "v2"  # progress records ride on the next step's input
-TICKET_WORKFLOW_LATEST = TICKET_WORKFLOW_V2
+# v3: steps pass references to the records other steps stored (a claim check), not their text
+TICKET_WORKFLOW_V3 = "v3"
+TICKET_WORKFLOW_LATEST = TICKET_WORKFLOW_V3
 # v2: the key, in an activity's input, of the progress record applied before the activity runs.
 PROGRESS_FIELD = "progress_record"
 
@@ -116,6 +118,16 @@ def expert_task(ticket: TicketWorkflowInput, triage: TriageResult, notes: str | 
 
 class _Contract(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+# Fields v3 added to inputs that v1 and v2 send too: left out of the JSON while unset, so a
+# v1 or v2 instance schedules its steps with the very inputs its history recorded.
+def _v3_only_flag():
+    return Field(default=False, exclude_if=lambda value: value is False)
+
+
+def _v3_only_value():
+    return Field(default=None, exclude_if=lambda value: value is None)
 
 
 # -- stages ------------------------------------------------------------------------------------
@@ -206,6 +218,20 @@ class ProposeRequest(_Contract):
     proposal: Proposal | None = None  # the expert agent's, when it answered
     llm_fallback_reason: str | None = None
     proposed_at: str  # the workflow's clock: the same on every retry
+    # v3: answer with a ProposalRef; the proposal itself stays in its analysis record.
+    by_reference: bool = _v3_only_flag()
+
+
+class ProposalRef(_Contract):
+    """What the workflow keeps of a proposal in v3: what it decides and records on. The text is
+    in the analysis record of its revision (app/domain/stored.py), where the steps that need it
+    (notify, index the case) and the status read it."""
+
+    revision: int
+    cited_articles: list[str] = Field(default_factory=list)
+    confidence: float = Field(default=0.0, ge=0.0, le=1.0)
+    generated_by: Literal["offline", "llm"] = "offline"
+    llm_fallback_reason: str | None = None
 
 
 class EscalateRequest(_Contract):
@@ -237,22 +263,33 @@ class NotifyRequest(_Contract):
     customer_name: str | None = None
     kind: NotificationKind
     solution: str | None = None
+    # v3: when `solution` is None, the proposal of this revision as approved, read from its
+    # analysis record.
+    solution_revision: int | None = _v3_only_value()
     reason: str | None = None
     use_llm: bool = True
     llm_fallback_reason: str | None = None
     created_at: str  # the workflow's clock
+    # v3: answer with a NotificationRef; the body stays in the notification record.
+    by_reference: bool = _v3_only_flag()
 
 
-class Notification(_Contract):
+class NotificationRef(_Contract):
+    """A notification without its body (v3): the body is in the notification record of its
+    kind (app/domain/stored.py), which delivery and the status read."""
+
     ticket_id: str
     notification_id: str
     customer_id: str | None = None
     kind: NotificationKind
     subject: str
-    body: str
     generated_by: Literal["offline", "conversation-api"]
     llm_fallback_reason: str | None = None
     created_at: str
+
+
+class Notification(NotificationRef):
+    body: str
 
 
 class IndexCaseRequest(_Contract):
@@ -266,11 +303,19 @@ class IndexCaseRequest(_Contract):
     system_info: dict | None = None
     description: str
     category: str
-    solution: str
+    # The engineer's edit, or (v3) None and the revision whose approved proposal it is.
+    solution: str | None = None
+    solution_revision: int | None = _v3_only_value()
     edited: bool
     cited_articles: list[str] = Field(default_factory=list)
     approver: str
     resolved_at: str  # the workflow's clock
+
+    @model_validator(mode="after")
+    def _names_a_solution(self):
+        if self.solution is None and self.solution_revision is None:
+            raise ValueError("give the solution or the revision whose proposal was approved")
+        return self
 
 
 class IndexedCase(_Contract):
@@ -458,6 +503,10 @@ class TicketOutcome(_Contract):
     final_solution: str | None = None
     escalation: Escalation | None = None
     notification: Notification | None = None
+    # v3: references in place of `proposal`, `notification` and an unedited `final_solution`;
+    # the status reads the records they name (app/services/tickets.py).
+    proposal_ref: ProposalRef | None = None
+    notification_ref: NotificationRef | None = None
     delivery: DeliverNotificationOutput | None = None
     delivery_error: str | None = None
     cancellation: CancelEvent | None = None

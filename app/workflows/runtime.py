@@ -26,7 +26,7 @@ from app.core.logging import sdk_logger_options
 from app.core.unreachable import DependencyUnavailable, unreachable
 from app.workflows import contracts as c
 from app.workflows import sdk_patches
-from app.workflows.ticket_workflow import ticket_workflow_v1, ticket_workflow_v2
+from app.workflows.ticket_workflow import ticket_workflow_v1, ticket_workflow_v2, ticket_workflow_v3
 
 ACTIVITIES = {
     c.Activities.TRIAGE: triage_ticket,
@@ -42,7 +42,8 @@ ACTIVITIES = {
     c.Activities.STRUCTURE_EXPERT: structure_expert,
 }
 # Every version of the ticket workflow that may still have instances running, newest last.
-TICKET_WORKFLOW_VERSIONS = {c.TICKET_WORKFLOW_V1: ticket_workflow_v1, c.TICKET_WORKFLOW_V2: ticket_workflow_v2}
+TICKET_WORKFLOW_VERSIONS = {c.TICKET_WORKFLOW_V1: ticket_workflow_v1, c.TICKET_WORKFLOW_V2: ticket_workflow_v2,
+                            c.TICKET_WORKFLOW_V3: ticket_workflow_v3}
 
 logger = logging.getLogger("app.activities")
 

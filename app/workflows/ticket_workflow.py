@@ -15,6 +15,11 @@ named version registered beside the others (README, "Changing the workflow"):
 - v2: a progress record rides on the next step's input (`progress_record`, applied before the
   step runs, app/workflows/runtime.py); only a record that no step follows at once (before a
   wait, a child workflow or the end) is a `record_progress` step.
+- v3: as v2, and the proposal's and the notification's text stay in the records their steps
+  stored (app/domain/stored.py): the propose and notify steps answer with references, the notify,
+  deliver and case steps read the text back, and the output names the records instead of
+  repeating them (a claim check: every payload is kept in the history, and the history is
+  replayed at every turn).
 """
 
 from __future__ import annotations
@@ -72,10 +77,15 @@ def ticket_workflow_v2(ctx: DaprWorkflowContext, payload: dict):
     return (yield from run_ticket(ctx, payload, c.TICKET_WORKFLOW_V2, records_on_steps=True))
 
 
-def run_ticket(ctx: DaprWorkflowContext, payload: dict, version: str, records_on_steps: bool = True):
+def ticket_workflow_v3(ctx: DaprWorkflowContext, payload: dict):
+    return (yield from run_ticket(ctx, payload, c.TICKET_WORKFLOW_V3, records_on_steps=True, by_reference=True))
+
+
+def run_ticket(ctx: DaprWorkflowContext, payload: dict, version: str, records_on_steps: bool = True,
+               by_reference: bool = False):
     """A ticket's whole orchestration, as the named version records it."""
     ticket = c.TicketWorkflowInput.model_validate(payload)
-    run = TicketRun(ctx, ticket, version=version, records_on_steps=records_on_steps)
+    run = TicketRun(ctx, ticket, version=version, records_on_steps=records_on_steps, by_reference=by_reference)
     try:
         outcome = yield from run.handle()
     except TicketCancelled as cancelled:
@@ -89,15 +99,17 @@ class TicketRun:
     """One ticket's orchestration. Holds what the steps share."""
 
     def __init__(self, ctx: DaprWorkflowContext, ticket: c.TicketWorkflowInput, version: str,
-                 records_on_steps: bool = True):
+                 records_on_steps: bool = True, by_reference: bool = False):
         self.ctx = ctx
         self.ticket = ticket
         self.version = version
         # v2: records wait in `pending` for the next step to carry them (see the module doc).
         self.records_on_steps = records_on_steps
+        # v3: proposals and notifications by reference to their records (see the module doc).
+        self.by_reference = by_reference
         self.pending: c.ProgressRecord | None = None
         self.triage: c.TriageResult | None = None
-        self.proposal: c.Proposal | None = None
+        self.proposal: c.Proposal | c.ProposalRef | None = None
         self.revision = 0
         self.escalations: list[str] = []
         self.acks: list[c.DecisionAck] = []
@@ -170,7 +182,8 @@ class TicketRun:
             notes = decision.support_notes or "the engineer asked for another approach"
 
         self.decided = True
-        final = decision.final_solution or proposal.as_text()
+        # v3: an unedited approval is the stored proposal of this revision, read by the steps.
+        final = decision.final_solution or (None if self.by_reference else proposal.as_text())
         notification = yield from self.notify("resolved", solution=final)
         yield from self.index_case(decision, final, proposal)
         return (yield from self.finish("completed", decision=decision, final_solution=final,
@@ -191,11 +204,12 @@ class TicketRun:
             found = yield from self.run_step("search", when_all(searches))
             results = [c.SearchResult.model_validate(r).hits for r in found]
             agent_proposal, fallback = None, expert
-        proposal = c.Proposal.model_validate((yield from self.run_activity(
+        answer = c.ProposalRef if self.by_reference else c.Proposal
+        proposal = answer.model_validate((yield from self.run_activity(
             "propose", c.Activities.PROPOSE, c.ProposeRequest(
                 ticket=self.ticket, triage=self.triage, queries=queries, search_results=results,
                 revision=revision, notes=notes, proposal=agent_proposal, llm_fallback_reason=fallback,
-                proposed_at=self.now()))))
+                proposed_at=self.now(), by_reference=self.by_reference))))
         self.proposal = proposal
         self.view = self.view.model_copy(update={"confidence": proposal.confidence})
         events = [self.event(f"kb_query:{revision}:{i}", "kb_query", "expert", query=q,
@@ -209,7 +223,7 @@ class TicketRun:
                               revision=revision, message_id=f"{self.ticket.ticket_id}:solution-ready:{revision}")]
         return proposal, events
 
-    def wait_for_decision(self, proposal: c.Proposal, events: list[c.TimelineEvent]):
+    def wait_for_decision(self, proposal: c.Proposal | c.ProposalRef, events: list[c.TimelineEvent]):
         """The decision for this revision, or None when the approval timeout fires first.
 
         While waiting, the SLA's first-response deadline may pass: that publishes an escalation
@@ -354,9 +368,12 @@ class TicketRun:
         written it is sent, and the ticket ends on it."""
         self.show("notifying")
         t = self.triage
+        # v3: an unedited approval's text is read from the proposal's record by the step.
+        by_revision = self.by_reference and kind == "resolved" and solution is None
         request = c.NotifyRequest(ticket_id=self.ticket.ticket_id, customer_id=self.ticket.customer_id,
                                   customer_name=t.customer_name if t else None, kind=kind, solution=solution,
-                                  reason=reason, created_at=self.now())
+                                  solution_revision=self.revision if by_revision else None, reason=reason,
+                                  created_at=self.now(), by_reference=self.by_reference)
         try:
             notification = yield from self.run_activity("notify", c.Activities.NOTIFY, request, LLM_RETRY,
                                                         cancellable=False)
@@ -365,22 +382,26 @@ class TicketRun:
             self.log("notification by LLM failed, using the offline composer")
             notification = yield from self.run_activity("notify", c.Activities.NOTIFY, request.model_copy(
                 update={"use_llm": False, "llm_fallback_reason": failure.error}), cancellable=False)
-        notification = c.Notification.model_validate(notification)
+        notification = (c.NotificationRef if self.by_reference else c.Notification).model_validate(notification)
         yield from self.record(c.TicketProgress(), [self.event(
             f"notified:{kind}", "notification_sent", "notifier", kind=kind, generated_by=notification.generated_by,
             notification_id=notification.notification_id, llm_fallback_reason=notification.llm_fallback_reason)])
         yield from self.deliver(notification)
         return notification
 
-    def deliver(self, notification: c.Notification):
+    def deliver(self, notification: c.Notification | c.NotificationRef):
         """Mails the notification to the customer. A customer with no address, or a delivery
         that fails after its retries, goes to a person (escalated); the ticket still ends."""
         t = self.triage
-        request = c.DeliverNotificationInput(
-            ticket_id=self.ticket.ticket_id, priority=t.priority if t else None,
-            notification=c.NotificationToDeliver(ticket_id=notification.ticket_id, customer_id=notification.customer_id,
-                                                 kind=notification.kind, subject=notification.subject,
-                                                 body=notification.body, notification_id=notification.notification_id))
+        if self.by_reference:
+            request = c.DeliverNotificationInput(ticket_id=self.ticket.ticket_id, priority=t.priority if t else None,
+                                                 kind=notification.kind)
+        else:
+            request = c.DeliverNotificationInput(
+                ticket_id=self.ticket.ticket_id, priority=t.priority if t else None,
+                notification=c.NotificationToDeliver(
+                    ticket_id=notification.ticket_id, customer_id=notification.customer_id, kind=notification.kind,
+                    subject=notification.subject, body=notification.body, notification_id=notification.notification_id))
         try:
             delivery = c.DeliverNotificationOutput.model_validate((yield from self.plain(
                 self.activity(c.Activities.DELIVER, request, DELIVERY_RETRY))))
@@ -402,14 +423,15 @@ class TicketRun:
             f"delivery:{notification.kind}", "delivered", "mailer", channel="email", attempts=delivery.attempts,
             sent_at=delivery.sent_at, notification_id=delivery.notification_id)])
 
-    def index_case(self, decision: c.DecisionEvent, final: str, proposal: c.Proposal):
+    def index_case(self, decision: c.DecisionEvent, final: str | None, proposal: c.Proposal | c.ProposalRef):
         """The approved solution becomes a resolved case the expert step can cite later. A case
         that cannot be indexed is recorded in the timeline; the ticket completes all the same."""
         t = self.triage
         request = c.IndexCaseRequest(
             ticket_id=self.ticket.ticket_id, customer_id=self.ticket.customer_id, customer_name=t.customer_name,
             system_info=t.system_info, description=self.ticket.description, category=t.category,
-            solution=final, edited=decision.final_solution is not None, cited_articles=proposal.cited_articles,
+            solution=final, solution_revision=self.revision if final is None else None,
+            edited=decision.final_solution is not None, cited_articles=proposal.cited_articles,
             approver=decision.approver, resolved_at=self.now())
         try:
             indexed = c.IndexedCase.model_validate((yield from self.plain(
@@ -462,6 +484,10 @@ class TicketRun:
             stage = "escalated"  # the customer was not reached: a person follows up
         fields.setdefault("delivery", self.delivery)
         fields.setdefault("delivery_error", self.delivery_error)
+        proposal = self.proposal
+        if self.by_reference:
+            fields["notification_ref"] = fields.pop("notification", None)
+            fields["proposal_ref"], proposal = proposal, None
         # Recorded first: the status shows the final stage only once nothing is left to run.
         yield from self.record(c.TicketProgress(stage=stage, awaiting_decision=False, escalations=list(self.escalations)),
                                [self.event("finished", "finished", "workflow", stage=stage)])
@@ -470,7 +496,7 @@ class TicketRun:
         self.log("workflow finished", stage=stage)
         return c.TicketOutcome(ticket_id=self.ticket.ticket_id, stage=stage, version=self.version,
                                revision=self.revision, escalations=list(self.escalations), triage=self.triage,
-                               proposal=self.proposal, acks=list(self.acks), **fields)
+                               proposal=proposal, acks=list(self.acks), **fields)
 
     def cancelled(self, event: c.CancelEvent):
         self.log("ticket cancelled", by=event.by)

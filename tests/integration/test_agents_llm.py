@@ -223,9 +223,9 @@ def test_a_run_resumes_after_an_app_crash_without_losing_its_task_or_repeating_t
 
 
 def test_an_upgrade_with_an_agent_run_in_progress_finishes_it_on_its_own_versions(service, llm):
-    """Issue 15: the app replaced by the next build (v3 latest, agents still a1) while a ticket's
+    """Issue 15: the app replaced by the next build (v4 latest, agents still a1) while a ticket's
     expert agent run waits on the model; the run resumes on the new build, the ticket finishes on
-    v2, and a ticket filed after the upgrade takes v3."""
+    v3, and a ticket filed after the upgrade takes v4."""
     script_triage(llm)
     script_expert(llm)
     # Hold the expert agent's first model call: its run (a child workflow) is in flight.
@@ -243,12 +243,12 @@ def test_an_upgrade_with_an_agent_run_in_progress_finishes_it_on_its_own_version
             status = wait_for_stage(api, "AG-UP", "awaiting_approval", timeout=90)
             assert status["output"]["proposal"]["generated_by"] == "llm"
             done = approve(api, llm, "AG-UP")
-            assert (done["version"], done["status"]) == ("v2", "completed")
+            assert (done["version"], done["status"]) == ("v3", "completed")
             assert workflow(service, "AG-UP.expert-0")["runtimeStatus"] == "COMPLETED"
             script_triage(llm)
             script_expert(llm)
             file(api, "AG-UP-NEW")
-            assert wait_for_stage(api, "AG-UP-NEW", "awaiting_approval", timeout=90)["version"] == "v3"
+            assert wait_for_stage(api, "AG-UP-NEW", "awaiting_approval", timeout=90)["version"] == "v4"
     finally:
         stop_process("app", service.stack.run_dir)
         service.app_env.pop("WORKFLOW_VERSIONS_MODULE")

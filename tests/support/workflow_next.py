@@ -1,22 +1,22 @@
-"""A test build of the next ticket workflow version, v3: the latest released version (v2) with
+"""A test build of the next ticket workflow version, v4: the latest released version (v3) with
 one new step before it starts (a knowledge-base warm-up query, recorded in the timeline).
-Loaded with WORKFLOW_VERSIONS_MODULE=tests.support.workflow_next for the upgrade test."""
+Loaded with WORKFLOW_VERSIONS_MODULE=tests.support.workflow_next for the upgrade tests."""
 
 from __future__ import annotations
 
 from app.workflows import contracts as c
 from app.workflows.ticket_workflow import run_ticket
 
-NEXT = "v3"
+NEXT = "v4"
 
 
 def ticket_workflow_next(ctx, payload: dict):
     ticket = c.TicketWorkflowInput.model_validate(payload)
     yield ctx.call_activity(c.Activities.RECORD, input=c.ProgressRecord(
         ticket_id=ticket.ticket_id, seq=0, progress=c.TicketProgress(),
-        events=[c.TimelineEvent(key="v3-step", kind="v3_step", actor="workflow", at=ticket.filed_at)],
+        events=[c.TimelineEvent(key="next-step", kind="next_step", actor="workflow", at=ticket.filed_at)],
     ).model_dump(mode="json"))
-    return (yield from run_ticket(ctx, payload, NEXT, records_on_steps=True))
+    return (yield from run_ticket(ctx, payload, NEXT, records_on_steps=True, by_reference=True))
 
 
 VERSIONS = {NEXT: ticket_workflow_next}

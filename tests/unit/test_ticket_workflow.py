@@ -9,7 +9,7 @@ import pytest
 
 from app.workflows import ticket_workflow as wf_module
 from app.workflows.contracts import DEPENDENCY_UNAVAILABLE, PATCH_RIDE_OUT_OUTAGES, PROGRESS_FIELD
-from app.workflows.ticket_workflow import ticket_workflow_v1, ticket_workflow_v2
+from app.workflows.ticket_workflow import ticket_workflow_v1, ticket_workflow_v2, ticket_workflow_v3
 from tests.unit.fake_workflow_context import FailedActivity, FakeTask, run_workflow, when_all, when_any
 
 TICKET = {"ticket_id": "T-1", "customer_id": "CUST001", "description": "sidecar cannot reach app",
@@ -19,8 +19,9 @@ SLA_DUE = "2026-11-24T12:00:00+00:00"
 
 
 # Every test runs against each released version: v1 records each transition as a step of its
-# own, v2 carries records on the next step's input (the same records, some merged).
-WORKFLOWS = {"v1": ticket_workflow_v1, "v2": ticket_workflow_v2}
+# own, v2 carries records on the next step's input (the same records, some merged), v3 also
+# passes the proposal and the notification by reference to their records.
+WORKFLOWS = {"v1": ticket_workflow_v1, "v2": ticket_workflow_v2, "v3": ticket_workflow_v3}
 VERSION = ["v1"]
 
 
@@ -69,27 +70,33 @@ def activity_result(task: FakeTask, entitled=True, in_scope=True, failing=(), no
     if task.name == "search_knowledge_base":
         return {"hits": [{"slug": "app-port-mismatch", "title": "t", "score": 1.0}]}
     if task.name == "propose_solution":
+        if task.input.get("by_reference"):
+            return {"revision": task.input["revision"], "cited_articles": PROPOSAL["cited_articles"],
+                    "confidence": PROPOSAL["confidence"], "generated_by": "offline"}
         return {**PROPOSAL, "summary": f"fix r{task.input['revision']}"}
     if task.name == "notify_customer":
         if notify_fails and task.input.get("use_llm", True):
             return FailedActivity("model down")
         kind = task.input["kind"]
         return {"ticket_id": "T-1", "notification_id": f"T-1:notification:{kind}", "kind": kind,
-                "subject": "s", "body": "b", "created_at": task.input["created_at"],
-                "generated_by": "offline" if notify_fails else "conversation-api"}
+                "subject": "s", "created_at": task.input["created_at"],
+                "generated_by": "offline" if notify_fails else "conversation-api",
+                **({} if task.input.get("by_reference") else {"body": "b"})}
     if task.name == "escalate_ticket":
         return {"ticket_id": "T-1", "reason": task.input["reason"], "escalated_at": task.input["escalated_at"],
                 "message_id": f"T-1:escalation:{task.input['reason']}"}
     if task.name == "record_progress":
         return {"applied": True}
     if task.name == "deliver_notification":
+        given = task.input.get("notification")  # v3: None, and the notification's kind
+        notification_id = given["notification_id"] if given else f"T-1:notification:{task.input['kind']}"
         if no_address:
-            return {"notification_id": task.input["notification"]["notification_id"], "ticket_id": "T-1",
+            return {"notification_id": notification_id, "ticket_id": "T-1",
                     "status": "no_address", "reason": "customer CUST001 has no contact email"}
         if uncertain:
-            return {"notification_id": task.input["notification"]["notification_id"], "ticket_id": "T-1",
+            return {"notification_id": notification_id, "ticket_id": "T-1",
                     "status": "uncertain", "attempts": 1, "reason": "attempt 1 may have mailed it"}
-        return {"notification_id": task.input["notification"]["notification_id"], "ticket_id": "T-1",
+        return {"notification_id": notification_id, "ticket_id": "T-1",
                 "status": "sent", "attempts": 1, "sent_at": "2026-11-23T12:00:09+00:00"}
     if task.name == "stop_agent_runs":
         return []
@@ -187,15 +194,26 @@ def run(waits=(), **world):
     return run_workflow(WORKFLOWS[VERSION[0]], TICKET, responder(waits, **world))
 
 
+def notification_of(output: dict) -> dict:
+    """The output's notification: whole (v1, v2) or by reference to its record (v3)."""
+    return output.get("notification") or output["notification_ref"]
+
+
 def test_approved_ticket_runs_every_stage_in_order_and_records_each_transition(version):
     output, calls, ctx = run([decision()])
     assert steps(calls) == ["triage_ticket", "all", "propose_solution", "wait", "notify_customer"]
     assert output["stage"] == "completed" and output["version"] == version
-    # v2 keeps a step of its own only for the record before the wait and the last one.
+    # v2 and v3 keep a step of their own only for the record before the wait and the last one.
     record_steps = [c for c in calls if c[0] == "activity" and c[1] == "record_progress"]
-    assert len(record_steps) == {"v1": 8, "v2": 2}[version]
-    assert output["notification"]["kind"] == "resolved"
-    assert "1. do it" in output["final_solution"]
+    assert len(record_steps) == {"v1": 8, "v2": 2, "v3": 2}[version]
+    assert notification_of(output)["kind"] == "resolved"
+    if version == "v3":  # the approved proposal's text stays in its record; the steps read it
+        assert "final_solution" not in output and "proposal" not in output
+        assert output["proposal_ref"]["revision"] == 0
+        assert inputs(calls, "notify_customer")[0]["solution_revision"] == 0
+        assert "body" not in output["notification_ref"]
+    else:
+        assert "1. do it" in output["final_solution"]
     stages = [s["stage"] for s in ctx.statuses]
     assert stages[0] == "triage" and stages[-1] == "completed"
     assert stages.index("expert_analysis") < stages.index("awaiting_approval") < stages.index("notifying")
@@ -217,6 +235,7 @@ def test_engineer_text_replaces_the_proposal():
     output, calls, _ = run([decision(final_solution="Restart with --app-port 8080.")])
     assert output["final_solution"] == "Restart with --app-port 8080."
     assert inputs(calls, "notify_customer")[0]["solution"] == "Restart with --app-port 8080."
+    assert inputs(calls, "notify_customer")[0].get("solution_revision") is None
 
 
 def test_not_entitled_customer_is_told_and_skips_the_expert():
@@ -238,7 +257,7 @@ def test_timeout_leaves_the_wait_then_escalates_and_tells_the_customer():
     output, calls, ctx = run([None])
     assert steps(calls)[-2:] == ["escalate_ticket", "notify_customer"]
     assert inputs(calls, "escalate_ticket")[0]["reason"] == "approval_timeout"
-    assert output["stage"] == "escalated" and output["notification"]["kind"] == "escalated"
+    assert output["stage"] == "escalated" and notification_of(output)["kind"] == "escalated"
     after_wait = [s["stage"] for s in ctx.statuses][[s["stage"] for s in ctx.statuses].index("awaiting_approval"):]
     assert after_wait[1] == "escalating"  # a decision now gets 409, never 202-then-dropped
 
@@ -253,14 +272,19 @@ def test_sla_breach_escalates_once_and_the_wait_goes_on():
     assert output["stage"] == "completed" and output["escalations"] == ["sla_breach"]
 
 
-def test_rejection_revises_with_the_notes_then_approval_completes():
+def test_rejection_revises_with_the_notes_then_approval_completes(version):
     output, calls, ctx = run([decision(False, 0, support_notes="check mTLS"), decision(True, 1)])
     assert steps(calls) == ["triage_ticket", "all", "propose_solution", "wait",
                             "all", "propose_solution", "wait", "notify_customer"]
     queries = [i["query"] for i in inputs(calls, "search_knowledge_base")]
     assert len(queries) == 7 and queries[-1] == "check mTLS"
     assert inputs(calls, "propose_solution")[1]["revision"] == 1
-    assert output["stage"] == "completed" and output["proposal"]["summary"] == "fix r1" and output["revision"] == 1
+    assert output["stage"] == "completed" and output["revision"] == 1
+    if version == "v3":
+        assert output["proposal_ref"]["revision"] == 1
+        assert inputs(calls, "notify_customer")[0]["solution_revision"] == 1
+    else:
+        assert output["proposal"]["summary"] == "fix r1"
     # Once revision 0's decision is applied, no status shows revision 0 waiting again.
     applied = next(i for i, s in enumerate(ctx.statuses) if s.get("acks"))
     assert ctx.statuses[applied]["stage"] == "expert_analysis" and ctx.statuses[applied]["revision"] == 1
@@ -299,7 +323,7 @@ def test_cancel_while_waiting_tells_the_customer():
     output, calls, _ = run([CANCEL])
     assert steps(calls)[-1] == "notify_customer" and calls[-2][0] == "activity"  # not cancellable
     assert output["stage"] == "cancelled" and output["cancellation"]["by"] == "tester-engineer"
-    assert output["notification"]["kind"] == "cancelled"
+    assert notification_of(output)["kind"] == "cancelled"
 
 
 def test_cancel_during_analysis_stops_before_the_proposal():
@@ -317,7 +341,7 @@ def test_failing_llm_notification_falls_back_to_offline():
     output, calls, _ = run([decision()], notify_fails=True)
     assert steps(calls)[-2:] == ["notify_customer", "notify_customer"]
     assert inputs(calls, "notify_customer")[-1]["use_llm"] is False
-    assert output["notification"]["generated_by"] == "offline"
+    assert notification_of(output)["generated_by"] == "offline"
 
 
 @pytest.mark.parametrize("step", ["triage_ticket", "search_knowledge_base", "propose_solution"])
@@ -333,7 +357,7 @@ def test_a_step_failing_after_its_retries_escalates_with_system_error(step):
 def test_a_failing_escalation_still_tells_the_customer():
     output, calls, _ = run([None], failing=("escalate_ticket",))
     assert output["stage"] == "escalated" and output["system_error"]["step"] == "escalate"
-    assert output["notification"]["kind"] == "escalated"
+    assert notification_of(output)["kind"] == "escalated"
 
 
 def test_a_failing_notification_still_escalates():
@@ -364,10 +388,13 @@ def test_the_same_history_gives_the_same_calls(waits):
     assert first[0] == second[0]
 
 
-def test_every_notification_is_mailed_after_it_is_written():
+def test_every_notification_is_mailed_after_it_is_written(version):
     _, calls, _ = run([decision()])
     [delivery] = inputs(calls, "deliver_notification")
-    assert delivery["notification"]["notification_id"] == "T-1:notification:resolved"
+    if version == "v3":  # the step reads the notification record of that kind
+        assert "notification" not in delivery and delivery["kind"] == "resolved"
+    else:
+        assert delivery["notification"]["notification_id"] == "T-1:notification:resolved"
     assert delivery["priority"] == "medium"
 
 
@@ -390,13 +417,17 @@ def test_a_delivery_failing_after_its_retries_is_escalated():
     assert "deliver_notification broke" in output["delivery_error"]
 
 
-def test_an_approved_solution_is_indexed_as_a_case_after_the_notification_before_finishing():
+def test_an_approved_solution_is_indexed_as_a_case_after_the_notification_before_finishing(version):
     output, calls, _ = run([decision()])
     names = [c[1] for c in calls if c[0] == "activity"]
     index = names.index("index_resolved_case")
     assert names.index("deliver_notification") < index < len(names) - 1 and names[-1] == "record_progress"
     [request] = inputs(calls, "index_resolved_case")
-    assert request["solution"] == output["final_solution"] and request["edited"] is False
+    if version == "v3":  # the step reads the approved proposal from its record
+        assert request["solution"] is None and request["solution_revision"] == 0
+    else:
+        assert request["solution"] == output["final_solution"]
+    assert request["edited"] is False
     assert request["approver"] == "tester-engineer" and request["cited_articles"] == ["app-port-mismatch"]
     assert request["customer_name"] == "Acme" and request["category"] == "connectivity"
     assert request["resolved_at"].startswith("2026-11-23T12:")
