@@ -4,8 +4,8 @@ GET /support/tickets runs them. Prints one JSON object with p50/p99 per kind of 
 
     python -m benchmarks.list_bench [--tickets 10000] [--pages 400] [--url postgresql://...]
 
-This is the read model's share of a list call. The endpoint adds one reconciliation of the page
-with the runtime (GetInstance per row, 8 at a time), measured by `make bench`'s status figures.
+This is the read model's share of a list call; the endpoint answers from the read model alone
+(its whole cost, with HTTP, is `make bench`'s capacity list figures).
 """
 
 from __future__ import annotations

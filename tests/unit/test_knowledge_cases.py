@@ -119,6 +119,49 @@ def test_the_library_refreshes_on_a_new_case_and_never_returns_a_retracted_one()
     # search re-reads it and drops it.
     CaseStore(memory).retract("T-A", by="eng-2", at="2026-11-24T00:00:00+00:00")
     assert library.search(query, articles=["app-port-mismatch"]) == []
+    assert "T-A" not in library.refresh()  # and it left the index
+
+
+def test_the_incremental_index_scores_as_bm25s_does_over_every_case():
+    import random
+
+    import bm25s
+
+    from app.knowledge.search import analyze
+
+    rng = random.Random(7)
+    words = ("sidecar app port connection refused restart token mtls certificate pubsub redis timeout "
+             "actor reminder placement scheduler workflow state etag kubernetes helm annotation").split()
+    cases = [case(ticket_id=f"T-{i:03d}", text=" ".join(rng.choices(words, k=rng.randint(5, 40))),
+                  cited=("app-port-mismatch",) if i % 3 else ("other-article",)) for i in range(120)]
+    query = "sidecar cannot reach the app: connection refused on the app port after a restart"
+    index = CaseIndex(cases)
+    hits = index.search(query, articles=["app-port-mismatch"], k=len(cases))
+    reference = bm25s.BM25(k1=1.2, b=0.75)
+    reference.index([analyze(f"{c.text}\n{c.category}\n{' '.join(c.cited_articles)}") for c in cases],
+                    show_progress=False)
+    expected = reference.get_scores(list(dict.fromkeys(analyze(query))))
+    assert len(hits) > 20
+    for hit in hits:
+        assert hit.score == pytest.approx(float(expected[cases.index(hit.case)]), rel=1e-5)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_the_library_reads_only_the_cases_it_has_not_indexed():
+    memory = MemoryStateStore()
+    store = CaseStore(memory)
+    for i in range(5):
+        store.add(case(ticket_id=f"T-{i}"))
+    read = []
+    real_get_many = store.get_many
+    store.get_many = lambda ids: read.append(list(ids)) or real_get_many(ids)
+    library = CaseLibrary(store)
+    query = "sidecar cannot connect: app listens on 8080, app-port set to 5000"
+    assert len(library.search(query, articles=["app-port-mismatch"], k=10)) == 5
+    store.add(case(ticket_id="T-NEW"))
+    assert len(library.search(query, articles=["app-port-mismatch"], k=10)) == 6
+    library.search(query, articles=["app-port-mismatch"], k=10)  # nothing changed: nothing read
+    assert read == [[f"T-{i}" for i in range(5)], ["T-NEW"]]
 
 
 def test_the_offline_expert_cites_the_past_case_with_its_provenance_and_no_customer_data():
