@@ -103,7 +103,7 @@ class Stack:
                           "--etcd-client-port", str(p.scheduler_etcd_client),
                           "--etcd-client-listen-address", "127.0.0.1",
                           "--etcd-initial-cluster", f"dapr-scheduler-server-0=http://127.0.0.1:{p.scheduler_etcd_peer}",
-                          "--log-as-json"],
+                          *os.environ.get("SCHEDULER_EXTRA_ARGS", "").split(), "--log-as-json"],
             **({"postgres": postgres_command(self.postgres_dir, p.postgres)}
                if self.profile == "postgresql" else {}),
             **({"mailpit": self.mailpit_command()} if self.with_mailpit else {}),
