@@ -204,9 +204,13 @@ def test_posthoc_sets_figures_hold():
     # production; "temporarily" is a workaround only with a mitigating action; "X is back" after
     # a step of theirs is one; errors the customer says it is not seeing are no failure; a blank
     # line ends a sentence): priority 0.975 on it since, posthoc5 0.85 -> 0.875, no other set moved.
+    # posthoc14 (40, written blind after those rules, in many styles; never tuned on), before /
+    # after them: priority 0.75 / 0.775 (in scope 25 / 26 of 33), category 0.85, out of scope
+    # routed 4 of 7 (0.571), in scope routed away 2 of 33 (0.061), both cited 4 of 5.
     for name, priority_in_scope, routed_to_person, routed_away, both_cited in (
             ("posthoc10", 0.96, 0.57, 0.04, 0.8), ("posthoc11", 1.0, 0.7, 0.04, 0.8),
-            ("posthoc12", 0.71, 0.91, 0.08, 0.75), ("posthoc13", 0.96, 0.75, 0.04, 1.0)):
+            ("posthoc12", 0.71, 0.91, 0.08, 0.75), ("posthoc13", 0.96, 0.75, 0.04, 1.0),
+            ("posthoc14", 0.78, 0.57, 0.07, 0.8)):
         figures = last_line_figures(run_eval(POSTHOC_SCOPE_TICKETS.with_name(f"{name}-scope-tickets.jsonl")))
         assert figures["tickets"] == 40
         assert figures["priority_accuracy_in_scope"] >= priority_in_scope
