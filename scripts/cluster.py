@@ -32,8 +32,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scripts.devstack import (DAPR_BIN, POSTGRES_DATABASE, POSTGRES_USER, REPO, ensure_postgres_database,  # noqa: E402
-                              http_ok, init_postgres, mailpit_binary, port_open, postgres_bin,
+from scripts.devstack import (DAPR_BIN, POSTGRES_DATABASE, POSTGRES_USER, REPO, SCHEDULER_ETCD_ARGS,  # noqa: E402
+                              ensure_postgres_database, http_ok, init_postgres, mailpit_binary, port_open, postgres_bin,
                               postgres_command, postgres_ready, profile_resources, redis_server, wait_until)
 
 APP_ID = "support-service"
@@ -196,7 +196,7 @@ class Cluster:
                 "--override-broadcast-host-port", f"127.0.0.1:{p.scheduler[i]}",
                 "--etcd-data-dir", str(self.data_dir / f"scheduler-etcd-{i}"),
                 "--etcd-client-port", str(p.scheduler_etcd_client[i]), "--etcd-client-listen-address", "127.0.0.1",
-                "--etcd-initial-cluster", etcd, "--log-as-json"],
+                "--etcd-initial-cluster", etcd, *SCHEDULER_ETCD_ARGS, "--log-as-json"],
                 # An etcd member is healthy only once a quorum formed: all nodes start together.
                 lambda i=i: http_ok(f"http://127.0.0.1:{p.scheduler_healthz[i]}/healthz"), 20))
         for r in range(self.replicas):

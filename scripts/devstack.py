@@ -33,6 +33,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DAPR_BIN = Path(os.environ.get("DAPR_BIN_DIR", Path.home() / ".dapr" / "bin"))
+# The scheduler's embedded etcd keeps its Raft log in memory until a snapshot, every 100,000
+# commits by default: with thousands of tickets waiting (each holds a few jobs) that log was
+# most of the scheduler's memory. Every 10,000 (etcd's own former default) measured 419 -> 294 MB
+# with 3,000 waiting (docs/benchmarks.md, session 10). SCHEDULER_EXTRA_ARGS adds flags for a drill.
+SCHEDULER_ETCD_ARGS = ("--etcd-snapshot-count", "10000")
 
 
 @dataclass(frozen=True)
@@ -103,7 +108,7 @@ class Stack:
                           "--etcd-client-port", str(p.scheduler_etcd_client),
                           "--etcd-client-listen-address", "127.0.0.1",
                           "--etcd-initial-cluster", f"dapr-scheduler-server-0=http://127.0.0.1:{p.scheduler_etcd_peer}",
-                          *os.environ.get("SCHEDULER_EXTRA_ARGS", "").split(), "--log-as-json"],
+                          *SCHEDULER_ETCD_ARGS, *os.environ.get("SCHEDULER_EXTRA_ARGS", "").split(), "--log-as-json"],
             **({"postgres": postgres_command(self.postgres_dir, p.postgres)}
                if self.profile == "postgresql" else {}),
             **({"mailpit": self.mailpit_command()} if self.with_mailpit else {}),
