@@ -15,6 +15,7 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
+from app.workflows.contracts import TICKET_WORKFLOW_LATEST
 from scripts.devstack import REPO
 from tests.support.harness import TEST_TOKENS, ServicePorts, poll, wait_for_stage
 
@@ -281,8 +282,9 @@ def test_the_terminal_command_prints_the_history_and_acts_with_the_same_audit(se
     waiting_in_read_model(engineer, "CON-CLI")
     listed = ops_cli(service, "list")
     assert listed.returncode == 0, listed.stderr
-    assert re.search(r"CON-CLI\s+ticket\s+v2\s+RUNNING\s+awaiting_approval", listed.stdout)
-    assert re.search(r"still running per workflow version: .*v2 \d+", listed.stdout)
+    latest = TICKET_WORKFLOW_LATEST
+    assert re.search(rf"CON-CLI\s+ticket\s+{latest}\s+RUNNING\s+awaiting_approval", listed.stdout)
+    assert re.search(rf"still running per workflow version: .*{latest} \d+", listed.stdout)
     history = ops_cli(service, "history", "CON-CLI")
     assert history.returncode == 0, history.stderr
     assert "activity propose_solution completed" in history.stdout
