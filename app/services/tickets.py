@@ -76,7 +76,8 @@ def to_status(instance: Instance, records: StateStore | None = None) -> TicketSt
     runtime, view = instance.runtime_status, instance.custom_status
     stage = stage_of(instance)
     if runtime == "completed":
-        output = with_stored_records(instance.output, instance.instance_id, records)
+        # The ticket the workflow ran for: an instance rerun from an event (ops) has an id of its own.
+        output = with_stored_records(instance.output, instance.output.get("ticket_id") or instance.instance_id, records)
     elif runtime in ("failed", "terminated"):
         output = {"error": instance.failure or f"workflow {runtime}", "last_progress": view}
     else:

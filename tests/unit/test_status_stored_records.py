@@ -64,3 +64,13 @@ def test_v1_and_v2_outputs_are_shown_as_they_are():
     output = {"ticket_id": "T-1", "stage": "completed", "proposal": PROPOSAL, "final_solution": "x",
               "notification": NOTIFICATION}
     assert with_stored_records(output, "T-1", stored_records()) is output
+
+
+def test_an_instance_rerun_from_an_event_reads_its_tickets_records():
+    from app.services.tickets import to_status
+    from app.services.workflow_gateway import Instance
+
+    rerun = Instance(instance_id="T-1-RERUN", name="ticket_workflow", runtime_status="completed",
+                     output=v3_output())
+    status = to_status(rerun, stored_records())
+    assert status.output["notification"] == NOTIFICATION and status.output["proposal"] == PROPOSAL
