@@ -52,10 +52,12 @@ def ticket_body(ticket_id: str, index: int, rng: random.Random | None = None) ->
 # fuzz 31040; tests 30000, 30020, 30040) interleave without sharing a port and stay below
 # 32768, where Linux's ephemeral range begins (a client socket could otherwise hold one).
 
-def new_service(name: str, base_port: int, app_env: dict | None = None, workdir: Path | None = None) -> Service:
-    """A Service (redis, placement, scheduler, daprd, app) in a fresh temporary directory."""
+def new_service(name: str, base_port: int, app_env: dict | None = None, workdir: Path | None = None,
+                profile: str = "sqlite") -> Service:
+    """A Service (redis, placement, scheduler, daprd, app; PostgreSQL too with the postgresql
+    profile) in a fresh temporary directory."""
     workdir = workdir or Path(tempfile.mkdtemp(prefix=f"{name}-"))
-    service = Service(workdir, ServicePorts(base_port), app_env=app_env or {})
+    service = Service(workdir, ServicePorts(base_port), app_env=app_env or {}, profile=profile)
     use_sidecar_token(service)
     return service
 
@@ -112,6 +114,24 @@ def rss_mb(pid: int | None) -> float | None:
     except OSError:
         return None
     return None
+
+
+def pss_tree_mb(pid: int | None) -> float | None:
+    """Proportional set size of a process and all its descendants, MiB: for PostgreSQL, whose
+    backends share one buffer pool, a sum of RSS would count that pool once per backend."""
+    if not pid:
+        return None
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        todo.extend(children(current))
+        try:
+            for line in Path(f"/proc/{current}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return round(total / 1024, 1)
 
 
 def children(pid: int) -> list[int]:

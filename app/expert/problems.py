@@ -41,9 +41,11 @@ MAX_PROBLEMS = 3
 HITS_PER_PROBLEM = 3
 PRIORITY_RANK: dict[str, int] = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 
-# A clause that opens by pointing back ("This blocks our release", "It happens hourly") tells the
-# impact of the problem before it, not a new one.
-_POINTS_BACK = re.compile(r"^(this|that|it|which|these|those)\b", re.IGNORECASE)
+# A clause that opens by pointing back ("This blocks our release", "It happens hourly") or by
+# giving a consequence ("Because the apps get no answer, ordering is dead") tells the impact of
+# the problem before it, not a new one.
+_POINTS_BACK = re.compile(r"^(this|that|it|which|these|those|because|as a result|consequently|therefore"
+                          r"|hence)\b", re.IGNORECASE)
 # Additive connectives: a clause that reports something besides what came before.
 _ADDITIONAL = re.compile(
     r"\b(also|separately|additionally|in addition|besides|moreover|on top of that|as well as)\b"

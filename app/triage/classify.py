@@ -54,6 +54,10 @@ _PRODUCTION = _cues(
     r"\bsev(erity)?[- ]?[01]\b", r"\bp[01] (incident|outage|issue)\b",
     # What the public reaches is production: "the site is effectively down".
     r"\b(site|website|web ?shop|storefront|shop)( is| was| went)( \w+)? (down|offline)\b",
+    # The customer's own customers at work: "all customer traffic", "no customer payment", "every
+    # visitor of our web store". Nobody says that of a staging system.
+    r"\b(customer|visitor|shopper)s?'? (traffic|payments?|orders?|transactions?|checkouts?|logins?|purchases?)\b",
+    r"\buser traffic\b", r"\b(visitors|shoppers)\b", r"\b(every|each|any|no) (customer|visitor|shopper)\b",
 )
 _NON_PRODUCTION = _cues(
     r"\b(staging|stage environment|dev|development|test|testing|qa|uat|sandbox|demo)\b",
@@ -118,14 +122,18 @@ _OUTAGE = _cues(
     r"[^.;]{0,60}\b(fail\w*|stopped|down|broken|lost|unavailable|rejected|refused|errors?|stuck"
     r"|tim(e|es|ed|ing) ?out|hang\w*)\b",
     # The quantifier after the failure: "failing for all customers", "timing out, every single one".
-    r"\b(fail\w*|down|broken|unavailable|rejected|refused|erroring|errors?|tim(ed|ing) out|5\d\d)\b[^.;]{0,60}"
+    r"\b(fail\w*|down|broken|dead|unavailable|rejected|refused|erroring|errors?|tim(ed|ing) out|5\d\d)\b[^.;]{0,60}"
     r"\b(for (all|every|everyone|everybody)\b|every single one\b"
     r"|(on|for|with) (every|each)( single)? (request|call|message|order|payment|invocation|event)\b)",
     # Nothing gets through: "no payment is being processed", "not one activity runs".
     r"\b(none of|not (one|a single)|no)\b (\w+ ){1,5}(ever )?(is |are |gets? |getting |being |was |were |has |have "
     r"|had |been )*(runs?|executes?|works?|processed|activated|delivered|started|arrives?|goes through|gets through"
     r"|fulfilled|handled|consumed|received|served|completed|saved|written|fires?|fired|triggers?|triggered"
-    r"|ships?|shipped|moves?|moved|progress(es|ed)?|proceeds?)\b",
+    r"|ships?|shipped|moves?|moved|progress(es|ed)?|proceeds?|(gone|got|went) through|placed)\b",
+    # Nobody can do the thing: "no customer can log in", "we haven't been able to place a single order".
+    r"\b(no|not a single|not one) (customer|user|visitor|shopper|one|body)s? (can|could|is able to|was able to)\b",
+    r"\bnobody (can|could|is able to)\b",
+    r"\b(haven't|have not|hasn't|has not|hadn't|had not) been able to (\w+ ){1,2}(a single|any)\b",
     r"\bnothing (works|moves|happens|progresses|proceeds|gets through|goes through)\b",
     r"\bno (requests?|calls?|orders?|messages?|traffic) (get|gets|go|goes) through\b",
     r"\b100 ?%",

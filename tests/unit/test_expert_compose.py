@@ -234,6 +234,20 @@ def test_a_later_sentence_matching_the_same_family_of_articles_stays_with_the_pr
     assert canned_split(monkeypatch, "app-port-mismatch") == ["service-invocation-errors"]
 
 
+def test_a_clause_giving_a_consequence_is_impact_not_a_problem(monkeypatch):
+    injector = "The sidecar injector pod is Pending, so new pods start without daprd."
+    consequence = "the apps get no answer on port 3500, checkout is dead for every customer."
+    answers = {injector: [("sidecar-injection", 20.0), ("helm-ha-install", 8.0)],
+               f"Because {consequence}": [("grpc-app-protocol", 14.0), ("app-port-mismatch", 6.0)],
+               f"Now {consequence}": [("grpc-app-protocol", 14.0), ("app-port-mismatch", 6.0)],
+               f"{injector} Because {consequence}": [("sidecar-injection", 24.0)],
+               f"{injector} Now {consequence}": [("sidecar-injection", 24.0)]}
+    monkeypatch.setattr("app.expert.problems.get_knowledge_search", lambda: CannedSearch(answers))
+    assert [p.slug for p in split_problems(f"{injector} Because {consequence}")] == ["sidecar-injection"]
+    # The same clause as a statement of its own names a second problem (of another category).
+    assert len(split_problems(f"{injector} Now {consequence}")) == 2
+
+
 def test_a_sentence_telling_the_impact_is_not_a_problem():
     problems = split_problems("The subscriber never receives the messages we publish to the orders "
                               "topic. Every order since this morning is stuck and customers are "

@@ -276,3 +276,23 @@ def test_environment_outage_and_workaround_said_in_other_words(description, prio
 ])
 def test_severity_workaround_and_paragraphs(description, priority):
     assert assess_priority(description)[0] == priority
+
+
+@pytest.mark.parametrize(("description", "priority"), [
+    # The customer's own customers at work say production, with no environment named.
+    ("Since the token rotation all customer traffic through the sidecar is rejected with 401.", "critical"),
+    ("Every visitor to our web store gets an error page since the state store password changed.", "critical"),
+    # Part of what they do failing is a degradation.
+    ("Some visitors get a 500 from the cart since the state store failover.", "high"),
+    ("Customer payments are delayed by minutes since the pubsub broker upgrade.", "high"),
+    # Nobody can do the thing: an outage, however said.
+    ("In production no customer can sign in since the invocation ACL change: calls get 403.", "critical"),
+    ("Our shop has not been able to take a single order since the sidecars went into CrashLoopBackOff "
+     "this morning; customers see an error page.", "critical"),
+    ("No customer payment has gone through since 1 am: the services refuse each other's certificates.",
+     "critical"),
+    # The same words about a test system stay where they are.
+    ("In our staging cluster the sidecar rejects every call with 401 after the token rotation.", "medium"),
+])
+def test_production_said_by_the_customers_it_serves(description, priority):
+    assert assess_priority(description)[0] == priority
