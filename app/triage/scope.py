@@ -35,7 +35,8 @@ service ("the warehouse service"): they name things in the customer's system, no
 A plain word English has never seen ("Istio") is a name and counts, unexplained.
 
 Two triage signals decide on their own: a category `other` already chosen (by an LLM triage),
-and the customer saying Dapr is not involved when that governs the ticket. A negation confined
+and the customer saying Dapr is not involved when that governs the ticket ("no Dapr here", "Dapr
+isn't installed", "we removed Dapr from them", "no sidecar anywhere in that path"). A negation confined
 to one part ("a Go producer writing straight to RabbitMQ (no Dapr on that side)") does not decide
 when the rest of the ticket, without the parentheticals and clauses that carry it, still names
 Dapr (or one of its error codes) and scores in scope on its own: the ticket's score decides then.
@@ -118,7 +119,12 @@ _DAPR_NOT_INVOLVED = re.compile(
     # Dapr as the whole product, not a part of it: "without a Dapr sidecar" is a Dapr problem.
     r"(?=\s*([.,;:!?)]|$|(in|on|for|at|here|there|involved|yet|anymore|anywhere|with|between|to)\b))"
     # Dapr first: "Dapr isn't installed on this cluster", "Dapr is not used here".
-    r"|\bdapr\s+(is|was|are|were)(\s+not|n't)\s+(installed|used|involved|running|deployed|part)\b",
+    r"|\bdapr\s+(is|was|are|were)(\s+not|n't)\s+(installed|used|involved|running|deployed|part)\b"
+    # Dapr taken out: "we removed Dapr from them last quarter", "we moved off Dapr".
+    r"|\b(removed|uninstalled|ripped out|took out|moved off|migrated (away )?(from|off)|stopped using"
+    r"|no longer (use|uses|run|runs|using|running))\s+dapr\b(?!\s*(sidecars?|components?|apis?)\b)"
+    # No sidecar where the problem is: "no sidecar in the path", "no sidecar anywhere in that path".
+    r"|\bno (dapr |daprd )?sidecars? (anywhere|(\w+ )?(in|on) (the|that|this) (path|flow|call path|data path|chain))\b",
     re.IGNORECASE)
 # Dapr named as part of the ticket ("our Dapr subscriber", "the daprd sidecar", an
 # ERR_PUBSUB_NOT_FOUND): a negation is confined to its own part only when the rest of the ticket

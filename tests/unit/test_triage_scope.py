@@ -243,3 +243,32 @@ def test_a_negation_decides_when_the_rest_never_names_dapr(description):
     scope = assess_scope(description)
     assert not scope.in_scope
     assert scope.reason.startswith("the customer says Dapr is not involved")
+
+
+@pytest.mark.parametrize("description", [
+    # Dapr taken out of the part that fails.
+    "Calls from cart to pricing get 503 from Envoy since the mesh upgrade. We removed Dapr from both "
+    "namespaces in the spring, they only run the mesh proxy now.",
+    # No sidecar where the problem is.
+    "Our consumers rebalance every few minutes and lag grows on the orders topic. They are plain Go "
+    "services on the Kafka client library, no sidecar anywhere in that path.",
+    "The checkout service gets 'too many clients' from Postgres through pgbouncer; there is no sidecar "
+    "in the call path, the service talks to the pooler itself.",
+])
+def test_dapr_taken_out_or_no_sidecar_in_the_path_decides(description):
+    scope = assess_scope(description)
+    assert not scope.in_scope
+    assert scope.reason.startswith("the customer says Dapr is not involved")
+
+
+@pytest.mark.parametrize("description", [
+    # A missing sidecar is the Dapr problem itself, not a statement that Dapr is not involved.
+    "Pods in our new namespace come up 1/1 with no Dapr sidecar in the pod since the injector upgrade.",
+    # Taking out a part of Dapr is a Dapr change.
+    "We removed Dapr components for the old Redis store and now the sidecar fails to start with "
+    "an error loading the state store.",
+])
+def test_a_missing_sidecar_or_a_removed_dapr_part_is_still_a_dapr_problem(description):
+    scope = assess_scope(description)
+    assert not any(s.startswith("Dapr not involved") for s in scope.signals)
+    assert not scope.reason.startswith("the customer says Dapr is not involved")
