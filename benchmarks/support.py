@@ -56,7 +56,10 @@ def new_service(name: str, base_port: int, app_env: dict | None = None, workdir:
                 profile: str = "sqlite") -> Service:
     """A Service (redis, placement, scheduler, daprd, app; PostgreSQL too with the postgresql
     profile) in a fresh temporary directory."""
-    workdir = workdir or Path(tempfile.mkdtemp(prefix=f"{name}-"))
+    if workdir is None:
+        workdir = Path(tempfile.mkdtemp(prefix=f"{name}-"))
+        # PostgreSQL's initdb, as root, runs as user postgres, which must reach the data directory.
+        workdir.chmod(0o711)
     service = Service(workdir, ServicePorts(base_port), app_env=app_env or {}, profile=profile)
     use_sidecar_token(service)
     return service
