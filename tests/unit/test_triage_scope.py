@@ -238,14 +238,6 @@ def test_the_threshold_is_the_one_measured_on_the_calibration_sets():
     "calls between injected pods fail with mTLS errors. Dapr isn't installed on this cluster.",
     "Our order workflows are stuck in Running and the activity worker never picks them up. We run "
     "Temporal Cloud with the Java SDK; no Dapr anywhere in this path.",
-])
-def test_a_negation_decides_when_the_rest_never_names_dapr(description):
-    scope = assess_scope(description)
-    assert not scope.in_scope
-    assert scope.reason.startswith("the customer says Dapr is not involved")
-
-
-@pytest.mark.parametrize("description", [
     # Dapr taken out of the part that fails.
     "Calls from cart to pricing get 503 from Envoy since the mesh upgrade. We removed Dapr from both "
     "namespaces in the spring, they only run the mesh proxy now.",
@@ -255,7 +247,7 @@ def test_a_negation_decides_when_the_rest_never_names_dapr(description):
     "The checkout service gets 'too many clients' from Postgres through pgbouncer; there is no sidecar "
     "in the call path, the service talks to the pooler itself.",
 ])
-def test_dapr_taken_out_or_no_sidecar_in_the_path_decides(description):
+def test_a_negation_decides_when_the_rest_never_names_dapr(description):
     scope = assess_scope(description)
     assert not scope.in_scope
     assert scope.reason.startswith("the customer says Dapr is not involved")
