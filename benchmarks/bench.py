@@ -260,9 +260,33 @@ def _file(api: httpx.Client, body: dict, patience: float = 300) -> None:
         raise PartFailed(f"file {body['ticket_id']}: {response.status_code} {response.text[:200]}")
 
 
+def _send(api: httpx.Client, kind: str, ticket_id: str) -> httpx.Response:
+    """One request of the open-loop parts: a filing ("file", the body from the id's number) or an
+    approval ("decide", with an Idempotency-Key)."""
+    if kind == "file":
+        return api.post("/support/ticket", json=ticket_body(ticket_id, int(ticket_id.rsplit("-", 1)[1])))
+    return api.post(f"/support/approve/{ticket_id}", json={"approved": True},
+                    headers={"Idempotency-Key": f"bench-{ticket_id}"})
+
+
+def _filings_and_decisions(filed_ids: list[str], pool_ids: list[str], send):
+    """The open loop's submit for parts 3 and 3b: request k files filed_ids[k // 2] when k is even,
+    and decides the next waiting ticket of pool_ids when it is odd."""
+    decisions = iter(pool_ids)
+
+    def submit(pool, k: int, scheduled: float) -> None:
+        if k % 2 == 0:
+            pool.submit(send, "file", filed_ids[k // 2], scheduled)
+            return
+        target = next(decisions, None)
+        if target is None:
+            raise PartFailed("the pool of waiting tickets ran out")
+        pool.submit(send, "decide", target, scheduled)
+    return submit
+
+
 def _approve(api: httpx.Client, ticket_id: str) -> None:
-    response = api.post(f"/support/approve/{ticket_id}", json={"approved": True},
-                        headers={"Idempotency-Key": f"bench-{ticket_id}"})
+    response = _send(api, "decide", ticket_id)
     if response.status_code != 202:
         raise PartFailed(f"approve {ticket_id}: {response.status_code} {response.text[:200]}")
 
@@ -361,12 +385,12 @@ def _open_loop(total: int, rate: float, submit, progress: Progress) -> float:
     return send_window
 
 
-def run_latency(service, args, pool_ids: list[str]) -> tuple[dict, list[str]]:
+def run_latency(service, args, pool_ids: list[str], rate: float,
+                load_of_capacity: float | None) -> tuple[dict, list[str], list[str]]:
     """Open loop: request k is sent at k / rate s, whatever happened to the earlier ones."""
     api = _api(service, 128)
-    total = int(args.rate * args.duration)
+    total = int(rate * args.duration)
     filed_ids = [f"LAT-F-{k}" for k in range(0, total, 2)]
-    decisions = iter(pool_ids)
     # (kind, latency from the scheduled send, code, error, how late the send left, service time)
     records: list[tuple[str, float, int | None, str | None, float, float]] = []
     lock = threading.Lock()
@@ -375,15 +399,9 @@ def run_latency(service, args, pool_ids: list[str]) -> tuple[dict, list[str]]:
         began = time.perf_counter()
         code, error = None, None
         try:
-            if kind == "file":
-                response = api.post("/support/ticket", json=ticket_body(target, int(target.rsplit("-", 1)[1])))
-                ok = response.status_code == 202
-            else:
-                response = api.post(f"/support/approve/{target}", json={"approved": True},
-                                    headers={"Idempotency-Key": f"bench-{target}"})
-                ok = response.status_code == 202
+            response = _send(api, kind, target)
             code = response.status_code
-            if not ok:
+            if code != 202:
                 error = f"{kind} {target}: {code} {response.text[:200]}"
         except httpx.HTTPError as exc:
             error = f"{kind} {target}: {type(exc).__name__} {exc}"
@@ -394,17 +412,8 @@ def run_latency(service, args, pool_ids: list[str]) -> tuple[dict, list[str]]:
     _take_transient()
     cpu_before = _cpu(service)
     profiler = Profiler(args.profile, service, "latency")
-    def submit(pool, k: int, scheduled: float) -> None:
-        if k % 2 == 0:
-            pool.submit(send, "file", filed_ids[k // 2], scheduled)
-            return
-        target = next(decisions, None)
-        if target is None:
-            raise PartFailed("the pool of waiting tickets ran out: raise --waiting")
-        pool.submit(send, "decide", target, scheduled)
-
     with Progress(total, "3/4 latency", args.quiet, unit="req") as progress:
-        send_window = _open_loop(total, args.rate, submit, progress)
+        send_window = _open_loop(total, rate, _filings_and_decisions(filed_ids, pool_ids, send), progress)
     profiler.stop()
     cpu = _cpu_delta(cpu_before, _cpu(service))
     api.close()
@@ -419,8 +428,8 @@ def run_latency(service, args, pool_ids: list[str]) -> tuple[dict, list[str]]:
 
     errors = [r[3] for r in records if r[3]]
     late = [r[4] for r in records if r[4] > 0.005]
-    return ({"part": "latency", "rate_per_s": args.rate, "duration_s": args.duration,
-             "load_of_capacity": None if args.rate_given else args.latency_load,
+    return ({"part": "latency", "rate_per_s": rate, "duration_s": args.duration,
+             "load_of_capacity": load_of_capacity,
              "sent": len(records), "achieved_rate_per_s": round(total / send_window, 1),
              "all": part(), "file": part("file"), "decide": part("decide"),
              "errors": len(errors), "error_samples": errors[:5],
@@ -441,7 +450,7 @@ def run_overload(service, args, rate: float, pool_ids: list[str]) -> tuple[dict,
     (nothing accepted lost). Returns the result and the pool tickets it decided."""
     api = _api(service, 128)
     total = int(rate * args.overload_duration)
-    decisions = iter(pool_ids)
+    filed_ids = [f"OVL-{k}" for k in range(0, (total + 1) // 2)]
     # (kind, ticket, code, latency, retry-after)
     records: list[tuple[str, str, int | None, float, str | None]] = []
     lock = threading.Lock()
@@ -449,29 +458,16 @@ def run_overload(service, args, rate: float, pool_ids: list[str]) -> tuple[dict,
     def send(kind: str, ticket_id: str, scheduled: float) -> None:
         code, retry_after = None, None
         try:
-            if kind == "file":
-                response = api.post("/support/ticket", json=ticket_body(ticket_id, int(ticket_id.rsplit("-", 1)[1])))
-            else:
-                response = api.post(f"/support/approve/{ticket_id}", json={"approved": True},
-                                    headers={"Idempotency-Key": f"bench-{ticket_id}"})
+            response = _send(api, kind, ticket_id)
             code, retry_after = response.status_code, response.headers.get("Retry-After")
         except httpx.HTTPError:
             pass
         with lock:
             records.append((kind, ticket_id, code, time.perf_counter() - scheduled, retry_after))
 
-    def submit(pool, k: int, scheduled: float) -> None:
-        if k % 2 == 0:
-            pool.submit(send, "file", f"OVL-{k // 2}", scheduled)
-            return
-        target = next(decisions, None)
-        if target is None:
-            raise PartFailed("the pool of waiting tickets ran out")
-        pool.submit(send, "decide", target, scheduled)
-
     cpu_before = _cpu(service)
     with Progress(total, "overload", args.quiet, unit="req") as progress:
-        _open_loop(total, rate, submit, progress)
+        _open_loop(total, rate, _filings_and_decisions(filed_ids, pool_ids, send), progress)
     cpu = _cpu_delta(cpu_before, _cpu(service))
     filings = [r for r in records if r[0] == "file"]
     accepted = [r for r in filings if r[2] == 202]
@@ -667,7 +663,6 @@ def main(argv: list[str] | None = None) -> int:
                         help="WORKFLOW_VERSIONS_MODULE of the app: an earlier release's latest version, to "
                              "compare (e.g. tests.support.release_v2)")
     args = parser.parse_args(argv)
-    args.rate_given = args.rate is not None
     parts = set(args.parts.split(","))
 
     app_env = {"LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "INFO")}
@@ -713,19 +708,22 @@ def main(argv: list[str] | None = None) -> int:
         service.start_app()
         waiting_ids: list[str] = []
         if "latency" in parts:
-            if not args.rate:
+            rate, load = args.rate, None
+            if not rate:
                 if not summary.get("service_tickets_per_s"):
                     raise PartFailed("latency needs --rate, or the service part to measure capacity")
-                args.rate = round(2 * args.latency_load * summary["service_tickets_per_s"], 2)
-            pool = _waiting_pool(service, args, int(args.rate * args.duration) // 2 + 1, "LAT-W", "3/4 latency")
-            latency, filed, decided = run_latency(service, args, pool)
+                load = args.latency_load
+                rate = round(2 * load * summary["service_tickets_per_s"], 2)
+            pool = _waiting_pool(service, args, int(rate * args.duration) // 2 + 1, "LAT-W", "3/4 latency")
+            latency, filed, decided = run_latency(service, args, pool, rate, load)
             emit(latency)
-            summary["latency_rate_per_s"] = args.rate
+            summary["latency_rate_per_s"] = rate
             summary["latency_p99_ms"] = {"file": latency["file"]["p99_ms"], "decide": latency["decide"]["p99_ms"]}
             summary["latency_errors"] = latency["errors"]
             ok &= latency["errors"] == 0
             # Still waiting afterwards: the pool's undecided rest and everything filed in part 3.
-            waiting_ids = [t for t in pool if t not in set(decided)] + filed
+            decided_set = set(decided)
+            waiting_ids = [t for t in pool if t not in decided_set] + filed
         if "overload" in parts:
             # Beyond capacity: filings and decisions in turn, as the latency part sends them, at
             # --overload times what the pipeline completes (2 requests a ticket).
@@ -737,7 +735,8 @@ def main(argv: list[str] | None = None) -> int:
             if len(waiting_ids) < needed:
                 waiting_ids += _waiting_pool(service, args, needed - len(waiting_ids), "OVL-W", "overload")
             overload, decided = run_overload(service, args, round(rate, 2), waiting_ids)
-            waiting_ids = [t for t in waiting_ids if t not in set(decided)]
+            decided_set = set(decided)
+            waiting_ids = [t for t in waiting_ids if t not in decided_set]
             emit(overload)
             summary["overload"] = {k: overload[k] for k in ("rate_per_s", "filings", "accepted", "shed_503", "other",
                                                             "accepted_never_waiting", "decisions_accepted")}

@@ -28,20 +28,11 @@ if __package__ in (None, ""):
 
 import httpx  # noqa: E402
 
-from benchmarks.support import children, cpu_seconds, emit, machine, run_concurrently, ticket_body  # noqa: E402
+from benchmarks.support import cpu_seconds, emit, machine, process_tree, run_concurrently, ticket_body  # noqa: E402
 from tests.support.harness import TEST_TOKENS, Cluster  # noqa: E402
 
 FINAL = {"completed", "not_entitled", "escalated", "cancelled", "failed"}
 ENGINEER = {"Authorization": f"Bearer {TEST_TOKENS['engineer']}"}
-
-
-def _tree(pid: int) -> list[int]:
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        todo.extend(children(current))
-    return found
 
 
 def process_cpu(cluster: Cluster) -> dict[str, float]:
@@ -51,7 +42,7 @@ def process_cpu(cluster: Cluster) -> dict[str, float]:
         if not state.get("pid"):
             continue
         kind = name.split("-")[0]
-        usage[kind] = usage.get(kind, 0.0) + sum(cpu_seconds(p) or 0.0 for p in _tree(state["pid"]))
+        usage[kind] = usage.get(kind, 0.0) + sum(cpu_seconds(p) or 0.0 for p in process_tree(state["pid"]))
     return usage
 
 

@@ -124,10 +124,8 @@ def pss_tree_mb(pid: int | None) -> float | None:
     backends share one buffer pool, a sum of RSS would count that pool once per backend."""
     if not pid:
         return None
-    total, todo = 0, [pid]
-    while todo:
-        current = todo.pop()
-        todo.extend(children(current))
+    total = 0
+    for current in process_tree(pid):
         try:
             for line in Path(f"/proc/{current}/smaps_rollup").read_text().splitlines():
                 if line.startswith("Pss:"):
@@ -135,6 +133,16 @@ def pss_tree_mb(pid: int | None) -> float | None:
         except OSError:
             continue
     return round(total / 1024, 1)
+
+
+def process_tree(pid: int) -> list[int]:
+    """A process and all its descendants."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children(current))
+    return found
 
 
 def children(pid: int) -> list[int]:
