@@ -58,6 +58,8 @@ async def lifespan(app: FastAPI):
     workflows = services.workflows
     app.state.services, app.state.workflows = services, workflows
     app.state.admission = AdmissionGate(settings.max_active_tickets, services.read_model)
+    app.state.decision_admission = AdmissionGate(settings.max_active_decisions, services.read_model,
+                                                 working_on="notification after a decision")
     deps.provide(services)
     watch = RuntimeChangeWatch()
     runtime = build_workflow_runtime(with_agents=settings.llm_configured,

@@ -245,19 +245,50 @@ def _stage(api: httpx.Client, ticket_id: str) -> str | None:
     return response.json()["stage"]
 
 
+def _await_stage(api: httpx.Client, ticket_id: str, until, args) -> str | None:
+    """The ticket's stage once `until(stage)`: polled every --poll s (`--wait interval`), or
+    asked once per change with the status's ETag and `wait` (`--wait long-poll`, the default)."""
+    if args.wait == "interval":
+        return _poll(lambda: _stage(api, ticket_id), until, args.timeout, args.poll)
+    deadline = Deadline(args.timeout)
+    etag, stage = None, None
+    while True:
+        headers = {"If-None-Match": etag} if etag else {}
+        response = api.get(f"/support/status/{ticket_id}", headers=headers,
+                           params={"wait": min(30.0, max(0.1, deadline.left))} if etag else None)
+        if response.status_code == 200:
+            etag, stage = response.headers.get("ETag"), response.json()["stage"]
+            if until(stage):
+                return stage
+        elif response.status_code >= 500 or response.status_code == 404:
+            _count_transient(f"status {response.status_code}")  # asked again after --poll, counted
+            etag = None
+            time.sleep(args.poll)
+        elif response.status_code != 304:
+            raise PartFailed(f"status {ticket_id}: {response.status_code} {response.text[:200]}")
+        if deadline.passed():
+            raise TimeoutError(f"{ticket_id} still {stage!r} after {args.timeout}s")
+
+
 def _file(api: httpx.Client, body: dict, patience: float = 300) -> None:
-    """Files the ticket; a filing shed by admission control (503) is sent again after its
-    Retry-After, as a well-behaved client does, and counted."""
+    """Files the ticket, sent again while shed (below)."""
+    _until_admitted(lambda: api.post("/support/ticket", json=body), (200, 202), f"file {body['ticket_id']}",
+                    patience)
+
+
+def _until_admitted(send, ok: tuple[int, ...], what: str, patience: float) -> None:
+    """A request shed by admission control (503) is sent again after its Retry-After, as a
+    well-behaved client does, and counted."""
     deadline = time.monotonic() + patience
     while True:
-        response = api.post("/support/ticket", json=body)
-        if response.status_code in (200, 202):
+        response = send()
+        if response.status_code in ok:
             return
         if response.status_code == 503 and "Retry-After" in response.headers and time.monotonic() < deadline:
-            _count_transient("file 503 (shed, retried after Retry-After)")
+            _count_transient(f"{what.split()[0]} 503 (shed, retried after Retry-After)")
             time.sleep(min(float(response.headers["Retry-After"]), 5))
             continue
-        raise PartFailed(f"file {body['ticket_id']}: {response.status_code} {response.text[:200]}")
+        raise PartFailed(f"{what}: {response.status_code} {response.text[:200]}")
 
 
 def _send(api: httpx.Client, kind: str, ticket_id: str) -> httpx.Response:
@@ -285,10 +316,9 @@ def _filings_and_decisions(filed_ids: list[str], pool_ids: list[str], send):
     return submit
 
 
-def _approve(api: httpx.Client, ticket_id: str) -> None:
-    response = _send(api, "decide", ticket_id)
-    if response.status_code != 202:
-        raise PartFailed(f"approve {ticket_id}: {response.status_code} {response.text[:200]}")
+def _approve(api: httpx.Client, ticket_id: str, patience: float = 300) -> None:
+    """Approves the ticket, sent again while shed (the Idempotency-Key makes a repeat a no-op)."""
+    _until_admitted(lambda: _send(api, "decide", ticket_id), (202,), f"approve {ticket_id}", patience)
 
 
 def _api(service, connections: int) -> httpx.Client:
@@ -306,11 +336,10 @@ def run_service(service, args, tag: str = "") -> dict:
         ticket_id = f"{prefix}-{i}"
         began = time.perf_counter()
         _file(api, ticket_body(ticket_id, i))
-        _poll(lambda: _stage(api, ticket_id), lambda s: s == "awaiting_approval" or s in FINAL,
-              args.timeout, args.poll)
+        _await_stage(api, ticket_id, lambda s: s == "awaiting_approval" or s in FINAL, args)
         waited = time.perf_counter()
         _approve(api, ticket_id)
-        stage = _poll(lambda: _stage(api, ticket_id), lambda s: s in FINAL, args.timeout, args.poll)
+        stage = _await_stage(api, ticket_id, lambda s: s in FINAL, args)
         if stage != "completed":
             raise PartFailed(f"{ticket_id} ended {stage}")
         return waited - began, time.perf_counter() - began
@@ -331,7 +360,7 @@ def run_service(service, args, tag: str = "") -> dict:
         history = history_size(service, [f"SVC{tag}-{i}" for i in range(min(10, args.n))])
     finally:
         api.close()
-    return {"part": "service", "n": args.n, "concurrency": args.c, "completed": len(results),
+    return {"part": "service", "n": args.n, "concurrency": args.c, "driver_waits_by": args.wait, "completed": len(results),
             "errors": len(errors), "error_samples": errors[:5], "retried_read_errors": _take_transient(), "seconds": round(elapsed, 2),
             "tickets_per_s": round(len(results) / elapsed, 2),
             "to_waiting": latency_summary([r[0] for r in results]),
@@ -473,6 +502,7 @@ def run_overload(service, args, rate: float, pool_ids: list[str]) -> tuple[dict,
     accepted = [r for r in filings if r[2] == 202]
     shed = [r for r in filings if r[2] == 503]
     decided = [r for r in records if r[0] == "decide"]
+    decisions_shed = [r for r in decided if r[2] == 503]
     other = [r for r in records if r[2] not in (202, 503)]
     lost = _wait_all(api, [r[1] for r in accepted], "awaiting_approval", args.timeout * 10,
                      "overload: accepted to waiting", args.quiet)
@@ -480,15 +510,21 @@ def run_overload(service, args, rate: float, pool_ids: list[str]) -> tuple[dict,
     return ({"part": "overload", "rate_per_s": rate, "duration_s": args.overload_duration, "sent": len(records),
              "filings": len(filings), "accepted": len(accepted), "shed_503": len(shed), "other": len(other),
              "other_codes": sorted({f"{r[0]} {r[2]}" for r in other}),
-             "shed_without_retry_after": sum(1 for r in shed if not r[4]),
+             "shed_without_retry_after": sum(1 for r in shed + decisions_shed if not r[4]),
              "accepted_latency": latency_summary([r[3] for r in accepted]),
              "shed_latency": latency_summary([r[3] for r in shed]),
              "decisions": len(decided), "decisions_accepted": sum(1 for r in decided if r[2] == 202),
              "decide_latency": latency_summary([r[3] for r in decided if r[2] == 202]),
+             "decisions_shed_503": len(decisions_shed),
+             "decide_shed_latency": latency_summary([r[3] for r in decisions_shed]),
              "accepted_never_waiting": len(lost), "accepted_per_s": round(len(accepted) / args.overload_duration, 2),
-             "cpu_s": cpu, "max_active_tickets": service.app_env.get("MAX_ACTIVE_TICKETS")
-             or os.environ.get("MAX_ACTIVE_TICKETS", "64 (default)")},
-            [r[1] for r in decided])
+             "cpu_s": cpu, "max_active_tickets": _setting(service, "MAX_ACTIVE_TICKETS", "16 (default)"),
+             "max_active_decisions": _setting(service, "MAX_ACTIVE_DECISIONS", "16 (default)")},
+            [r[1] for r in decided if r[2] == 202])  # a shed decision's ticket is still waiting
+
+
+def _setting(service, name: str, default: str) -> str:
+    return service.app_env.get(name) or os.environ.get(name, default)
 
 
 def _waiting_pool(service, args, n: int, prefix: str, desc: str) -> list[str]:
@@ -643,6 +679,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--decide-sample", type=int, metavar="N",
                         help="part 4: decide N of the waiting tickets, spread over them, instead of every one")
     parser.add_argument("--poll", type=float, default=0.1, help="status poll interval, s (both drivers)")
+    parser.add_argument("--wait", choices=("long-poll", "interval"), default="long-poll",
+                        help="how the service part's driver waits for a stage: one status request per change "
+                             "(ETag and `wait`) or a request every --poll s (the floor's driver polls the engine)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of parts 1 and 2 (medians)")
     parser.add_argument("--warmup", type=int, default=2, help="unmeasured instances before parts 1 and 2")
     parser.add_argument("--timeout", type=float, default=120, help="per-instance timeout, s")
@@ -739,7 +778,8 @@ def main(argv: list[str] | None = None) -> int:
             waiting_ids = [t for t in waiting_ids if t not in decided_set]
             emit(overload)
             summary["overload"] = {k: overload[k] for k in ("rate_per_s", "filings", "accepted", "shed_503", "other",
-                                                            "accepted_never_waiting", "decisions_accepted")}
+                                                            "accepted_never_waiting", "decisions_accepted",
+                                                            "decisions_shed_503")}
             summary["overload"]["accepted_p99_ms"] = overload["accepted_latency"]["p99_ms"]
             summary["overload"]["decide_p99_ms"] = overload["decide_latency"]["p99_ms"]
             ok &= overload["other"] == 0 and overload["accepted_never_waiting"] == 0

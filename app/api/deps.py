@@ -40,6 +40,10 @@ def get_admission(request: Request) -> AdmissionGate:
     return request.app.state.admission
 
 
+def get_decision_admission(request: Request) -> AdmissionGate:
+    return request.app.state.decision_admission
+
+
 def get_records(services: Annotated[Services, Depends(get_services)]) -> StateStore:
     return services.records
 
@@ -56,3 +60,4 @@ ReadyReadModelDep = Annotated[ReadModel, Depends(get_ready_read_model)]
 RecordsDep = Annotated[StateStore, Depends(get_records)]
 CustomersDep = Annotated[StateStore, Depends(get_customers)]
 AdmissionDep = Annotated[AdmissionGate, Depends(get_admission)]
+DecisionAdmissionDep = Annotated[AdmissionGate, Depends(get_decision_admission)]

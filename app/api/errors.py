@@ -36,7 +36,8 @@ def responses(*codes: int) -> dict:
     entries[429] = {"model": ErrorBody, "description": "this principal is over RATE_LIMIT; retry after Retry-After",
                     "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}}
     entries[503] = {"model": ErrorBody, "description": "the Dapr sidecar (or a component behind it) is unavailable, "
-                    "or filing is at MAX_ACTIVE_TICKETS; retry after Retry-After",
+                    "or filing is at MAX_ACTIVE_TICKETS (deciding at MAX_ACTIVE_DECISIONS); "
+                    "retry after Retry-After",
                     "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}}
     return entries
 

@@ -86,7 +86,15 @@ class Settings(BaseSettings):
     # Admission control (app/services/admission.py): at most this many tickets filed through
     # this process in triage or analysis at once; more filings answer 503 with Retry-After
     # rather than queue in the sidecar. 0: no bound.
-    max_active_tickets: int = Field(default=64, ge=0)
+    # 16, not more (measured, docs/benchmarks.md session 12): what is admitted beyond what keeps
+    # the cores busy only queues in the sidecar, and every request waits behind it. At 1.5x
+    # capacity, 64 let accepted filings wait 2-6 s (p99), 16 about 1 s, 8 0.45 s, each with the
+    # pipeline still completing at capacity. A ticket taking a model's tens of seconds per step
+    # needs more in flight for the same throughput (throughput = in flight / time per ticket).
+    max_active_tickets: int = Field(default=16, ge=0)
+    # The same for decisions: at most this many decided tickets whose notification and delivery
+    # are still under way; more decisions answer 503 with Retry-After, before anything is recorded.
+    max_active_decisions: int = Field(default=16, ge=0)
     # daprd -> app: daprd sends it as the `dapr-api-token` header on every call to the app (its
     # APP_API_TOKEN); the subscription endpoints answer only calls carrying it. The app -> daprd
     # token, DAPR_API_TOKEN, is read from the environment by the Dapr SDK itself.

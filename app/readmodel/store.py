@@ -359,13 +359,14 @@ class ReadModel:
                                "WHERE ticket_id = ?", (ticket_id,))
         return f"{rows[0]['changed'] or ''}/{rows[0]['n']}"
 
-    def stages(self, ticket_ids: list[str]) -> dict[str, str | None]:
-        """{ticket id: recorded stage} for the ids the read model has (admission control asks)."""
+    def positions(self, ticket_ids: list[str]) -> dict[str, tuple[str | None, int]]:
+        """{ticket id: (recorded stage, revision)} for the ids the read model has (admission
+        control asks)."""
         if not ticket_ids:
             return {}
         marks = ", ".join("?" for _ in ticket_ids)
-        rows = self._query(f"SELECT ticket_id, stage FROM tickets WHERE ticket_id IN ({marks})", ticket_ids)
-        return {r["ticket_id"]: r["stage"] for r in rows}
+        rows = self._query(f"SELECT ticket_id, stage, revision FROM tickets WHERE ticket_id IN ({marks})", ticket_ids)
+        return {r["ticket_id"]: (r["stage"], r["revision"] or 0) for r in rows}
 
     def count(self) -> int:
         return self._query("SELECT COUNT(*) AS n FROM tickets")[0]["n"]

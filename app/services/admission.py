@@ -1,13 +1,18 @@
-"""Admission control on filing: a bound on the tickets this process has filed that are still
-being worked (triage and expert analysis), so an overload is answered at once with 503 and
-Retry-After instead of queueing in the sidecar and turning into minutes of latency for everyone.
+"""Admission control: bounds on the tickets the pipeline is working on, so an overload is
+answered at once with 503 and Retry-After instead of queueing in the sidecar and turning into
+seconds of latency for everyone.
 
-A ticket counts from the moment it is admitted until the workflow records it waiting for a
-decision or finished (read from the read model, which the workflow writes; the gate writes
-nothing). The count is per process: with replicas the bound grows with them, as capacity does.
-When at the bound, the gate asks the read model which admitted tickets have settled, at most
-every `refresh_interval`. A ticket that has not settled after `max_age` (stuck, or its workflow
-gone) stops counting: the stuck listing and the console own it, not the admission gate.
+Two gates, one per half of the pipeline. Filing: a ticket counts from the moment it is admitted
+until the workflow records it waiting for a decision or finished. Deciding: a decided ticket
+counts until the workflow records it finished, or waiting again on a later revision (a
+rejection's new proposal); each decision's notify, delivery and case steps are the other half
+of a ticket's work, and decisions arriving faster than the pipeline completes them would queue
+as filings would. What is recorded is read from the read model, which the workflow writes; the
+gates write nothing. The count is per process: with replicas the bound grows with them, as
+capacity does. When at the bound, a gate asks the read model which admitted tickets have
+settled, at most every `refresh_interval`. A ticket that has not settled after `max_age`
+(stuck, or its workflow gone) stops counting: the stuck listing and the console own it, not
+admission control.
 """
 
 from __future__ import annotations
@@ -28,29 +33,33 @@ SETTLED_STAGES = frozenset({"awaiting_approval"}) | FINAL_STAGES
 class Overloaded(TicketError):
     status_code = 503
 
-    def __init__(self, active: int, limit: int, retry_after: int):
-        super().__init__(f"the service is at capacity ({active} tickets in triage or analysis, limit {limit}); "
+    def __init__(self, active: int, limit: int, retry_after: int, working_on: str):
+        super().__init__(f"the service is at capacity ({active} tickets in {working_on}, limit {limit}); "
                          f"retry after {retry_after} s")
         self.retry_after = retry_after
 
 
-class StageSource(Protocol):
-    def stages(self, ticket_ids: list[str]) -> dict[str, str | None]: ...
+class PositionSource(Protocol):
+    def positions(self, ticket_ids: list[str]) -> dict[str, tuple[str | None, int]]:
+        """{ticket id: (recorded stage, revision)}"""
 
 
 RATE_WINDOW = 10.0
 
 
 class AdmissionGate:
-    def __init__(self, limit: int, stages: StageSource, *, refresh_interval: float = 0.25,
-                 max_age: float = 600.0, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, limit: int, positions: PositionSource, *, working_on: str = "triage or analysis",
+                 refresh_interval: float = 0.25, max_age: float = 600.0,
+                 clock: Callable[[], float] = time.monotonic):
         self.limit = limit
-        self._stages = stages
+        self.working_on = working_on
+        self._positions = positions
         self._refresh_interval = refresh_interval
         self._max_age = max_age
         self._clock = clock
         self._lock = threading.Lock()
-        self._admitted: dict[str, float] = {}
+        # ticket id -> (admitted at, the revision after which waiting again means settled)
+        self._admitted: dict[str, tuple[float, int]] = {}
         self._refreshed_at = -math.inf
         # When admitted tickets settled, over the last RATE_WINDOW s: Retry-After comes from it.
         self._settled_at: deque[float] = deque()
@@ -60,8 +69,10 @@ class AdmissionGate:
     def active(self) -> int:
         return len(self._admitted)
 
-    def admit(self, ticket_id: str) -> None:
-        """Reserves a place for `ticket_id`, or raises Overloaded. A limit of 0 admits all."""
+    def admit(self, ticket_id: str, decided_revision: int = -1) -> None:
+        """Reserves a place for `ticket_id`, or raises Overloaded. A limit of 0 admits all. For a
+        decision, `decided_revision` is the revision decided: until the ticket waits on a later
+        one, its waiting does not settle it."""
         if self.limit <= 0:
             return
         with self._lock:
@@ -71,8 +82,8 @@ class AdmissionGate:
                 self._refresh()
             if len(self._admitted) >= self.limit:
                 self.shed += 1
-                raise Overloaded(len(self._admitted), self.limit, self._retry_after())
-            self._admitted[ticket_id] = self._clock()
+                raise Overloaded(len(self._admitted), self.limit, self._retry_after(), self.working_on)
+            self._admitted[ticket_id] = (self._clock(), decided_revision)
 
     def release(self, ticket_id: str) -> None:
         """The filing did not start a workflow (refused, or a repeat): its place is free."""
@@ -84,12 +95,13 @@ class AdmissionGate:
         if now - self._refreshed_at < self._refresh_interval:
             return
         self._refreshed_at = now
-        for ticket_id, at in list(self._admitted.items()):
+        for ticket_id, (at, _) in list(self._admitted.items()):
             if now - at > self._max_age:
                 del self._admitted[ticket_id]
-        stages = self._stages.stages(list(self._admitted))
-        for ticket_id, stage in stages.items():
-            if stage in SETTLED_STAGES:
+        positions = self._positions.positions(list(self._admitted))
+        for ticket_id, (stage, revision) in positions.items():
+            admitted = self._admitted.get(ticket_id)
+            if admitted is not None and _settled(stage, revision or 0, decided_revision=admitted[1]):
                 del self._admitted[ticket_id]
                 self._settled_at.append(now)
 
@@ -103,3 +115,9 @@ class AdmissionGate:
             return 2
         rate = len(self._settled_at) / RATE_WINDOW
         return max(1, min(30, math.ceil(1 / rate)))
+
+
+def _settled(stage: str | None, revision: int, decided_revision: int) -> bool:
+    if stage in FINAL_STAGES:
+        return True
+    return stage in SETTLED_STAGES and revision > decided_revision

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from app.core.config import Settings
 from app.domain.decision import DecisionAccepted, DecisionRequest
@@ -21,6 +22,9 @@ from app.domain.ticket import TicketRequest
 from app.readmodel.store import ReadModel
 from app.services.workflow_gateway import Instance, InstanceExists, WorkflowGateway
 from app.store import StateStore
+
+if TYPE_CHECKING:  # admission imports this module's errors
+    from app.services.admission import AdmissionGate
 from app.workflows.contracts import (APPROVAL_EVENT, CANCEL_EVENT, FINAL_STAGES, TICKET_WORKFLOW, Proposal,
                                      TicketWorkflowInput)
 
@@ -204,7 +208,8 @@ def _repeat_filing(existing: Instance | None, request: TicketRequest) -> str:
 
 # -- decisions ----------------------------------------------------------------------------------
 def submit_decision(workflows: WorkflowGateway, records: StateStore, settings: Settings, ticket_id: str,
-                    body: DecisionRequest, approver: str, idempotency_key: str | None = None) -> DecisionAccepted:
+                    body: DecisionRequest, approver: str, idempotency_key: str | None = None,
+                    admission: AdmissionGate | None = None) -> DecisionAccepted:
     """Delivers an engineer's decision to the revision waiting for one, and answers with what the
     workflow made of it (accepted, or 409 with the workflow's reason).
 
@@ -231,14 +236,25 @@ def submit_decision(workflows: WorkflowGateway, records: StateStore, settings: S
     if body.revision is not None and body.revision != revision:
         raise TicketConflict(f"the decision is for revision {body.revision}, but revision {revision} "
                              f"is waiting: review it first")
-    event = {**decision, "revision": revision, "approver": approver,
-             "decision_id": uuid.uuid4().hex, "decided_at": _now()}
-    inserted, stored = records.insert_if_absent(f"decision:{ticket_id}:{revision}", event)
-    if not inserted and any(stored.get(k) != v for k, v in decision.items()):
-        raise TicketConflict(f"ticket {ticket_id!r} already has a decision for revision {revision}")
-    if idempotency_key:
-        records.insert_if_absent(f"idempotency:{ticket_id}:{idempotency_key}", {"decision": decision, "event": stored})
-    return _deliver(workflows, settings, ticket_id, stored)
+    # Before anything is recorded: beyond capacity a decision costs nothing and is retried.
+    if admission is not None:
+        admission.admit(ticket_id, decided_revision=revision)
+    accepted = False
+    try:
+        event = {**decision, "revision": revision, "approver": approver,
+                 "decision_id": uuid.uuid4().hex, "decided_at": _now()}
+        inserted, stored = records.insert_if_absent(f"decision:{ticket_id}:{revision}", event)
+        if not inserted and any(stored.get(k) != v for k, v in decision.items()):
+            raise TicketConflict(f"ticket {ticket_id!r} already has a decision for revision {revision}")
+        if idempotency_key:
+            records.insert_if_absent(f"idempotency:{ticket_id}:{idempotency_key}",
+                                     {"decision": decision, "event": stored})
+        answer = _deliver(workflows, settings, ticket_id, stored)
+        accepted = True
+        return answer
+    finally:
+        if admission is not None and not accepted:
+            admission.release(ticket_id)
 
 
 def _deliver(workflows: WorkflowGateway, settings: Settings, ticket_id: str, event: dict) -> DecisionAccepted:

@@ -3,6 +3,9 @@ ports (workflow gateway, state stores, read model) swapped through dependency_ov
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -29,8 +32,9 @@ def world(tmp_path):
     read_model = ReadModel(f"sqlite:///{tmp_path}/rm.db")
     principal = {"value": ENGINEER}
     admission = AdmissionGate(2, read_model, refresh_interval=0)
+    decision_admission = AdmissionGate(1, read_model, refresh_interval=0, working_on="notification after a decision")
     app.dependency_overrides.update({
-        deps.get_admission: lambda: admission,
+        deps.get_admission: lambda: admission, deps.get_decision_admission: lambda: decision_admission,
         deps.get_workflows: lambda: workflows, deps.get_records: lambda: records,
         deps.get_customers: lambda: customers, deps.get_ready_read_model: lambda: read_model,
         deps.get_read_model: lambda: read_model,
@@ -112,6 +116,27 @@ def test_a_decision_is_answered_with_the_workflows_acceptance(world):
     assert records.values["decision:T-3:0"]["decision_id"] == data["decision_id"]
 
 
+def test_decisions_beyond_the_admission_bound_answer_503_and_record_nothing(world):
+    client, workflows, records, read_model, _ = world
+
+    def workflow_applies(instance, event, data):
+        instance.custom_status.update(stage="notifying", acks=[
+            {"decision_id": data["decision_id"], "revision": data["revision"], "outcome": "applied"}])
+
+    workflows.on_event = workflow_applies
+    for ticket_id in ("T-20", "T-21"):
+        workflows.instances[ticket_id] = waiting(ticket_id)
+    assert client.post("/support/approve/T-20", json={"approved": True}).status_code == 202
+    shed = client.post("/support/approve/T-21", json={"approved": True})
+    assert shed.status_code == 503 and int(shed.headers["Retry-After"]) >= 1
+    assert "notification after a decision" in shed.json()["detail"]
+    assert [raised[0] for raised in workflows.raised] == ["T-20"] and "decision:T-21:0" not in records.values
+    # The workflow records T-20 finished: its place frees.
+    read_model.apply(ProgressRecord(ticket_id="T-20", seq=1, progress=TicketProgress(
+        customer_id="CUST001", stage="completed")))
+    assert client.post("/support/approve/T-21", json={"approved": True}).status_code == 202
+
+
 def test_a_refused_decision_is_409_with_the_workflows_reason(world):
     client, workflows, *_ = world
     workflows.instances["T-4"] = waiting("T-4")
@@ -165,6 +190,55 @@ def test_a_client_reads_only_its_own_tickets(world):
     assert client.get("/support/status/T-9").status_code == 404
     workflows.instances["T-10"] = waiting("T-10", filed_by="tester")
     assert client.get("/support/status/T-10").json()["stage"] == "awaiting_approval"
+
+
+def test_the_status_carries_a_weak_etag_and_answers_304_when_it_is_unchanged(world):
+    client, workflows, *_ = world
+    workflows.instances["T-30"] = waiting("T-30")
+    first = client.get("/support/status/T-30")
+    etag = first.headers["ETag"]
+    assert first.status_code == 200 and etag.startswith('W/"')
+    # The clock moves waiting_seconds; the ETag stays.
+    again = client.get("/support/status/T-30", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.headers["ETag"] == etag and again.content == b""
+    workflows.instances["T-30"].custom_status["stage"] = "notifying"
+    moved = client.get("/support/status/T-30", headers={"If-None-Match": etag})
+    assert moved.status_code == 200 and moved.json()["stage"] == "notifying" and moved.headers["ETag"] != etag
+
+
+def test_a_status_request_with_wait_answers_when_the_workflow_records_a_change(world):
+    client, workflows, _, read_model, _ = world
+    workflows.instances["T-31"] = waiting("T-31")
+    etag = client.get("/support/status/T-31").headers["ETag"]
+
+    def workflow_moves_on():
+        workflows.instances["T-31"].custom_status.update(stage="notifying")
+        read_model.apply(ProgressRecord(ticket_id="T-31", seq=5, progress=TicketProgress(
+            customer_id="CUST001", stage="notifying")))
+
+    reads = []
+    read_workflow = workflows.get
+    workflows.get = lambda *args, **kwargs: reads.append(args) or read_workflow(*args, **kwargs)
+    timer = threading.Timer(0.5, workflow_moves_on)
+    began = time.monotonic()
+    timer.start()
+    answer = client.get("/support/status/T-31", params={"wait": 20}, headers={"If-None-Match": etag})
+    elapsed = time.monotonic() - began
+    timer.join()
+    assert answer.status_code == 200 and answer.json()["stage"] == "notifying"
+    assert 0.5 <= elapsed < 2.0, elapsed  # soon after the change, not at the end of the wait
+    # The workflow is read when the request arrives and when the read model moves, not polled.
+    assert len(reads) <= 2, reads
+
+
+def test_a_status_request_with_wait_and_no_change_answers_304_after_the_wait(world):
+    client, workflows, *_ = world
+    workflows.instances["T-32"] = waiting("T-32")
+    etag = client.get("/support/status/T-32").headers["ETag"]
+    began = time.monotonic()
+    answer = client.get("/support/status/T-32", params={"wait": 0.6}, headers={"If-None-Match": etag})
+    assert answer.status_code == 304 and time.monotonic() - began >= 0.6
+    assert client.get("/support/status/T-32", params={"wait": 61}).status_code == 422
 
 
 def test_list_and_timeline_read_the_read_model_corrected_by_its_sweep(world):

@@ -101,6 +101,24 @@ def test_decision_raised_before_the_wait_is_applied(service, api):
     assert len(received["messages"]) == 1 and received["redeliveries"] == 0
 
 
+def test_a_caller_waits_for_each_change_with_one_request_each(api):
+    """GET status with the ETag it answered and `wait`: each answer is the next stage the
+    workflow recorded, until the ticket waits for its decision; no answer repeats a status."""
+    file(api, "T-WAIT")
+    first = api.get("/support/status/T-WAIT")
+    seen, etag = [first.json()["stage"]], first.headers["ETag"]
+    while seen[-1] != "awaiting_approval":
+        answer = api.get("/support/status/T-WAIT", params={"wait": 30}, headers={"If-None-Match": etag})
+        assert answer.status_code == 200, (answer.status_code, seen)
+        assert answer.headers["ETag"] != etag
+        seen.append(answer.json()["stage"])
+        etag = answer.headers["ETag"]
+        assert len(seen) < 20, seen
+    # Unchanged while it waits for a decision: 304 after the wait, with the same ETag.
+    unchanged = api.get("/support/status/T-WAIT", params={"wait": 0.5}, headers={"If-None-Match": etag})
+    assert unchanged.status_code == 304 and unchanged.headers["ETag"] == etag
+
+
 def test_bad_requests_get_clear_errors(api):
     bad = api.post("/support/ticket", json={"ticket_id": "bad id/x", "customer_id": "CUST001", "description": "x"})
     assert bad.status_code == 422 and "ticket_id" in bad.text

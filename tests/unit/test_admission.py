@@ -17,9 +17,14 @@ class Stages:
         self.recorded: dict[str, str] = {}
         self.asked = 0
 
-    def stages(self, ticket_ids):
+    def positions(self, ticket_ids):
         self.asked += 1
-        return {t: self.recorded[t] for t in ticket_ids if t in self.recorded}
+        return {t: self._position(self.recorded[t]) for t in ticket_ids if t in self.recorded}
+
+    @staticmethod
+    def _position(recorded):
+        """A stage alone is at revision 0."""
+        return recorded if isinstance(recorded, tuple) else (recorded, 0)
 
 
 class Clock:
@@ -120,6 +125,28 @@ def test_retry_after_follows_how_fast_tickets_settle():
     with pytest.raises(Overloaded) as stalled:
         admission.admit("T-7")
     assert stalled.value.retry_after == 2
+
+
+def test_a_decided_ticket_counts_until_finished_or_waiting_on_a_later_revision():
+    admission, stages, clock = gate(limit=2, working_on="notification after a decision")
+    stages.recorded.update({"T-1": ("awaiting_approval", 0), "T-2": ("awaiting_approval", 1)})
+    admission.admit("T-1", decided_revision=0)
+    admission.admit("T-2", decided_revision=1)
+    # Still recorded waiting on the decided revision (the read model not yet past the decision):
+    # not settled.
+    with pytest.raises(Overloaded) as shed:
+        admission.admit("T-3", decided_revision=0)
+    assert "2 tickets in notification after a decision, limit 2" in shed.value.message
+    stages.recorded["T-1"] = ("notifying", 0)
+    clock.now += 1
+    with pytest.raises(Overloaded):
+        admission.admit("T-3", decided_revision=0)
+    # A rejection's new proposal waits on a later revision; an approval finishes.
+    stages.recorded.update({"T-1": ("awaiting_approval", 1), "T-2": ("completed", 1)})
+    clock.now += 1
+    admission.admit("T-3", decided_revision=0)
+    admission.admit("T-4", decided_revision=2)
+    assert admission.active == 2 and admission.shed == 2
 
 
 @pytest.mark.parametrize(("code", "details", "unreachable"), [

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Union
 
-from fastapi import APIRouter, Path
+import anyio
+from fastapi import APIRouter, Header, Path, Query, Response
 from pydantic import Field
 
 from app.api.auth import CanRead
@@ -15,6 +16,7 @@ from app.domain.client_status import ClientTicketStatus, to_client_status
 from app.domain.status import TicketStatus
 from app.domain.ticket import TICKET_ID_PATTERN
 from app.services import tickets
+from app.services.status_wait import matches, status_etag, wait_for_change
 
 router = APIRouter(prefix="/support", tags=["tickets"])
 
@@ -23,12 +25,38 @@ router = APIRouter(prefix="/support", tags=["tickets"])
 StatusView = Annotated[Union[TicketStatus, ClientTicketStatus], Field(discriminator="view")]
 
 
-@router.get("/status/{ticket_id}", response_model=StatusView, responses=responses(401, 403, 404, 422))
-def ticket_status(workflows: WorkflowsDep, records: RecordsDep, read_model: ReadModelDep, principal: CanRead,
-                  ticket_id: str = Path(pattern=TICKET_ID_PATTERN)) -> TicketStatus | ClientTicketStatus:
-    # Clients read the tickets they filed for customers they may act for; staff read all. The
-    # read model stands in only for a STALLED instance, which the runtime answers without its
-    # custom status.
-    status = tickets.get_status(workflows, records, ticket_id, may_read=lambda customer_id, filed_by:
-                                can_read(principal, customer_id, filed_by), read_model=read_model)
-    return status if sees_full_status(principal) else to_client_status(status)
+@router.get("/status/{ticket_id}", response_model=StatusView,
+            responses={304: {"description": "`If-None-Match` names the status as it is (after `wait` s, "
+                                            "when given, with no change)"},
+                       **responses(401, 403, 404, 422)})
+async def ticket_status(response: Response, workflows: WorkflowsDep, records: RecordsDep, read_model: ReadModelDep,
+                        principal: CanRead, ticket_id: str = Path(pattern=TICKET_ID_PATTERN),
+                        wait: float = Query(0, ge=0, le=60, description="with If-None-Match: wait up to this many "
+                                            "seconds for the status to change instead of answering 304 at once"),
+                        if_none_match: Annotated[str | None, Header(max_length=200)] = None,
+                        ) -> TicketStatus | ClientTicketStatus | Response:
+    """The status carries a weak ETag. Sent back as If-None-Match with `wait`, the answer comes
+    when the status changes (or 304 after `wait` s): a caller waiting for a stage asks once
+    instead of polling (app/services/status_wait.py)."""
+
+    def read() -> TicketStatus | ClientTicketStatus:
+        # Clients read the tickets they filed for customers they may act for; staff read all. The
+        # read model stands in only for a STALLED instance, which the runtime answers without its
+        # custom status.
+        status = tickets.get_status(workflows, records, ticket_id, may_read=lambda customer_id, filed_by:
+                                    can_read(principal, customer_id, filed_by), read_model=read_model)
+        return status if sees_full_status(principal) else to_client_status(status)
+
+    status = await anyio.to_thread.run_sync(read)
+    etag = status_etag(status)
+    if matches(if_none_match, etag):
+        changed = None
+        if wait:
+            changed = await wait_for_change(lambda: anyio.to_thread.run_sync(read),
+                                            lambda: anyio.to_thread.run_sync(read_model.last_change, ticket_id),
+                                            etag, wait)
+        if changed is None:
+            return Response(status_code=304, headers={"ETag": etag})
+        status, etag = changed, status_etag(changed)
+    response.headers["ETag"] = etag
+    return status
