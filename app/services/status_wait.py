@@ -41,11 +41,12 @@ def status_etag(status: BaseModel) -> str:
 
 
 def matches(if_none_match: str | None, etag: str) -> bool:
-    """If-None-Match names this ETag (or `*`); weak comparison, as RFC 9110 asks for it."""
+    """If-None-Match names this ETag; weak comparison, as RFC 9110 asks for it. `*` is not
+    taken: a wait is for a status the caller has seen."""
     if not if_none_match:
         return False
     tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-    return "*" in tags or etag.removeprefix("W/") in tags
+    return etag.removeprefix("W/") in tags
 
 
 async def wait_for_change(read_status: Callable[[], Awaitable[Status]], marker: Callable[[], Awaitable[str]],
