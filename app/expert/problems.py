@@ -8,7 +8,7 @@ least `MIN_PROBLEM_SCORE`) and differs from the articles of the problems before 
 the rubric priority of the clause, read with the ticket's context sentences (environment, scale).
 
 A clause that announces itself as an additional problem ("we also see ...", "separately, ...",
-"... is ignored too") cuts the description into segments, one problem each at most: there the
+"... is ignored too", "while we're at it", "the bigger problem: ...") cuts the description into segments, one problem each at most: there the
 customer, not the retrieval margin, says that a second problem starts. A segment in which no
 clause leads clearly is searched as a whole and is a problem when its best article is strong,
 however close the runner-up: the marker says a problem is there, the best article is the best
@@ -46,10 +46,15 @@ PRIORITY_RANK: dict[str, int] = {"critical": 0, "high": 1, "medium": 2, "low": 3
 # the problem before it, not a new one.
 _POINTS_BACK = re.compile(r"^(this|that|it|which|these|those|because|as a result|consequently|therefore"
                           r"|hence)\b", re.IGNORECASE)
-# Additive connectives: a clause that reports something besides what came before.
+# Additive connectives: a clause that reports something besides what came before, or says that
+# what follows is the other, weightier problem ("But the bigger problem: ...").
 _ADDITIONAL = re.compile(
-    r"\b(also|separately|additionally|in addition|besides|moreover|on top of that|as well as)\b"
-    r"|\b(too|either|as well)\s*[.!?]?$", re.IGNORECASE)
+    r"\b(also|separately|additionally|in addition|besides|moreover|on top of that|as well as"
+    r"|while (we'?re|we are|i'?m|i am) at it|unrelated(ly)?|one more (thing|question|issue)"
+    r"|another (thing|question|issue|problem)"
+    r"|on (a|an|another) (separate|different|other|unrelated)? ?note"
+    r"|(the )?(bigger|biggest|main|real|more (urgent|important|pressing|serious)) (problem|issue|concern))\b"
+    r"|^p\.? ?s\b|\b(too|either|as well)\s*[.!?]?$", re.IGNORECASE)
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n+")
 _CLAUSE_BREAK = re.compile(r"(?<=[.!?;])\s+|\n+|,\s+(?:and|but)\s+|;\s*|\s+but\s+also\s+",
                            re.IGNORECASE)

@@ -191,6 +191,23 @@ def test_a_clause_marked_as_additional_starts_a_second_problem():
     assert len(unmarked) == 1
 
 
+@pytest.mark.parametrize("marker", ["And while we're at it: ", "On another note, ", "One more thing: ",
+                                    "PS: ", "Unrelated to that, ", "But the bigger problem: "])
+def test_more_ways_of_saying_a_second_problem_starts(marker):
+    marked = split_problems("Jobs we schedule through the Jobs API never run in our test cluster. "
+                            f"{marker}the subscriber gets each message twice.")
+    assert len(marked) == 2 and "pubsub-duplicates" in {p.slug for p in marked}, (marker, marked)
+
+
+def test_words_near_a_marker_do_not_start_a_problem():
+    # "note", "main" and "issue" alone are no markers.
+    for text in ("Jobs we schedule through the Jobs API never run in our test cluster. "
+                 "Note the subscriber gets each message twice.",
+                 "Jobs we schedule through the Jobs API never run in our main cluster, and the issue "
+                 "is the subscriber gets each message twice."):
+        assert len(split_problems(text)) == 1, text
+
+
 class CannedSearch:
     """A knowledge search answering each text from a table (articles and scores chosen by the
     test), so that the split's rules are checked apart from BM25's numbers."""
