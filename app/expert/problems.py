@@ -5,7 +5,9 @@ two problems; searching the whole description finds the stronger one and buries 
 description is cut into clauses (sentences, and coordinated clauses: ", and", ";", " but "); a
 clause is a problem of its own when its own best article is a strong match (a BM25 score of at
 least `MIN_PROBLEM_SCORE`) and differs from the articles of the problems before it. Impact is
-the rubric priority of the clause, read with the ticket's context sentences (environment, scale).
+the rubric priority of the clause, read with the ticket's context sentences (environment, scale);
+between problems of the same priority, what the customer says of their weight ("quick one
+first", "the actual issue") orders them, then the order they were written in.
 
 A clause that announces itself as an additional problem ("we also see ...", "separately, ...",
 "... is ignored too", "while we're at it", "the bigger problem: ...") cuts the description into segments, one problem each at most: there the
@@ -55,6 +57,14 @@ _ADDITIONAL = re.compile(
     r"|on (a|an|another) (separate|different|other|unrelated)? ?note"
     r"|(the )?(bigger|biggest|main|real|more (urgent|important|pressing|serious)) (problem|issue|concern))\b"
     r"|^p\.? ?s\b|\b(too|either|as well)\s*[.!?]?$", re.IGNORECASE)
+# What the customer says of a problem's weight, which orders problems of the same priority
+# ("Quick one first: ...", "The actual issue: ...").
+_SAID_MAIN = re.compile(r"\b(the )?(real|actual|main|bigger|biggest|more (urgent|important|pressing|serious))"
+                        r" (reason|issue|problem|question|concern)\b|\b(more|most) importantly\b", re.IGNORECASE)
+# Said against another problem: "quick question first", not a ticket opening "quick question".
+_SAID_MINOR = re.compile(r"\b(quick|small) (one|question|thing) (first|before)\b|\bside (question|note|thing)\b"
+                         r"|\bminor (one|question|thing|issue|point)\b|\b(less|not|nothing) (pressing|urgent|important)\b"
+                         r"|\bno rush\b|\blow[- ]priority\b", re.IGNORECASE)
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n+")
 _CLAUSE_BREAK = re.compile(r"(?<=[.!?;])\s+|\n+|,\s+(?:and|but)\s+|;\s*|\s+but\s+also\s+",
                            re.IGNORECASE)
@@ -111,7 +121,8 @@ def split_problems(description: str) -> list[Problem]:
             return []
         return [Problem(text=text, slug=whole[0].slug, score=whole[0].score,
                         priority=assess_priority(text)[0], hits=whole)]
-    problems.sort(key=lambda p: PRIORITY_RANK[p.priority])  # stable: written order on ties
+    # Stable: on equal priority what the customer says of a problem's weight, then written order.
+    problems.sort(key=lambda p: (PRIORITY_RANK[p.priority], _said_weight(p.text)))
     return problems[:MAX_PROBLEMS]
 
 
@@ -152,6 +163,14 @@ def _position(text: str, problem_text: str) -> int:
     """Where a problem starts in the text: its first clause is there verbatim (a segment searched
     whole joins its clauses without the connectives that separated them)."""
     return text.find(_CLAUSE_BREAK.split(problem_text, maxsplit=1)[0].strip())
+
+
+def _said_weight(text: str) -> int:
+    """1 where the customer calls a problem a minor one, -1 where the main one, else 0 ("Quick
+    question before the real issue: ..." is the minor one)."""
+    if _SAID_MINOR.search(text):
+        return 1
+    return -1 if _SAID_MAIN.search(text) else 0
 
 
 def _names_a_problem(clause: str, hits: list[SearchHit]) -> bool:

@@ -9,7 +9,7 @@ from app.expert.compose import (
 )
 from app.expert.queries import build_kb_queries, condense
 from app.knowledge.articles import load_articles
-from app.expert.problems import split_problems
+from app.expert.problems import _said_weight, split_problems
 from app.knowledge.search import SearchHit, get_knowledge_search
 from app.triage.scope import ScopeAssessment
 
@@ -197,6 +197,18 @@ def test_more_ways_of_saying_a_second_problem_starts(marker):
     marked = split_problems("Jobs we schedule through the Jobs API never run in our test cluster. "
                             f"{marker}the subscriber gets each message twice.")
     assert len(marked) == 2 and "pubsub-duplicates" in {p.slug for p in marked}, (marker, marked)
+
+
+def test_between_problems_of_one_priority_what_the_customer_calls_the_main_one_leads():
+    asked = ("Quick question before the real issue: when two users edit the same profile at the same "
+             "moment, the last save silently wins. How do we make the second save fail instead? The "
+             "actual issue: in staging we use the transactional outbox with a Postgres state store. The "
+             "state transaction commits, but the matching event never appears on the topic.")
+    problems = split_problems(asked)
+    assert [p.priority for p in problems][0] == problems[-1].priority
+    assert [p.slug for p in problems] == ["outbox-transactional", "state-etag-conflict"]
+    # "quick question" opening a ticket says nothing of another problem's weight.
+    assert _said_weight("quick question on the python workflow SDK") == 0
 
 
 def test_words_near_a_marker_do_not_start_a_problem():
