@@ -131,8 +131,7 @@ def _segments(searched: list[tuple[str, list[SearchHit]]]) -> list[list[tuple[st
     an article strongly (one that points back stays with the problem before it)."""
     segments: list[list[tuple[str, list[SearchHit]]]] = []
     for clause, hits in searched:
-        starts = bool(_ADDITIONAL.search(clause) and not _POINTS_BACK.match(clause)
-                      and hits and hits[0].score >= MIN_PROBLEM_SCORE)
+        starts = bool(_ADDITIONAL.search(clause) and not _POINTS_BACK.match(clause))
         if not segments or (starts and segments[-1]):
             segments.append([])
         segments[-1].append((clause, hits))
@@ -160,9 +159,17 @@ def _with_unmarked_problems(text: str, named: list[tuple[str, list[SearchHit]]]
 
 
 def _position(text: str, problem_text: str) -> int:
-    """Where a problem starts in the text: its first clause is there verbatim (a segment searched
-    whole joins its clauses without the connectives that separated them)."""
-    return text.find(_CLAUSE_BREAK.split(problem_text, maxsplit=1)[0].strip())
+    """Where a problem starts in the text: its first clause is there verbatim, or, for a segment
+    searched whole (its clauses joined without the connectives that separated them), the first
+    words of it."""
+    first = _CLAUSE_BREAK.split(problem_text, maxsplit=1)[0].strip()
+    at = text.find(first)
+    words = first.split()
+    for n in (3, 2, 1):
+        if at >= 0:
+            break
+        at = text.find(" ".join(words[:n]))
+    return at
 
 
 def _said_weight(text: str) -> int:

@@ -240,7 +240,7 @@ def test_posthoc_sets_figures_hold():
 def test_two_problem_tickets_get_an_article_for_each():
     figures = last_line_figures(run_eval(POSTHOC_SCOPE_TICKETS.with_name("posthoc17-two-problem-tickets.jsonl")))
     assert figures["tickets"] == 24
-    assert figures["two_problems_both_cited_at_3"] >= 0.91
+    assert figures["two_problems_both_cited_at_3"] >= 0.95
     # The first problem's category: the more severe first, and on equal priority the one the
     # customer calls the main one (0.875 before that rule).
     assert figures["category_accuracy"] >= 0.95
