@@ -221,9 +221,10 @@ def test_posthoc_sets_figures_hold():
     # scope routed 8 of 10, in scope routed away 2 of 30 (0.067), both cited 1 of 4 (the two-
     # problem retrieval holds on the sets it was made on, not on this one), recall@3 0.90.
     # Then more ways of saying a second problem starts ("while we're at it", "on another note",
-    # "one more thing", "the bigger problem: ..."), made from posthoc17's misses (24 two-problem
-    # tickets written for it: both cited 0.875 -> 0.917): posthoc16 both cited 1 -> 2 of 4, never
-    # looked at; no other figure of any set moved.
+    # "one more thing", "the bigger problem: ..."), equal priorities ordered by what the customer
+    # calls the main problem, a weak marked clause read with the sentences after it, all made from
+    # posthoc17's misses (24 two-problem tickets written for it: both cited 0.875 -> 0.958):
+    # posthoc16 both cited 1 -> 2 of 4, never looked at; posthoc9 and posthoc10 0.8 -> 0.9.
     for name, priority_in_scope, routed_to_person, routed_away, both_cited in (
             ("posthoc16", 0.83, 0.8, 0.07, 0.5),
             ("posthoc10", 0.96, 0.64, 0.04, 0.8), ("posthoc11", 1.0, 0.8, 0.04, 0.8),
