@@ -227,7 +227,7 @@ def test_posthoc_sets_figures_hold():
     # posthoc16 both cited 1 -> 2 of 4, never looked at; posthoc9 and posthoc10 0.8 -> 0.9.
     for name, priority_in_scope, routed_to_person, routed_away, both_cited in (
             ("posthoc16", 0.83, 0.8, 0.07, 0.5),
-            ("posthoc10", 0.96, 0.64, 0.04, 0.8), ("posthoc11", 1.0, 0.8, 0.04, 0.8),
+            ("posthoc10", 0.96, 0.64, 0.04, 0.9), ("posthoc11", 1.0, 0.8, 0.04, 0.8),
             ("posthoc12", 0.71, 0.91, 0.08, 0.75), ("posthoc13", 0.96, 0.75, 0.04, 1.0),
             ("posthoc14", 0.93, 0.71, 0.07, 0.8), ("posthoc15", 0.77, 0.77, 0.04, 1.0)):
         figures = last_line_figures(run_eval(POSTHOC_SCOPE_TICKETS.with_name(f"{name}-scope-tickets.jsonl")))
