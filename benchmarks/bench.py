@@ -360,7 +360,8 @@ def run_service(service, args, tag: str = "") -> dict:
         history = history_size(service, [f"SVC{tag}-{i}" for i in range(min(10, args.n))])
     finally:
         api.close()
-    return {"part": "service", "n": args.n, "concurrency": args.c, "driver_waits_by": args.wait, "completed": len(results),
+    return {"part": "service", "n": args.n, "concurrency": args.c, "driver_waits_by": args.wait,
+            "completed": len(results),
             "errors": len(errors), "error_samples": errors[:5], "retried_read_errors": _take_transient(), "seconds": round(elapsed, 2),
             "tickets_per_s": round(len(results) / elapsed, 2),
             "to_waiting": latency_summary([r[0] for r in results]),

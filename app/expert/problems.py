@@ -10,8 +10,8 @@ between problems of the same priority, what the customer says of their weight ("
 first", "the actual issue") orders them, then the order they were written in.
 
 A clause that announces itself as an additional problem ("we also see ...", "separately, ...",
-"... is ignored too", "while we're at it", "the bigger problem: ...") cuts the description into segments, one problem each at most: there the
-customer, not the retrieval margin, says that a second problem starts. A segment in which no
+"... is ignored too", "while we're at it", "the bigger problem: ...") cuts the description into
+segments, one problem each at most: there the customer, not the retrieval margin, says that a second problem starts. A segment in which no
 clause leads clearly is searched as a whole and is a problem when its best article is strong,
 however close the runner-up: the marker says a problem is there, the best article is the best
 guess at which one (the runner-up still reaches the citations through the fused ranking).
@@ -48,6 +48,8 @@ PRIORITY_RANK: dict[str, int] = {"critical": 0, "high": 1, "medium": 2, "low": 3
 # the problem before it, not a new one.
 _POINTS_BACK = re.compile(r"^(this|that|it|which|these|those|because|as a result|consequently|therefore"
                           r"|hence)\b", re.IGNORECASE)
+# Words calling a problem the weightier one ("the bigger problem", "the real reason").
+_WEIGHTIER = r"(bigger|biggest|main|real|more (urgent|important|pressing|serious))"
 # Additive connectives: a clause that reports something besides what came before, or says that
 # what follows is the other, weightier problem ("But the bigger problem: ...").
 _ADDITIONAL = re.compile(
@@ -55,12 +57,12 @@ _ADDITIONAL = re.compile(
     r"|while (we'?re|we are|i'?m|i am) at it|unrelated(ly)?|one more (thing|question|issue)"
     r"|another (thing|question|issue|problem)"
     r"|on (a|an|another) (separate|different|other|unrelated)? ?note"
-    r"|(the )?(bigger|biggest|main|real|more (urgent|important|pressing|serious)) (problem|issue|concern))\b"
+    rf"|(the )?{_WEIGHTIER} (problem|issue|concern))\b"
     r"|^p\.? ?s\b|\b(too|either|as well)\s*[.!?]?$", re.IGNORECASE)
 # What the customer says of a problem's weight, which orders problems of the same priority
 # ("Quick one first: ...", "The actual issue: ...").
-_SAID_MAIN = re.compile(r"\b(the )?(real|actual|main|bigger|biggest|more (urgent|important|pressing|serious))"
-                        r" (reason|issue|problem|question|concern)\b|\b(more|most) importantly\b", re.IGNORECASE)
+_SAID_MAIN = re.compile(rf"\b(the )?(actual|{_WEIGHTIER}) (reason|issue|problem|question|concern)\b"
+                        r"|\b(more|most) importantly\b", re.IGNORECASE)
 # Said against another problem: "quick question first", not a ticket opening "quick question".
 _SAID_MINOR = re.compile(r"\b(quick|small) (one|question|thing) (first|before)\b|\bside (question|note|thing)\b"
                          r"|\bminor (one|question|thing|issue|point)\b|\b(less|not|nothing) (pressing|urgent|important)\b"
@@ -127,8 +129,10 @@ def split_problems(description: str) -> list[Problem]:
 
 
 def _segments(searched: list[tuple[str, list[SearchHit]]]) -> list[list[tuple[str, list[SearchHit]]]]:
-    """The searched clauses cut before each clause marked as an additional problem that matches
-    an article strongly (one that points back stays with the problem before it)."""
+    """The searched clauses cut before each clause marked as an additional problem (one that
+    points back stays with the problem before it). The marked clause need not match an article
+    strongly alone ("But the bigger problem: in production ..."): the segment is searched whole
+    when none of its clauses does."""
     segments: list[list[tuple[str, list[SearchHit]]]] = []
     for clause, hits in searched:
         starts = bool(_ADDITIONAL.search(clause) and not _POINTS_BACK.match(clause))

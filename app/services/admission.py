@@ -86,7 +86,8 @@ class AdmissionGate:
             self._admitted[ticket_id] = (self._clock(), decided_revision)
 
     def release(self, ticket_id: str) -> None:
-        """The filing did not start a workflow (refused, or a repeat): its place is free."""
+        """The request started no work (a filing refused or repeated, a decision refused or
+        failed): its place is free."""
         with self._lock:
             self._admitted.pop(ticket_id, None)
 
@@ -100,8 +101,7 @@ class AdmissionGate:
                 del self._admitted[ticket_id]
         positions = self._positions.positions(list(self._admitted))
         for ticket_id, (stage, revision) in positions.items():
-            admitted = self._admitted.get(ticket_id)
-            if admitted is not None and _settled(stage, revision or 0, decided_revision=admitted[1]):
+            if _settled(stage, revision, decided_revision=self._admitted[ticket_id][1]):
                 del self._admitted[ticket_id]
                 self._settled_at.append(now)
 

@@ -22,11 +22,11 @@ from app.domain.ticket import TicketRequest
 from app.readmodel.store import ReadModel
 from app.services.workflow_gateway import Instance, InstanceExists, WorkflowGateway
 from app.store import StateStore
+from app.workflows.contracts import (APPROVAL_EVENT, CANCEL_EVENT, FINAL_STAGES, TICKET_WORKFLOW, Proposal,
+                                     TicketWorkflowInput)
 
 if TYPE_CHECKING:  # admission imports this module's errors
     from app.services.admission import AdmissionGate
-from app.workflows.contracts import (APPROVAL_EVENT, CANCEL_EVENT, FINAL_STAGES, TICKET_WORKFLOW, Proposal,
-                                     TicketWorkflowInput)
 
 logger = logging.getLogger(__name__)
 

@@ -211,24 +211,24 @@ def test_between_problems_of_one_priority_what_the_customer_calls_the_main_one_l
     assert _said_weight("quick question on the python workflow SDK") == 0
 
 
-def test_a_marked_problem_weak_in_its_first_clause_is_read_with_the_sentences_after_it():
+@pytest.mark.parametrize(("ticket", "slugs"), [
     # "But the bigger problem: in production ..." matches no article strongly alone; the
     # sentences after it do. The customer called it the bigger one: it leads on equal priority.
-    problems = split_problems("Hi, our traces show the HTTP spans but none of the pub/sub spans, is there a "
-                              "sampling setting we miss? But the bigger problem: in production the same "
-                              "message id is handed to our handler again and again, the handler takes 40 "
-                              "seconds and then returns 200.")
-    assert [p.slug for p in problems] == ["pubsub-duplicates", "tracing-setup"]
-
-
-def test_a_segment_searched_whole_keeps_its_place_in_the_ticket():
-    # Joined without its connective ("Unrelated, but while ..."), the segment is not in the
-    # text verbatim; it still counts from where it starts, after the first problem.
-    problems = split_problems("Since the new access control config went out in prod, calls from partner-gateway "
-                              "to quotes-api fail with 403 access control policy has denied access. Unrelated, "
-                              "but while I have you: quotes-api sometimes takes 30s to answer and we would like "
-                              "invocations to give up after 5s and retry twice.")
-    assert [p.slug for p in problems] == ["invocation-acl", "resiliency-policies"]
+    ("Hi, our traces show the HTTP spans but none of the pub/sub spans, is there a sampling setting we "
+     "miss? But the bigger problem: in production the same message id is handed to our handler again "
+     "and again, the handler takes 40 seconds and then returns 200.",
+     ["pubsub-duplicates", "tracing-setup"]),
+    # Joined without its connective ("Unrelated, but while ..."), the segment is not in the text
+    # verbatim; it still counts from where it starts, after the first problem.
+    ("Since the new access control config went out in prod, calls from partner-gateway to quotes-api "
+     "fail with 403 access control policy has denied access. Unrelated, but while I have you: "
+     "quotes-api sometimes takes 30s to answer and we would like invocations to give up after 5s and "
+     "retry twice.",
+     ["invocation-acl", "resiliency-policies"]),
+])
+def test_a_marked_second_problem_is_found_and_ordered_on_equal_priority(ticket, slugs):
+    problems = split_problems(ticket)
+    assert [p.slug for p in problems] == slugs
     assert problems[0].priority == problems[1].priority
 
 
