@@ -168,7 +168,11 @@ def test_every_state_store_is_postgresql_v2_with_its_own_table(default_render):
 
     pubsub = one(docs, "Component", "support-pubsub")
     assert pubsub["spec"]["type"] == "pubsub.redis"
-    assert {m["name"]: m.get("value") for m in pubsub["spec"]["metadata"]}["consumerID"] == "support-service"
+    pubsub_metadata = {m["name"]: m.get("value") for m in pubsub["spec"]["metadata"]}
+    assert pubsub_metadata["consumerID"] == "support-service"
+    # Streams are trimmed as locally (resources/support-pubsub.yaml): Redis does not grow forever.
+    local = yaml.safe_load((REPO / "resources" / "support-pubsub.yaml").read_text())
+    assert pubsub_metadata["streamTTL"] == {m["name"]: m["value"] for m in local["spec"]["metadata"]}["streamTTL"] == "168h"
 
 
 def test_resiliency_and_configuration_mirror_the_local_resources(default_render):
