@@ -47,7 +47,8 @@ def _cues(*patterns: str) -> re.Pattern[str]:
 _PRODUCTION = _cues(
     r"(?<!pre-)(?<!pre)(?<!non-)(?<!non)\bprod(uction)?\b",
     r"\blive (\w+ ){0,2}(system|site|website|environment|env|cluster|traffic|service|platform|app|api"
-    r"|storefront|shop|store|database|db|data|customers?|users?)s?\b",
+    r"|storefront|shop|store|portal|database|db|data|customers?|users?|apps?|applications?|orders?|payments?"
+    r"|transactions?)s?\b",
     r"\bgo-?live\b", r"\bcustomers\b", r"\b(our|the|paying|real|end) users\b", r"\boutage\b",
     r"\b(customer|user|public)-facing\b",
     # A declared top severity is a production incident: "SEV1:", "Sev-0", "severity 1", "P1 incident".
@@ -57,7 +58,8 @@ _PRODUCTION = _cues(
     # The customer's own customers at work: "all customer traffic", "no customer payment", "every
     # visitor of our web store". Nobody says that of a staging system.
     r"\b(customer|visitor|shopper)s?'? (traffic|payments?|orders?|transactions?|checkouts?|logins?|purchases?)\b",
-    r"\buser traffic\b", r"\b(visitors|shoppers)\b", r"\b(every|each|any|no) (customer|visitor|shopper)\b",
+    r"\buser traffic\b", r"\b(visitors|shoppers)\b",
+    r"\b(every|each|any|no|not a single|not one) (customer|visitor|shopper)\b",
 )
 _NON_PRODUCTION = _cues(
     r"\b(staging|stage environment|dev|development|test|testing|qa|uat|sandbox|demo)\b",
@@ -67,6 +69,16 @@ _NON_PRODUCTION = _cues(
     r"\bmy (machine|computer|pc)\b", r"\b(minikube|kind cluster|docker desktop)\b",
     r"\b(proof of concept|poc|prototype)\b", r"\bbuild agents?\b", r"\bci (pipeline|runner|job)s?\b",
 )
+# Where the ticket does not say where, the business being hurt says production: nobody writes
+# "URGENT", "we are losing money" or "need help now" about a staging cluster. "Not urgent" is no cue.
+_URGENT_IMPACT = _cues(
+    r"(?<!not )(?<!not very )(?<!isn't )(?<!no )\burgent(ly)?\b", r"\basap\b", r"\bas soon as possible\b",
+    r"(?<!not an )(?<!no )\bemergency\b",
+    r"\b(help|call|fix|respond|answer)( \w+)? (now|immediately|right away|right now|asap)\b",
+    r"\b(on|jump on) a call\b", r"\bplease call\b",
+    r"\b(losing|bleeding|costing|cost|lose|lost) (us )?(\w+ ){0,2}(money|revenue|sales|business)\b",
+    r"\brevenue\b", r"\bpaid orders\b",
+)
 # "This is not production yet"; but "works in staging, not in production" is about production.
 _NEGATED_PRODUCTION = _cues(
     r"\b(is|are|was|were|'s|'re) not (yet )?(in |on |a )?prod(uction)?\b",
@@ -75,6 +87,7 @@ _NEGATED_PRODUCTION = _cues(
     # Not there yet, however said: "not in prod yet", "not live yet", "haven't shipped it to prod".
     r"\bnot (\w+ )?(in|on|into|to) prod(uction)? yet\b", r"\bnot yet (in|on|into|to|live in) prod(uction)?\b",
     r"\bnot (live|in prod(uction)?) yet\b",
+    r"\bnothing (is )?(in|on|live in) prod(uction)? yet\b",
     r"\b(haven't|have not|hasn't|has not|not) (yet )?(gone|been|shipped|deployed|released|rolled out|pushed)"
     r"( (it|this|them|that))? (to|in|into) prod(uction)?\b",
     # Production as a worry, not as the place: "only in staging so far, but nervous about prod".
@@ -114,27 +127,40 @@ _FAILURE = _cues(
 )
 # Words that say the whole service is affected, not part of it.
 _OUTAGE = _cues(
-    r"\b(is|are|was|were|went|goes|going)( \w+)? down\b", r"\b(site|system|service|everything) down\b",
+    r"\b(is|are|was|were|went|goes|going)( \w+)? down\b(?! (by |about |around |roughly )?~?\d)",
+    r"\b(site|system|service|everything|prod|production) (is |was |went )?down\b",
+    # The whole of a thing stopped: "our whole billing backend is stopped".
+    r"\b(whole|entire) (\w+ ){0,3}(is|are|was|were|has|have)( been)? (stopped|down|dead|broken|offline|halted)\b",
     r"\boutage\b", r"(?<!without )(?<!no )(?<!zero )\bdowntime\b",
     r"\b(completely|entirely|totally|fully) (stopped|down|broken|unavailable|failing|dead|stuck|offline)\b",
     # "all calls fail", "every request is rejected"; not "fails every few hours" or "each time".
     r"\b(all|every|each)\b(?! (time|times|day|hour|minute|night|week|morning|few|other)\b)(?![,.;:)])"
     r"[^.;]{0,60}\b(fail\w*|stopped|down|broken|lost|unavailable|rejected|refused|errors?|stuck"
-    r"|tim(e|es|ed|ing) ?out|hang\w*)\b",
+    r"|tim(e|es|ed|ing) ?out|hang\w*|5\d\d|40[13])\b",
     # The quantifier after the failure: "failing for all customers", "timing out, every single one".
-    r"\b(fail\w*|down|broken|dead|unavailable|rejected|refused|erroring|errors?|tim(ed|ing) out|5\d\d)\b[^.;]{0,60}"
+    r"\b(fail\w*|down|broken|dead|unavailable|reject\w*|refus\w*|erroring|errors?|tim(ed|ing) out|5\d\d)\b[^.;]{0,60}"
     r"\b(for (all|every|everyone|everybody)\b|every single one\b"
     r"|(on|for|with) (every|each)( single)? (request|call|message|order|payment|invocation|event)\b)",
+    # Turning all of them away: "the sidecar refuses every connection", "rejects all calls".
+    r"\b(reject\w*|refus\w*|drop(s|ped|ping)|block(s|ed|ing)) (every|all|each)( single)? (\w+ )?(requests?|calls?"
+    r"|connections?|messages?|events?|invocations?|orders?|payments?)\b",
     # Nothing gets through: "no payment is being processed", "not one activity runs".
     r"\b(none of|not (one|a single)|no)\b (\w+ ){1,5}(ever )?(is |are |gets? |getting |being |was |were |has |have "
     r"|had |been )*(runs?|executes?|works?|processed|activated|delivered|started|arrives?|goes through|gets through"
     r"|fulfilled|handled|consumed|received|served|completed|saved|written|fires?|fired|triggers?|triggered"
     r"|ships?|shipped|moves?|moved|progress(es|ed)?|proceeds?|(gone|got|went) through|placed)\b",
     # Nobody can do the thing: "no customer can log in", "we haven't been able to place a single order".
-    r"\b(no|not a single|not one) (customer|user|visitor|shopper|one|body)s? (can|could|is able to|was able to)\b",
+    r"\b(no|not a single|not one) (customer|user|visitor|shopper|one|body)s? (can|could|is able to|was able to"
+    r"|(has |have |had )?managed to)\b",
     r"\bnobody (can|could|is able to)\b",
     r"\b(haven't|have not|hasn't|has not|hadn't|had not) been able to (\w+ ){1,2}(a single|any)\b",
-    r"\bnothing (works|moves|happens|progresses|proceeds|gets through|goes through)\b",
+    r"\bnothing (\w+ )?(works|runs|moves|happens|progresses|proceeds|gets through|goes through|fires)\b",
+    # Not one thing done: "fulfilment has not received a single message", "zero picks since 19:00",
+    # "we cannot charge anybody".
+    r"\b(not|never) (received|processed|delivered|handled|consumed|run|ran|executed|sent|shipped|served)"
+    r" (a single|one|any)\b",
+    r"\bzero (\w+ ){0,2}(since|today|so far|in the last)\b",
+    r"\b(cannot|can't|can not|unable to) \w+ (anybody|anyone|any (customer|user|order|payment)s?)\b",
     r"\bno (requests?|calls?|orders?|messages?|traffic) (get|gets|go|goes) through\b",
     r"\b100 ?%",
 )
@@ -144,7 +170,20 @@ _DATA_LOSS = _cues(
     r"\bcorrupt\w*",
 )
 # Said to be partial: the production failure is a degradation, not an outage.
-_PARTIAL = _cues(r"\b(half|partly|partially)\b")
+_PARTIAL = _cues(
+    r"\b(half|partly|partially)\b",
+    # A share of the traffic: "about a third of the applications", "one in five claims", "10% of requests".
+    r"\b(a|one|two) (third|quarter|fifth|tenth)s?\b", r"\b(one|1) (in|out of) (\d+|two|three|four|five|ten)\b",
+    # Down by a share, not down: "throughput is down ~40%".
+    r"\b(down|dropped|fell|fallen) (by )?(~|about |around |roughly )?\d{1,2} ?%",
+    # Part still works: "browsing orders still works".
+    r"\bstill (works?|working|fine|flowing|flows)\b",
+    r"(?<![\d.])([1-9]\d?) ?% of\b",
+    # The rest still works: "the rest of the platform is fine", "the other applications complete normally".
+    r"\b(the )?(rest|others?)( of)?( \w+){0,3} (is|are|keeps?|stays?|stay|works?|completes?|complete|runs?|flows?|flowing)"
+    r"( \w+)? (fine|normally|ok|working|as before|unaffected)\b",
+    r"\b(everything|all) else (is |still )?(fine|works|working|unaffected)\b",
+)
 _WORKAROUND = _cues(
     r"\bwork(ed|ing)? ?around\b", r"\bfor now we\b", r"\bstop-?gap\b",
     # A temporary measure, not a temporary wish ("put a sidecar on debug temporarily").
@@ -154,6 +193,9 @@ _WORKAROUND = _cues(
     # Service restored by a step of theirs: "we deleted that component, so the API is back".
     r"\bso (the |our )?(\w+ ){0,3}(is|are) back\b", r"\b(is|are) back (up|online|to normal)\b",
     r"\bmitigat\w*", r"\brolled back\b", r"\bby hand\b", r"\bmanually\b",
+    # Restored by a step of theirs: "we deleted the binding to get the pods healthy again".
+    r"\bto get (\w+ ){0,3}(healthy|running|working|up|back)( again)?\b",
+    r"\b(everything|it|all) (runs|works|is running|is working) (again|now)\b",
     # A job that restarts or re-runs things on a schedule: "a CronJob that restarts the deployment at 3am".
     r"\b(cron ?jobs?|scripts?|scheduled (job|task)s?|jobs?)\b[^.;]{0,20}\b(that|which|to) (restart|bounce|re-?run"
     r"|retr|re-?deploy|recycle)\w*",
@@ -170,10 +212,15 @@ _SECURITY_EXPOSURE = _cues(
     r"\b(any|every) (app|application|service|pod|user|tenant|team|namespace)s? (\w+ ){0,4}can (read|access|see"
     r"|call|invoke|get|fetch)\b", r"\bvulnerab\w*", r"\bcve-\d+",
     r"\bsecurity (incident|breach|hole)\b", r"\bbypass\w*",
+    # Access that should not be: "that app has no business reading it".
+    r"\bhas no business (reading|accessing|seeing|calling)\b",
+    r"\bshould(n't| not) (be able to )?(read|access|see|fetch|get) (\w+ ){0,3}(secrets?|passwords?|credentials?|keys?|tokens?)\b",
 )
 _RELEASE_BLOCKED = _cues(
     r"\bblock(s|ed|ing|er)?\b[^.;]{0,40}\b(release|go-?live|launch|rollout|cutover|deployment)\b",
-    r"\b(release|go-?live|launch|rollout|cutover)\b[^.;]{0,30}\b(blocked|on hold|delayed)\b",
+    r"\b(release|go-?live|launch|rollout|cutover)\b[^.;]{0,30}\b(blocked|on hold|delayed|frozen)\b",
+    r"\b(won't|will not|doesn't|does not) let us (ship|release|go live|deploy)\b",
+    r"\b(froze|frozen|halted|held back)\b (\w+ ){0,2}(release|go-?live|launch|rollout)s?\b",
     r"\bcan(not|'t) (go live|release|launch)\b",
 )
 # A sentence is a question when it ends with "?" or opens like one ("How do we ...").
@@ -340,6 +387,8 @@ def _environment(text: str) -> tuple[str, str]:
         return "production", f"environment: production ({production!r})"
     if (other := _first(_NON_PRODUCTION, text)):
         return "non-production", f"environment: non-production ({other!r})"
+    if (urgent := _first(_URGENT_IMPACT, text)):
+        return "production", f"environment: production, from the business impact ({urgent!r})"
     return "unknown", "environment: not stated, treated as non-production"
 
 

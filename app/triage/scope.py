@@ -87,7 +87,10 @@ UNKNOWN_ZIPF = 1.0
 NAME_MAX_ZIPF = 4.5
 # A name followed by one of these says what the customer's own app is written in.
 _OWN_APP = frozenset({"app", "apps", "application", "applications", "service", "services",
-                      "microservice", "microservices"})
+                      "microservice", "microservices",
+                      # the role the customer's app plays: "our Spring Boot consumer"
+                      "consumer", "consumers", "producer", "producers", "publisher", "publishers",
+                      "subscriber", "subscribers", "worker", "workers", "backend", "frontend"})
 # Words that open a noun phrase without being its content.
 _DETERMINERS = frozenset({"a", "an", "the", "our", "my", "your", "their", "this", "these",
                           "those", "its"})
@@ -112,6 +115,7 @@ _OWN_APP_NAME = re.compile(
     r"\b(?i:our|the|my|their|its|this|that|a|an)\s+((?:[a-z][\w-]*\s+){1,2}?)"
     r"(?:app|apps|application|applications|service|services|microservice|microservices)\b")
 _SENTENCE = re.compile(r"(?<=[.!?;:])\s+")
+_LABELLED = re.compile(r"\([^()]*\)|\"[^\"]*\"|\u201c[^\u201d]*\u201d")
 # The customer states that Dapr is not part of the problem: a negation governing the product
 # name ("no Dapr in this path", "we don't use Dapr there", "without Dapr").
 _DAPR_NOT_INVOLVED = re.compile(
@@ -124,7 +128,10 @@ _DAPR_NOT_INVOLVED = re.compile(
     r"|\b(removed|uninstalled|ripped out|took out|moved off|migrated (away )?(from|off)|stopped using"
     r"|no longer (use|uses|run|runs|using|running))\s+dapr\b(?!\s*(sidecars?|components?|apis?)\b)"
     # No sidecar where the problem is: "no sidecar in the path", "no sidecar anywhere in that path".
-    r"|\bno (dapr |daprd )?sidecars? (anywhere|(\w+ )?(in|on) (the|that|this) (path|flow|call path|data path|chain))\b",
+    r"|\bno (dapr |daprd )?sidecars? (anywhere|(\w+ )?(in|on) (the|that|this) (path|flow|call path|data path|chain))\b"
+    # Dapr kept to something else: "we only use Dapr for the notifications service".
+    r"|\b(only|just) (use|uses|run|runs|using|running) dapr (for|in|on|with)\b"
+    r"|\b(use|uses|run|runs) dapr only (for|in|on|with)\b",
     re.IGNORECASE)
 # Dapr named as part of the ticket ("our Dapr subscriber", "the daprd sidecar", an
 # ERR_PUBSUB_NOT_FOUND): a negation is confined to its own part only when the rest of the ticket
@@ -286,7 +293,10 @@ def subject_product(description: str, explaining) -> str | None:
     """Another product named in the opening phrase of the first sentence (module docstring),
     that the `explaining` article terms do not contain. A first sentence that ends in a colon and
     names nothing ("Production is down:") announces the next one: that one opens the ticket."""
-    sentences = _SENTENCE.split(" ".join(without_environment(description).split()), maxsplit=2)
+    # A line of its own ends a sentence here: a subject line ("Subject: Large uploads rejected")
+    # opens the ticket without a full stop.
+    lines = (" ".join(line.split()) for line in without_environment(description).splitlines())
+    sentences = [s for line in lines for s in _SENTENCE.split(line) if s][:2] or [""]
     product = _opening_product(sentences[0], explaining)
     if product is None and sentences[0].rstrip().endswith(":") and len(sentences) > 1:
         product = _opening_product(sentences[1], explaining)
@@ -296,7 +306,8 @@ def subject_product(description: str, explaining) -> str | None:
 def _opening_product(sentence: str, explaining) -> str | None:
     # A comma closes the opening phrase: what follows is a list of the setup ("Self-hosted, two
     # Ubuntu VMs") or another clause, not the subject.
-    words = _WORDS.findall(sentence.split(",", 1)[0])
+    # A name in quotes or parentheses is the customer's own label ('our assistant ("Ask Nora")').
+    words = _WORDS.findall(_LABELLED.sub(" ", sentence.split(",", 1)[0]))
     start = 0
     while start < len(words) and words[start].lower() in _DETERMINERS:
         start += 1

@@ -225,7 +225,23 @@ def test_posthoc_sets_figures_hold():
     # calls the main problem, a weak marked clause read with the sentences after it, all made from
     # posthoc17's misses (24 two-problem tickets written for it: both cited 0.875 -> 0.958):
     # posthoc16 both cited 1 -> 2 of 4, never looked at; posthoc9 and posthoc10 0.8 -> 0.9.
+    # Session 13: posthoc18 (40, written blind with impact said through business consequences
+    # rather than "production") measured before any change: priority 0.625 (in scope 19 of 32),
+    # category 0.80, out of scope routed 7 of 8, routed away 3 of 32, both cited 4 of 4. Its misses
+    # led to: where no environment is named, the business being hurt (urgent, losing money, call
+    # us now) says production; a share failing or the rest still working is a degradation; a
+    # step of theirs that restored service is a workaround; a frozen release is blocked; a secret
+    # an app "has no business reading" is an exposure; a subject line and a quoted label open no
+    # other product (posthoc18 0.875, routed away 1 of 32). posthoc19 (40, blind) measured before /
+    # after those: priority 0.725 / 0.775, then tuned on (every ... 5xx, nothing ... runs, zero X
+    # since, "PRODUCTION DOWN", down by a percentage is partial, "we only use Dapr for" confines,
+    # a role such as "consumer" qualifies the customer's app): 0.925, out of scope routed 8 of 8.
+    # posthoc20 (40, blind, never tuned on) before / after all of session 13's rules: priority
+    # 0.80 / 0.875 (in scope 27 / 30 of 32), category 0.90, out of scope routed 8 of 8, routed
+    # away 1 of 32 (0.031), both cited 2 of 4.
     for name, priority_in_scope, routed_to_person, routed_away, both_cited in (
+            ("posthoc20", 0.93, 1.0, 0.04, 0.5), ("posthoc19", 0.93, 1.0, 0.07, 0.75),
+            ("posthoc18", 0.9, 0.87, 0.04, 1.0),
             ("posthoc16", 0.83, 0.8, 0.07, 0.5),
             ("posthoc10", 0.96, 0.64, 0.04, 0.9), ("posthoc11", 1.0, 0.8, 0.04, 0.8),
             ("posthoc12", 0.71, 0.91, 0.08, 0.75), ("posthoc13", 0.96, 0.75, 0.04, 1.0),

@@ -122,7 +122,7 @@ def test_reasons_name_the_environment_and_the_deciding_cue():
     priority, reasons = assess_priority("Everything is down in production since 9:00.")
     assert priority == "critical"
     assert reasons[0] == "environment: production ('production')"
-    assert reasons[1] == "production down or losing data ('is down')"
+    assert reasons[1] == "production down or losing data ('Everything is down')"
 
 
 def test_unknown_environment_is_not_treated_as_production():
@@ -295,4 +295,36 @@ def test_severity_workaround_and_paragraphs(description, priority):
     ("In our staging cluster the sidecar rejects every call with 401 after the token rotation.", "medium"),
 ])
 def test_production_said_by_the_customers_it_serves(description, priority):
+    assert assess_priority(description)[0] == priority
+
+
+@pytest.mark.parametrize(("description", "priority"), [
+    # No environment named, but the business is hurt: that is production.
+    ("URGENT: every call to the inventory sidecar returns 503 since the certificate rotation.", "critical"),
+    ("All messages to the billing topic fail with a timeout and we are losing money by the hour.", "critical"),
+    ("The sidecar refuses every connection from the app; please call us right away.", "critical"),
+    # Said not to be urgent, or no impact language: not production.
+    ("Not urgent: every call to the inventory sidecar returns 503 on my branch build.", "medium"),
+    ("Every call to the inventory sidecar returns 503 since the certificate rotation.", "medium"),
+])
+def test_business_impact_says_production_where_no_environment_is_named(description, priority):
+    assert assess_priority(description)[0] == priority
+
+
+@pytest.mark.parametrize(("description", "priority"), [
+    # A share of production failing, or one feature while the rest works, is a degradation.
+    ("In production one in ten checkout calls fails with a timeout from the sidecar.", "high"),
+    ("In production 20% of publishes fail with 500, everything else is fine.", "high"),
+    ("In production the reports service is completely down; the rest of the platform is working normally.",
+     "high"),
+    # Production restored by their own step: a production problem with a workaround.
+    ("The sidecar crashed on startup in production, so we removed the component to get the pods running "
+     "again. What should the component look like?", "medium"),
+    # A release held back, a secret readable by an app that should not read it.
+    ("The change board froze our release to production until the SDK and runtime versions match.", "high"),
+    ("The analytics app has no business reading the payments secret, but its sidecar returns it.", "high"),
+    ("Not a single customer has managed to check out since the deploy in production: the cart sidecar "
+     "returns 500.", "critical"),
+])
+def test_partial_impact_restoration_freeze_and_exposure(description, priority):
     assert assess_priority(description)[0] == priority

@@ -264,3 +264,13 @@ def test_a_missing_sidecar_or_a_removed_dapr_part_is_still_a_dapr_problem(descri
     scope = assess_scope(description)
     assert not any(s.startswith("Dapr not involved") for s in scope.signals)
     assert not scope.reason.startswith("the customer says Dapr is not involved")
+
+
+def test_a_subject_line_and_a_quoted_label_are_not_another_product():
+    # A subject line is a sentence of its own; a capitalised word after it opens no subject.
+    found = evidence("Subject: large uploads rejected\n\nPolicyholders get an error from the sidecar: "
+                     "grpc message larger than max.")
+    assert found.other_product is None
+    # The customer's own label for their app, in quotes or parentheses.
+    assert evidence('Our assistant ("Ask Zorblax") fails: the conversation component returns 404.').other_product is None
+    assert evidence("Our Zorblax assistant fails: the conversation component returns 404.").other_product == "Zorblax"
