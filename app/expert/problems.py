@@ -66,7 +66,15 @@ _SAID_MAIN = re.compile(rf"\b(the )?(actual|{_WEIGHTIER}) (reason|issue|problem|
 # Said against another problem: "quick question first", not a ticket opening "quick question".
 _SAID_MINOR = re.compile(r"\b(quick|small) (one|question|thing) (first|before)\b|\bside (question|note|thing)\b"
                          r"|\bminor (one|question|thing|issue|point)\b|\b(less|not|nothing) (pressing|urgent|important)\b"
-                         r"|\bno rush\b|\blow[- ]priority\b", re.IGNORECASE)
+                         r"|\bno rush\b|\blow(er)?[- ]priority\b", re.IGNORECASE)
+# A ticket that announces several problems ("Two things.", "a couple of issues") and numbers them:
+# each numbered item ("1) ...", "2. ...", "Second, ...") starts one. Numbered steps of one problem
+# ("1. deploy the app 2. call it") come with no such announcement.
+_ENUMERATION = re.compile(r"\b(two|2|three|3|a couple of|several|multiple|a few) (separate |different |unrelated "
+                          r"|distinct )?(things|issues|problems|questions|topics|points)\b", re.IGNORECASE)
+_LIST_ITEM = re.compile(r"^(\(?\d{1,2}[.)]|(first|second|third)(ly)?[,:])\s", re.IGNORECASE)
+# A line break before a numbered item ends a clause (the rest of the ticket's line breaks do not).
+_BEFORE_LIST_ITEM = re.compile(r"\s*\n\s*(?=\(?\d{1,2}[.)]\s)")
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n+")
 _CLAUSE_BREAK = re.compile(r"(?<=[.!?;])\s+|\n+|,\s+(?:and|but)\s+|;\s*|\s+but\s+also\s+",
                            re.IGNORECASE)
@@ -83,11 +91,11 @@ class Problem(BaseModel):
 def split_problems(description: str) -> list[Problem]:
     """The ticket's problems, most impact first (then in the order written). One problem at
     least when any article matches: the whole description."""
-    text = " ".join(description.split())
+    text = "\n".join(" ".join(part.split()) for part in _BEFORE_LIST_ITEM.split(description.strip()))
     search = get_knowledge_search()
     clauses = [c.strip() for c in _CLAUSE_BREAK.split(text) if c and c.strip()]
     searched = [(clause, search.search(clause, k=HITS_PER_PROBLEM)) for clause in clauses]
-    segments = _segments(searched)
+    segments = _segments(searched, numbered=bool(_ENUMERATION.search(text)))
     named: list[tuple[str, list[SearchHit]]] = []
     for segment in segments:
         strong = [(clause, hits) for clause, hits in segment if _names_a_problem(clause, hits)]
@@ -128,14 +136,17 @@ def split_problems(description: str) -> list[Problem]:
     return problems[:MAX_PROBLEMS]
 
 
-def _segments(searched: list[tuple[str, list[SearchHit]]]) -> list[list[tuple[str, list[SearchHit]]]]:
+def _segments(searched: list[tuple[str, list[SearchHit]]], numbered: bool = False
+              ) -> list[list[tuple[str, list[SearchHit]]]]:
     """The searched clauses cut before each clause marked as an additional problem (one that
-    points back stays with the problem before it). The marked clause need not match an article
+    points back stays with the problem before it), and, in a ticket that announces several
+    problems (`numbered`), before each numbered item. The marked clause need not match an article
     strongly alone ("But the bigger problem: in production ..."): the segment is searched whole
     when none of its clauses does."""
     segments: list[list[tuple[str, list[SearchHit]]]] = []
     for clause, hits in searched:
-        starts = bool(_ADDITIONAL.search(clause) and not _POINTS_BACK.match(clause))
+        marked = _ADDITIONAL.search(clause) or (numbered and _LIST_ITEM.match(clause))
+        starts = bool(marked and not _POINTS_BACK.match(clause))
         if not segments or (starts and segments[-1]):
             segments.append([])
         segments[-1].append((clause, hits))

@@ -238,11 +238,13 @@ def test_posthoc_sets_figures_hold():
     # a role such as "consumer" qualifies the customer's app): 0.925, out of scope routed 8 of 8.
     # posthoc20 (40, blind, never tuned on) before / after all of session 13's rules: priority
     # 0.80 / 0.875 (in scope 27 / 30 of 32), category 0.90, out of scope routed 8 of 8, routed
-    # away 1 of 32 (0.031), both cited 2 of 4.
+    # away 1 of 32 (0.031), both cited 2 of 4. Then numbered items of a ticket that announces
+    # several problems ("Two things. 1) ... 2) ...") start one each: both cited posthoc16 2 -> 3
+    # of 4, posthoc19 3 -> 4 of 4; posthoc20 unchanged.
     for name, priority_in_scope, routed_to_person, routed_away, both_cited in (
-            ("posthoc20", 0.93, 1.0, 0.04, 0.5), ("posthoc19", 0.93, 1.0, 0.07, 0.75),
+            ("posthoc20", 0.93, 1.0, 0.04, 0.5), ("posthoc19", 0.93, 1.0, 0.07, 1.0),
             ("posthoc18", 0.9, 0.87, 0.04, 1.0),
-            ("posthoc16", 0.83, 0.8, 0.07, 0.5),
+            ("posthoc16", 0.83, 0.8, 0.07, 0.75),
             ("posthoc10", 0.96, 0.64, 0.04, 0.9), ("posthoc11", 1.0, 0.8, 0.04, 0.8),
             ("posthoc12", 0.71, 0.91, 0.08, 0.75), ("posthoc13", 0.96, 0.75, 0.04, 1.0),
             ("posthoc14", 0.93, 0.71, 0.07, 0.8), ("posthoc15", 0.77, 0.77, 0.04, 1.0)):

@@ -199,6 +199,19 @@ def test_more_ways_of_saying_a_second_problem_starts(marker):
     assert len(marked) == 2 and "pubsub-duplicates" in {p.slug for p in marked}, (marker, marked)
 
 
+def test_numbered_items_of_an_announced_list_are_problems_of_their_own():
+    # Neither item leads clearly without its number; "Two issues" and the numbers say two start.
+    listed = ("Two issues.\n1) Jobs we schedule through the Jobs API never run in our test cluster.\n"
+              "2) Lower priority: the subscriber gets each message twice.")
+    problems = split_problems(listed)
+    assert len(problems) == 2 and problems[1].slug == "pubsub-duplicates", problems
+    assert problems[0].slug in ("jobs-api-scheduling", "scheduler-unreachable")
+    # Numbered steps with no announcement are one problem told in steps.
+    steps = ("Jobs we schedule never run in our test cluster. Steps:\n1) schedule a job through the Jobs API\n"
+             "2) wait for its due time")
+    assert len(split_problems(steps)) == 1
+
+
 def test_between_problems_of_one_priority_what_the_customer_calls_the_main_one_leads():
     asked = ("Quick question before the real issue: when two users edit the same profile at the same "
              "moment, the last save silently wins. How do we make the second save fail instead? The "
