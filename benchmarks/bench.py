@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -118,12 +119,23 @@ def _metrics(service) -> dict[str, float]:
         if line.startswith("#"):
             continue
         name = line.split("{", 1)[0].split(" ", 1)[0]
-        if name in wanted:
-            try:
-                totals[name] = totals.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
-            except ValueError:
-                pass
+        if name not in wanted:
+            continue
+        try:
+            value = float(line.rsplit(" ", 1)[1])
+        except ValueError:
+            continue
+        totals[name] = totals.get(name, 0.0) + value
+        if name in _BY_COMPONENT:
+            # Which store or topic, and which operation, the calls go to: where to cut them.
+            labels = dict(_LABEL.findall(line))
+            key = f"{name}{{{labels.get('component', '?')}/{labels.get('operation', labels.get('topic', '?'))}}}"
+            totals[key] = totals.get(key, 0.0) + value
     return totals
+
+
+_BY_COMPONENT = ("dapr_component_state_count", "dapr_component_pubsub_egress_count")
+_LABEL = re.compile(r'(\w+)="([^"]*)"')
 
 
 def _metrics_delta(before: dict, after: dict, per: int) -> dict:
