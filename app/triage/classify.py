@@ -75,7 +75,7 @@ _URGENT_IMPACT = _cues(
     r"(?<!not )(?<!not very )(?<!isn't )(?<!no )\burgent(ly)?\b", r"\basap\b", r"\bas soon as possible\b",
     r"(?<!not an )(?<!no )\bemergency\b",
     r"\b(help|call|fix|respond|answer)( \w+)? (now|immediately|right away|right now|asap)\b",
-    r"\b(on|jump on) a call\b", r"\bplease call\b",
+    r"\b(on|jump on) a call\b", r"\bplease (call|phone|ring) (us|me)\b",
     r"\b(losing|bleeding|costing|cost|lose|lost) (us )?(\w+ ){0,2}(money|revenue|sales|business)\b",
     r"\brevenue\b", r"\bpaid orders\b",
 )
