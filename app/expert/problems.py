@@ -30,7 +30,7 @@ import re
 from pydantic import BaseModel
 
 from app.domain.triage import Priority
-from app.knowledge.search import SearchHit, get_knowledge_search
+from app.knowledge.search import SearchHit, analyze, get_knowledge_search
 from app.triage.classify import assess_priority
 
 # A clause's best article must score this much to count as a problem of its own (single-word
@@ -55,26 +55,41 @@ _WEIGHTIER = r"(bigger|biggest|main|real|more (urgent|important|pressing|serious
 _ADDITIONAL = re.compile(
     r"\b(also|separately|additionally|in addition|besides|moreover|on top of that|as well as"
     r"|while (we'?re|we are|i'?m|i am) at it|unrelated(ly)?|one more (thing|question|issue)"
-    r"|another (thing|question|issue|problem)"
+    r"|another (thing|question|issue|problem)|(second|third|other|next|last) (thing|question|issue|problem|point)"
     r"|on (a|an|another) (separate|different|other|unrelated)? ?note"
     rf"|(the )?{_WEIGHTIER} (problem|issue|concern))\b"
     r"|^p\.? ?s\b|\b(too|either|as well)\s*[.!?]?$", re.IGNORECASE)
 # What the customer says of a problem's weight, which orders problems of the same priority
 # ("Quick one first: ...", "The actual issue: ...").
 _SAID_MAIN = re.compile(rf"\b(the )?(actual|{_WEIGHTIER}) (reason|issue|problem|question|concern)\b"
+                        r"|\b(the )?(thing|part|one) (that )?(actually |really )?(worries|concerns|bothers|scares) (us|me)\b"
                         r"|\b(more|most) importantly\b", re.IGNORECASE)
 # Said against another problem: "quick question first", not a ticket opening "quick question".
 _SAID_MINOR = re.compile(r"\b(quick|small) (one|question|thing) (first|before)\b|\bside (question|note|thing)\b"
                          r"|\bminor (one|question|thing|issue|point)\b|\b(less|not|nothing) (pressing|urgent|important)\b"
                          r"|\bno rush\b|\blow(er)?[- ]priority\b", re.IGNORECASE)
 # A ticket that announces several problems ("Two things.", "a couple of issues") and numbers them:
-# each numbered item ("1) ...", "2. ...", "Second, ...") starts one. Numbered steps of one problem
+# each numbered or bulleted item ("1) ...", "2. ...", "- ...", "Second, ...") starts one. Numbered steps of one problem
 # ("1. deploy the app 2. call it") come with no such announcement.
-_ENUMERATION = re.compile(r"\b(two|2|three|3|a couple of|several|multiple|a few) (separate |different |unrelated "
-                          r"|distinct )?(things|issues|problems|questions|topics|points)\b", re.IGNORECASE)
-_LIST_ITEM = re.compile(r"^(\(?\d{1,2}[.)]|(first|second|third)(ly)?[,:])\s", re.IGNORECASE)
-# A line break before a numbered item ends a clause (the rest of the ticket's line breaks do not).
-_BEFORE_LIST_ITEM = re.compile(r"\s*\n\s*(?=\(?\d{1,2}[.)]\s)")
+_ENUMERATION = re.compile(r"\b(two|2|three|3|a couple of|several|multiple|a few)( [\w/-]+){0,2} (things|issues"
+                          r"|problems|questions|topics|points)\b", re.IGNORECASE)
+# (A number followed by a full stop is a clause of its own once clauses are cut: "1." alone.)
+_LIST_ITEM = re.compile(r"^(\(?(\d{1,2}[.)]|[a-h]\))|[-*\u2022]|(first|second|third)(ly)?[,:])(\s|$)", re.IGNORECASE)
+# A line break before a numbered item ends a clause (the rest of the ticket's line breaks do not);
+# before a bullet only where the ticket announces several problems: elsewhere a "- " line is as
+# likely a line of YAML.
+_BEFORE_NUMBERED_ITEM = re.compile(r"\s*\n\s*(?=\(?(?:\d{1,2}[.)]|[a-h]\))\s)")
+_BEFORE_LIST_ITEM = re.compile(r"\s*\n\s*(?=(?:\(?(?:\d{1,2}[.)]|[a-h]\))|[-*\u2022])\s)")
+# A sentence weighing one problem against the other, naming it ("The cron one matters more to
+# us", "b) is the one that hurts", "The 401 is what's blocking the team", "the outbox can wait").
+_REF = r"(?P<ref>(?:\b[\w-]+\)?\s*){1,4}?)"
+_MATTERS_MORE = re.compile(
+    _REF + r"\s*(matters? (more|most)|is (the one|what'?s?|what is) (that )?(hurts?|matters?|blocks?|blocking|is blocking"
+    r"|urgent|hurting)|is (more|most|the more|the most) (important|urgent|pressing|painful))\b", re.IGNORECASE)
+_CAN_WAIT = re.compile(_REF + r"\s*(can wait|is not urgent|isn'?t urgent|is less (important|urgent|pressing))\b",
+                       re.IGNORECASE)
+_REF_FILLER = frozenset({"the", "one", "ones", "issue", "problem", "thing", "question", "this", "that", "our",
+                         "with", "about", "of", "is", "and", "but", "whereas", "while", "to", "us", "me"})
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n+")
 _CLAUSE_BREAK = re.compile(r"(?<=[.!?;])\s+|\n+|,\s+(?:and|but)\s+|;\s*|\s+but\s+also\s+",
                            re.IGNORECASE)
@@ -91,11 +106,13 @@ class Problem(BaseModel):
 def split_problems(description: str) -> list[Problem]:
     """The ticket's problems, most impact first (then in the order written). One problem at
     least when any article matches: the whole description."""
-    text = "\n".join(" ".join(part.split()) for part in _BEFORE_LIST_ITEM.split(description.strip()))
+    numbered = bool(_ENUMERATION.search(description))
+    items = (_BEFORE_LIST_ITEM if numbered else _BEFORE_NUMBERED_ITEM).split(description.strip())
+    text = "\n".join(" ".join(item.split()) for item in items)
     search = get_knowledge_search()
     clauses = [c.strip() for c in _CLAUSE_BREAK.split(text) if c and c.strip()]
     searched = [(clause, search.search(clause, k=HITS_PER_PROBLEM)) for clause in clauses]
-    segments = _segments(searched, numbered=bool(_ENUMERATION.search(text)))
+    segments = _segments(searched, numbered=numbered)
     named: list[tuple[str, list[SearchHit]]] = []
     for segment in segments:
         strong = [(clause, hits) for clause, hits in segment if _names_a_problem(clause, hits)]
@@ -105,8 +122,8 @@ def split_problems(description: str) -> list[Problem]:
             strong = [(whole, hits)] if hits and hits[0].score >= MIN_PROBLEM_SCORE else []
         named.extend(strong)
     named = _with_unmarked_problems(text, named)
-    context = " ".join(clause for clause, _ in searched
-                       if all(clause not in other for other, _ in named))
+    unnamed = [[clause for clause, _ in segment if all(clause not in other for other, _ in named)]
+               for segment in segments]
 
     # Clauses whose best article is the same are one problem told in parts ("two VMs, test lab.
     # app-a cannot invoke app-b"): its impact is read from all of them, and it stands where it is
@@ -122,7 +139,7 @@ def split_problems(description: str) -> list[Problem]:
     problems: list[Problem] = []
     for slug in sorted(parts, key=told_at.__getitem__):
         told = " ".join(parts[slug])
-        priority, _ = assess_priority(f"{told} {context}", ticket=text)
+        priority, _ = assess_priority(f"{told} {_context(told, segments, unnamed)}", ticket=text)
         problems.append(Problem(text=told, slug=slug, score=best[slug][0].score,
                                 priority=priority, hits=best[slug]))
     if len(problems) < 2:
@@ -132,8 +149,53 @@ def split_problems(description: str) -> list[Problem]:
         return [Problem(text=text, slug=whole[0].slug, score=whole[0].score,
                         priority=assess_priority(text)[0], hits=whole)]
     # Stable: on equal priority what the customer says of a problem's weight, then written order.
-    problems.sort(key=lambda p: (PRIORITY_RANK[p.priority], _said_weight(p.text)))
+    weights = _weights_said_apart(text, problems)
+    problems.sort(key=lambda p: (PRIORITY_RANK[p.priority], weights.get(p.slug) or _said_weight(p.text)))
     return problems[:MAX_PROBLEMS]
+
+
+def _weights_said_apart(text: str, problems: list[Problem]) -> dict[str, int]:
+    """What the customer says of a problem's weight in a sentence of its own, naming it ("The cron
+    one matters more to us", "b) is the one that hurts", "the outbox can wait"): -1 for the main
+    problem, 1 for the minor one, by the slug of the problem named. A problem is named by its
+    place ("the first one", "a)", "2.") or by a word of its own text ("the 401", "the cron one")."""
+    weights: dict[str, int] = {}
+    written = sorted(problems, key=lambda p: _position(text, p.text))
+    for sentence in _SENTENCE_BREAK.split(text):
+        for pattern, weight in ((_MATTERS_MORE, -1), (_CAN_WAIT, 1)):
+            for match in pattern.finditer(sentence):
+                named = _named_problem(match.group("ref"), written, sentence)
+                if named is not None:
+                    weights.setdefault(named.slug, weight)
+    return weights
+
+
+def _named_problem(ref: str, written: list[Problem], weighing: str) -> Problem | None:
+    words = [w.lower() for w in re.findall(r"[\w-]+", ref)]
+    if not words:
+        return None
+    for places, at in ((("first", "a", "1"), 0), (("second", "b", "2", "other", "latter"), 1)):
+        if words[0] in places or (len(words) > 1 and words[-2] in places and words[-1] == "one"):
+            return written[at] if at < len(written) else None
+    if words[-1] in ("first", "latter") or (words[-1] == "former"):
+        return written[0] if words[-1] in ("first", "former") else written[-1]
+    content = analyze(" ".join(w for w in words if w not in _REF_FILLER))
+    # Not the weighing sentence itself: "the jobs can wait" names the jobs wherever it was read.
+    found = [p for p in written if content and set(content) <= set(analyze(p.text.replace(weighing.strip(), " ")))]
+    return found[0] if len(found) == 1 else None
+
+
+def _context(told: str, segments: list[list[tuple[str, list[SearchHit]]]], unnamed: list[list[str]]) -> str:
+    """The clauses that tell a problem's impact and place without naming a problem: in a ticket
+    the customer marked off into problems, those of the problem's own segments and of an opening
+    that names none ("Subject: two things ..."), not another problem's ("Nothing is broken" said of
+    the first problem says nothing of the second); otherwise all of them."""
+    if len(segments) == 1:
+        return " ".join(unnamed[0])
+    own = {i for i, segment in enumerate(segments) if any(clause in told for clause, _ in segment)}
+    if len(unnamed[0]) == len(segments[0]):  # an opening that names no problem
+        own.add(0)
+    return " ".join(clause for i in sorted(own) for clause in unnamed[i])
 
 
 def _segments(searched: list[tuple[str, list[SearchHit]]], numbered: bool = False

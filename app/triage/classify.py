@@ -65,7 +65,7 @@ _NON_PRODUCTION = _cues(
     r"\b(staging|stage environment|dev|development|test|testing|qa|uat|sandbox|demo)\b",
     r"\b(pre|non)-?prod(uction)?\b", r"\blocally\b", r"\b(on|in) local\b",
     r"\blocal (dev\w*|setup|machine|environment|env|cluster|run|test\w*|docker|kind|minikube)\b",
-    r"\b(laptop|macbook|workstation)\b",
+    r"\b(laptop|macbook|workstation)\b", r"\b(dev(eloper)? |test |home )?lab( machines?| environment| cluster)?\b",
     r"\bmy (machine|computer|pc)\b", r"\b(minikube|kind cluster|docker desktop)\b",
     r"\b(proof of concept|poc|prototype)\b", r"\bbuild agents?\b", r"\bci (pipeline|runner|job)s?\b",
 )
@@ -88,6 +88,7 @@ _NEGATED_PRODUCTION = _cues(
     r"\bnot (\w+ )?(in|on|into|to) prod(uction)? yet\b", r"\bnot yet (in|on|into|to|live in) prod(uction)?\b",
     r"\bnot (live|in prod(uction)?) yet\b",
     r"\bnothing (is )?(in|on|live in) prod(uction)? yet\b",
+    r"\b(neither|none) of (them|these|those|which|it)( is| are)? (in|on) prod(uction)?\b",
     r"\b(haven't|have not|hasn't|has not|not) (yet )?(gone|been|shipped|deployed|released|rolled out|pushed)"
     r"( (it|this|them|that))? (to|in|into) prod(uction)?\b",
     # Production as a worry, not as the place: "only in staging so far, but nervous about prod".
@@ -146,7 +147,8 @@ _OUTAGE = _cues(
     r"|connections?|messages?|events?|invocations?|orders?|payments?)\b",
     # Nothing gets through: "no payment is being processed", "not one activity runs".
     r"\b(none of|not (one|a single)|no)\b (\w+ ){1,5}(ever )?(is |are |gets? |getting |being |was |were |has |have "
-    r"|had |been )*(runs?|executes?|works?|processed|activated|delivered|started|arrives?|goes through|gets through"
+    r"|had |been )*(runs?|running|executes?|works?|processed|processing|activated|delivered|started|arrives?|arriving"
+    r"|goes through|gets through|completes?|completing|shipping|moving"
     r"|fulfilled|handled|consumed|received|served|completed|saved|written|fires?|fired|triggers?|triggered"
     r"|ships?|shipped|moves?|moved|progress(es|ed)?|proceeds?|(gone|got|went) through|placed)\b",
     # Nobody can do the thing: "no customer can log in", "we haven't been able to place a single order".
@@ -192,7 +194,10 @@ _WORKAROUND = _cues(
     r"|scaled|turned off|pinned|rolled back)\b",
     # Service restored by a step of theirs: "we deleted that component, so the API is back".
     r"\bso (the |our )?(\w+ ){0,3}(is|are) back\b", r"\b(is|are) back (up|online|to normal)\b",
-    r"\bmitigat\w*", r"\brolled back\b", r"\bby hand\b", r"\bmanually\b",
+    r"\bmitigat\w*", r"\brolled back\b", r"\bmanually\b",
+    # Doing the work by hand is a workaround; trying something by hand is a test ("when I call it by hand").
+    r"(?<!call it )(?<!called it )(?<!calling it )(?<!try it )(?<!tried it )(?<!test it )(?<!tested it )"
+    r"(?<!check it )(?<!checked it )(?<!run it )(?<!curl it )\bby hand\b",
     # Restored by a step of theirs: "we deleted the binding to get the pods healthy again".
     r"\bto get (\w+ ){0,3}(healthy|running|working|up|back)( again)?\b",
     r"\b(everything|it|all) (runs|works|is running|is working) (again|now)\b",
@@ -207,10 +212,10 @@ _SECURITY_EXPOSURE = _cues(
     r"\bexpos(ed|ure|ing)\b", r"\bleak(ed|ing|s)? (secrets?|credentials?|keys?|tokens?|passwords?)\b",
     r"\b(secrets?|credentials?|keys?|tokens?|passwords?) (are |were |is |was )?"
     r"(leak\w*|exposed|visible|logged)\b",
-    r"\bpublicly (accessible|reachable|readable)\b", r"\bwithout (any )?auth\w*\b",
+    r"\bpublicly (accessible|reachable|readable)\b", r"\bwithout (any )?(auth\w*|credentials?|tokens?)\b",
     r"\bunauthenticated access\b", r"\banyone can\b",
-    r"\b(any|every) (app|application|service|pod|user|tenant|team|namespace)s? (\w+ ){0,4}can (read|access|see"
-    r"|call|invoke|get|fetch)\b", r"\bvulnerab\w*", r"\bcve-\d+",
+    r"\b(any|every) (app|application|service|pod|user|tenant|team|namespace)s? (\w+ ){0,6}(can|could) (read|access"
+    r"|see|call|invoke|get|fetch|curl)\b", r"\bvulnerab\w*", r"\bcve-\d+",
     r"\bsecurity (incident|breach|hole)\b", r"\bbypass\w*",
     # Access that should not be: "that app has no business reading it".
     r"\bhas no business (reading|accessing|seeing|calling)\b",

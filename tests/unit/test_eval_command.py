@@ -266,6 +266,24 @@ def test_two_problem_tickets_get_an_article_for_each():
     assert figures["top_article_accuracy"] >= 1.0 and figures["in_scope_routed_away"] == 0.0
 
 
+@pytest.mark.parametrize(("name", "both_cited", "category"), [
+    # Session 13, 24 two-problem tickets each, written blind. posthoc21, measured blind: both cited
+    # 0.917, category 0.875; its misses led to "1." as a list item, bullets where problems are
+    # announced, "second issue", and each problem's impact read from its own part of the ticket
+    # (1.0, 0.917 since). posthoc22, measured blind after those (both cited 0.875 and category
+    # 0.667 before and after them), then tuned on: a sentence weighing one problem against the
+    # other ("the cron one matters more", "b) is the one that hurts", "the outbox can wait"),
+    # "neither of them in production", a lab is not production (category 0.833). posthoc23, never
+    # tuned on, before / after all of session 13: both cited 1.0 / 1.0, category 0.708 / 0.833,
+    # priority 0.792 / 0.75.
+    ("posthoc21", 1.0, 0.91), ("posthoc22", 0.87, 0.83), ("posthoc23", 1.0, 0.83)])
+def test_later_two_problem_sets_hold(name, both_cited, category):
+    figures = last_line_figures(run_eval(POSTHOC_SCOPE_TICKETS.with_name(f"{name}-two-problem-tickets.jsonl")))
+    assert figures["tickets"] == 24
+    assert figures["two_problems_both_cited_at_3"] >= both_cited
+    assert figures["category_accuracy"] >= category
+
+
 def test_out_of_scope_ticket_is_routed_away_and_cites_nothing(tmp_path):
     tickets = tmp_path / "tickets.jsonl"
     tickets.write_text(json.dumps({

@@ -212,6 +212,40 @@ def test_numbered_items_of_an_announced_list_are_problems_of_their_own():
     assert len(split_problems(steps)) == 1
 
 
+def test_bulleted_and_dotted_items_and_a_second_issue_start_problems():
+    # "1." is a clause of its own once clauses are cut at full stops; bullets count where the
+    # ticket announces its problems.
+    for listed in ("Two things:\n1. Jobs we schedule through the Jobs API never run in our test cluster.\n"
+                   "2. The subscriber gets each message twice.",
+                   "Two pub/sub points:\n- Jobs we schedule through the Jobs API never run in our test cluster.\n"
+                   "- The subscriber gets each message twice.",
+                   "First issue: jobs we schedule through the Jobs API never run in our test cluster. "
+                   "Second issue: the subscriber gets each message twice."):
+        assert "pubsub-duplicates" in {p.slug for p in split_problems(listed)}, listed
+
+
+def test_what_one_problem_says_of_its_impact_stays_with_it():
+    # "Nothing is broken by it" speaks of the first item, not of the production outage after it.
+    problems = split_problems(
+        "Two things.\n1. Which CLI version goes with runtime 1.15? Nothing is broken by it.\n"
+        "2. Our production booking system is down: every actor call times out, the sidecars cannot "
+        "connect to the placement service.")
+    assert problems[0].slug == "placement-unreachable" and problems[0].priority == "critical", problems
+
+
+@pytest.mark.parametrize("weighing", [
+    "The subscriber one matters more to us.", "b) is the one that hurts.", "The second one is more urgent.",
+    "The scheduling one can wait.", "The jobs can wait a week, the twice-delivered messages cannot."])
+def test_a_sentence_weighing_one_problem_against_the_other_orders_them(weighing):
+    # Both outside production (one priority): the customer's own weighing, in a sentence naming
+    # a problem by its place or by a word of it, puts the duplicates first.
+    ticket = ("Two issues, both in our test cluster:\na) Jobs we schedule through the Jobs API never run.\n"
+              "b) The subscriber gets each message twice.\n" + weighing)
+    problems = split_problems(ticket)
+    assert [p.slug for p in problems][:1] == ["pubsub-duplicates"], (weighing, problems)
+    assert problems[0].priority == problems[1].priority
+
+
 def test_between_problems_of_one_priority_what_the_customer_calls_the_main_one_leads():
     asked = ("Quick question before the real issue: when two users edit the same profile at the same "
              "moment, the last save silently wins. How do we make the second save fail instead? The "

@@ -328,3 +328,20 @@ def test_business_impact_says_production_where_no_environment_is_named(descripti
 ])
 def test_partial_impact_restoration_freeze_and_exposure(description, priority):
     assert assess_priority(description)[0] == priority
+
+
+@pytest.mark.parametrize(("description", "priority"), [
+    # "neither of them in production" is not production.
+    ("Two problems, neither of them in production: the sidecar refuses every call with 401.", "medium"),
+    # A lab is not production.
+    ("On our developer lab machines `dapr init` fails to download the binaries.", "medium"),
+    # Trying something by hand is a test, not a workaround; doing the work by hand is one.
+    ("In production the daprd container is OOMKilled every hour; its /healthz answers when I call it by hand.",
+     "high"),
+    ("In production the subscriber drops a third of the messages; we replay them by hand for now.", "medium"),
+    # Any pod reading what it should not, without credentials, is an exposure.
+    ("From any pod in the cluster our testers could curl the state API and read customer records.", "high"),
+    ("The state API answers from outside the namespace without any credentials.", "high"),
+])
+def test_lab_neither_by_hand_and_exposure_wordings(description, priority):
+    assert assess_priority(description)[0] == priority
