@@ -9,6 +9,12 @@ the rubric priority of the clause, read with the ticket's context sentences (env
 between problems of the same priority, what the customer says of their weight ("quick one
 first", "the actual issue") orders them, then the order they were written in.
 
+A ticket that announces several problems ("Two things:", "a couple of issues") and lists them
+("1) ...", "a) ...", "- ...") has one problem per item. Each problem's impact is read from its own
+part of such a ticket and from an opening that names no problem, not from another problem's part.
+A sentence weighing one problem against the other ("the cron one matters more", "b) can wait")
+orders problems of one priority; it names a problem by place or by a word of the problem's text.
+
 A clause that announces itself as an additional problem ("we also see ...", "separately, ...",
 "... is ignored too", "while we're at it", "the bigger problem: ...") cuts the description into
 segments, one problem each at most: there the customer, not the retrieval margin, says that a second problem starts. A segment in which no
@@ -88,6 +94,8 @@ _MATTERS_MORE = re.compile(
     r"|urgent|hurting)|is (more|most|the more|the most) (important|urgent|pressing|painful))\b", re.IGNORECASE)
 _CAN_WAIT = re.compile(_REF + r"\s*(can wait|is not urgent|isn'?t urgent|is less (important|urgent|pressing))\b",
                        re.IGNORECASE)
+_FIRST_PLACE = frozenset({"first", "former", "a", "1"})
+_SECOND_PLACE = frozenset({"second", "latter", "b", "2"})
 _REF_FILLER = frozenset({"the", "one", "ones", "issue", "problem", "thing", "question", "this", "that", "our",
                          "with", "about", "of", "is", "and", "but", "whereas", "while", "to", "us", "me"})
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n+")
@@ -171,14 +179,14 @@ def _weights_said_apart(text: str, problems: list[Problem]) -> dict[str, int]:
 
 
 def _named_problem(ref: str, written: list[Problem], weighing: str) -> Problem | None:
+    """The problem `ref` names, by its place or by its words; None when it names none, or several."""
     words = [w.lower() for w in re.findall(r"[\w-]+", ref)]
+    words = words[1:] if words[:1] == ["the"] else words
     if not words:
         return None
-    for places, at in ((("first", "a", "1"), 0), (("second", "b", "2", "other", "latter"), 1)):
-        if words[0] in places or (len(words) > 1 and words[-2] in places and words[-1] == "one"):
+    for places, at in ((_FIRST_PLACE, 0), (_SECOND_PLACE, 1)):
+        if words[0] in places:
             return written[at] if at < len(written) else None
-    if words[-1] in ("first", "latter") or (words[-1] == "former"):
-        return written[0] if words[-1] in ("first", "former") else written[-1]
     content = analyze(" ".join(w for w in words if w not in _REF_FILLER))
     # Not the weighing sentence itself: "the jobs can wait" names the jobs wherever it was read.
     found = [p for p in written if content and set(content) <= set(analyze(p.text.replace(weighing.strip(), " ")))]

@@ -176,11 +176,11 @@ _PARTIAL = _cues(
     r"\b(half|partly|partially)\b",
     # A share of the traffic: "about a third of the applications", "one in five claims", "10% of requests".
     r"\b(a|one|two) (third|quarter|fifth|tenth)s?\b", r"\b(one|1) (in|out of) (\d+|two|three|four|five|ten)\b",
+    r"(?<![\d.])([1-9]\d?) ?% of\b",
     # Down by a share, not down: "throughput is down ~40%".
     r"\b(down|dropped|fell|fallen) (by )?(~|about |around |roughly )?\d{1,2} ?%",
     # Part still works: "browsing orders still works".
     r"\bstill (works?|working|fine|flowing|flows)\b",
-    r"(?<![\d.])([1-9]\d?) ?% of\b",
     # The rest still works: "the rest of the platform is fine", "the other applications complete normally".
     r"\b(the )?(rest|others?)( of)?( \w+){0,3} (is|are|keeps?|stays?|stay|works?|completes?|complete|runs?|flows?|flowing)"
     r"( \w+)? (fine|normally|ok|working|as before|unaffected)\b",
