@@ -37,7 +37,7 @@ from pydantic import BaseModel
 
 from app.domain.triage import Priority
 from app.knowledge.search import SearchHit, analyze, get_knowledge_search
-from app.triage.classify import assess_priority
+from app.triage.classify import assess_priority, reports_or_asks
 
 # A clause's best article must score this much to count as a problem of its own (single-word
 # clauses such as "Dev cluster." score far lower).
@@ -98,6 +98,11 @@ _FIRST_PLACE = frozenset({"first", "former", "a", "1"})
 _SECOND_PLACE = frozenset({"second", "latter", "b", "2"})
 _REF_FILLER = frozenset({"the", "one", "ones", "issue", "problem", "thing", "question", "this", "that", "our",
                          "with", "about", "of", "is", "and", "but", "whereas", "while", "to", "us", "me"})
+# A sentence telling what the customer runs or is building ("We're designing a new order service
+# on Dapr.", "We run 3 placement replicas in prod") is the setup, not a problem, unless it also
+# reports a failure or asks.
+_SETUP_OPENING = re.compile(r"^(we|i)('re|'m| are| am)? (currently |now )?(designing|building|evaluating|planning|considering"
+                            r"|migrating|moving|running|using|run|use|have|host|deploy|operate)\b", re.IGNORECASE)
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n+")
 _CLAUSE_BREAK = re.compile(r"(?<=[.!?;])\s+|\n+|,\s+(?:and|but)\s+|;\s*|\s+but\s+also\s+",
                            re.IGNORECASE)
@@ -129,7 +134,8 @@ def split_problems(description: str) -> list[Problem]:
             hits = search.search(whole, k=HITS_PER_PROBLEM)
             strong = [(whole, hits)] if hits and hits[0].score >= MIN_PROBLEM_SCORE else []
         named.extend(strong)
-    named = _with_unmarked_problems(text, named)
+    named = [(clause, hits) for clause, hits in _with_unmarked_problems(text, named)
+             if not (_SETUP_OPENING.match(clause) and not reports_or_asks(clause))]
     unnamed = [[clause for clause, _ in segment if all(clause not in other for other, _ in named)]
                for segment in segments]
 

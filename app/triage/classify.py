@@ -120,7 +120,8 @@ _FAILURE = _cues(
     r"\bthrottl\w*", r"\bleak\w*", r"\bgarbage\b", r"\bdelayed\b", r"\boverwrit\w*",
     r"\bthrow(s|n|ing)?\b", r"\bempty\b", r"\bblank\b", r"\bunknown\b", r"\bunimplemented\b",
     r"\bnot implemented\b", r"\b(running|ran|runs) out of\b", r"\bout of (memory|disk|space)\b",
-    r"\bforever\b", r"\bignor(e|es|ed|ing)\b", r"\bblock(s|ed|ing)? the\b", r"\bblows? up\b",
+    r"\bforever\b", r"\bignor(e|es|ed|ing)\b",
+    r"\bkeeps? (printing|logging|saying|showing|retrying|restarting|crashing|failing|timing out|waiting)\b", r"\bblock(s|ed|ing)? the\b", r"\bblows? up\b",
     r"\bblew up\b", r"\bdead\b", r"\bnon-?determinis\w*", r"\blag(ging)?\b",
     r"\b(arrive|arrives|arriving|are|is) (\S+ ){0,3}late\b",
     # Falling behind is degradation: "the consumers are hours behind".
@@ -135,13 +136,14 @@ _OUTAGE = _cues(
     r"\boutage\b", r"(?<!without )(?<!no )(?<!zero )\bdowntime\b",
     r"\b(completely|entirely|totally|fully) (stopped|down|broken|unavailable|failing|dead|stuck|offline)\b",
     # "all calls fail", "every request is rejected"; not "fails every few hours" or "each time".
-    r"\b(all|every|each)\b(?! (time|times|day|hour|minute|night|week|morning|few|other)\b)(?![,.;:)])"
+    r"\b(all|every|each)\b(?! (time|times|day|hour|minute|night|week|morning|few|other|now|so)\b)(?![,.;:)])"
     r"[^.;]{0,60}\b(fail\w*|stopped|down|broken|lost|unavailable|rejected|refused|errors?|stuck"
     r"|tim(e|es|ed|ing) ?out|hang\w*|5\d\d|40[13])\b",
     # The quantifier after the failure: "failing for all customers", "timing out, every single one".
     r"\b(fail\w*|down|broken|dead|unavailable|reject\w*|refus\w*|erroring|errors?|tim(ed|ing) out|5\d\d)\b[^.;]{0,60}"
     r"\b(for (all|every|everyone|everybody)\b|every single one\b"
-    r"|(on|for|with) (every|each)( single)? (request|call|message|order|payment|invocation|event)\b)",
+    r"|(on|for|with) (every|each)( single)? (request|call|message|order|payment|invocation|event)\b"
+    r"|to (every|each|all)( single)? (customers?|users?|visitors?|shoppers?|callers?|clients?)\b)",
     # Turning all of them away: "the sidecar refuses every connection", "rejects all calls".
     r"\b(reject\w*|refus\w*|drop(s|ped|ping)|block(s|ed|ing)) (every|all|each)( single)? (\w+ )?(requests?|calls?"
     r"|connections?|messages?|events?|invocations?|orders?|payments?)\b",
@@ -162,6 +164,8 @@ _OUTAGE = _cues(
     r"\b(not|never) (received|processed|delivered|handled|consumed|run|ran|executed|sent|shipped|served)"
     r" (a single|one|any)\b",
     r"\bzero (\w+ ){0,2}(since|today|so far|in the last)\b",
+    r"\bzero (\w+ ){0,2}(is |are |was |were )?(being )?(served|processed|delivered|handled|getting through)\b",
+    r"\b(takes?|took|taking|brings?|brought|bringing) (the |our )?(entire|whole) (\w+ ){0,2}down\b",
     r"\b(cannot|can't|can not|unable to) \w+ (anybody|anyone|any (customer|user|order|payment)s?)\b",
     r"\bno (requests?|calls?|orders?|messages?|traffic) (get|gets|go|goes) through\b",
     r"\b100 ?%",
@@ -194,7 +198,7 @@ _WORKAROUND = _cues(
     r"|scaled|turned off|pinned|rolled back)\b",
     # Service restored by a step of theirs: "we deleted that component, so the API is back".
     r"\bso (the |our )?(\w+ ){0,3}(is|are) back\b", r"\b(is|are) back (up|online|to normal)\b",
-    r"\bmitigat\w*", r"\brolled back\b", r"\bmanually\b",
+    r"\bmitigat\w*", r"\brolled back\b", r"\bmanually\b", r"\b(is|it's|are|was) under control\b",
     # Doing the work by hand is a workaround; trying something by hand is a test ("when I call it by hand").
     r"(?<!call it )(?<!called it )(?<!calling it )(?<!try it )(?<!tried it )(?<!test it )(?<!tested it )"
     r"(?<!check it )(?<!checked it )(?<!run it )(?<!curl it )\bby hand\b",
@@ -259,7 +263,12 @@ _NO_IMPACT_YET = _cues(
 # errors". Their negations must not count as failures.
 _PURPOSE_CLAUSE = re.compile(
     r"\b(so (that )?([\w']+ ){0,8}?(never|cannot|can't|won't|don't|doesn't|do not|does not|will not)"
-    r"|to (avoid|prevent|make sure|ensure)|in order to)\b[^.;?!]*",
+    r"|to (avoid|prevent|make sure|ensure)|in order to"
+    # A warning heard is no symptom: "a colleague warned us the history would grow forever".
+    r"|warned (us|me))\b[^.;?!]*"
+    # Nor is a condition closed by a comma ("If it doesn't exist, ..."). One with no comma may run
+    # into its main clause ("if approval comes late the raise call returns and nothing happens"): kept.
+    r"|\b(if|unless|in case)\b[^,.;?!]*,",
     re.IGNORECASE)
 # A sentence that asks for something ("We'd like to see which workflows failed") is a request:
 # the rubric's feature or how-to request, not a failure report.
@@ -413,13 +422,30 @@ def without_environment(text: str) -> str:
     return text
 
 
+def reports_or_asks(text: str) -> bool:
+    """Whether a piece of a ticket reports a failure, asks, or requests something; else it only
+    gives the setup ("We run 3 placement replicas in prod (HA install).")."""
+    sentences = [s for s in _SENTENCES.split(" ".join(text.split())) if s.strip()]
+    return (any(_is_question(s) or _REQUEST_OPENING.match(s.strip()) for s in sentences)
+            or bool(_first(_FAILURE, _statements(text))) or bool(_first(_SECURITY_EXPOSURE, text))
+            or bool(_first(_RELEASE_BLOCKED, text)))
+
+
 def _statements(text: str) -> str:
     """The sentences that can report a failure: no questions, no goals, and no remarks about the
     environment ("we are not in production yet" reports no failure)."""
-    sentences = (_reported_part(s) for s in _SENTENCES.split(text)
-                 if not _REQUEST_OPENING.match(s.strip()))
+    sentences = (_reported_part(_after_request(s)) for s in _SENTENCES.split(text))
     return " ".join(_NO_FAILURE.sub("", _NEGATED_PRODUCTION.sub("", _PURPOSE_CLAUSE.sub("", s)))
                     for s in sentences)
+
+
+def _after_request(sentence: str) -> str:
+    """A sentence opening with a request reports nothing, except what follows the request after a
+    comma or a colon ("Please help fast, we are losing orders every minute")."""
+    if not _REQUEST_OPENING.match(sentence.strip()):
+        return sentence
+    rest = re.split(r"[,:;]\s+|\s[-\u2013\u2014]\s", sentence, maxsplit=1)
+    return rest[1] if len(rest) > 1 else ""
 
 
 def _reported_part(sentence: str) -> str:
@@ -433,7 +459,8 @@ def _reported_part(sentence: str) -> str:
 
 
 def _is_question(sentence: str) -> bool:
-    return sentence.rstrip().endswith("?") or bool(_QUESTION_OPENING.match(sentence.strip()))
+    opening = re.sub(r"^(and|but|so|also|plus)\s+", "", sentence.strip(), flags=re.IGNORECASE)
+    return sentence.rstrip().endswith("?") or bool(_QUESTION_OPENING.match(opening))
 
 
 def _first(pattern: re.Pattern[str], text: str) -> str | None:

@@ -91,6 +91,7 @@ _OWN_APP = frozenset({"app", "apps", "application", "applications", "service", "
                       # the role the customer's app plays: "our Spring Boot consumer"
                       "consumer", "consumers", "producer", "producers", "publisher", "publishers",
                       "subscriber", "subscribers", "worker", "workers", "backend", "frontend"})
+_COUNTS = frozenset({"two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "several", "multiple"})
 # Words that open a noun phrase without being its content.
 _DETERMINERS = frozenset({"a", "an", "the", "our", "my", "your", "their", "this", "these",
                           "those", "its"})
@@ -129,6 +130,8 @@ _DAPR_NOT_INVOLVED = re.compile(
     r"|no longer (use|uses|run|runs|using|running))\s+dapr\b(?!\s*(sidecars?|components?|apis?)\b)"
     # No sidecar where the problem is: "no sidecar in the path", "no sidecar anywhere in that path".
     r"|\bno (dapr |daprd )?sidecars? (anywhere|(\w+ )?(in|on) (the|that|this) (path|flow|call path|data path|chain))\b"
+    # Traffic that never gets to Dapr: "requests never even reach our Dapr-enabled pods".
+    r"|\b(never|don't|doesn't|do not|does not) (even )?(reach|get to|hit|touch) (our |the |any )?dapr"
     # Dapr kept to something else: "we only use Dapr for the notifications service".
     r"|\b(only|just) (use|uses|run|runs|using|running) dapr (for|in|on|with)\b"
     r"|\b(use|uses|run|runs) dapr only (for|in|on|with)\b",
@@ -313,6 +316,8 @@ def _opening_product(sentence: str, explaining) -> str | None:
         start += 1
     if start < len(words) and words[start].lower() in STOPWORDS:
         return None  # a question or a clause ("Is there", "After we"): no subject up front
+    if start < len(words) and (words[start].isdigit() or words[start].lower() in _COUNTS):
+        return None  # a count of machines or services ("three Ubuntu VMs ..."): the setup, no subject
     # The first word is capitalised anyway: a capital says nothing there.
     for i in range(max(start, 1), len(words)):
         word = words[i]

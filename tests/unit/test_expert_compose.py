@@ -246,6 +246,15 @@ def test_a_sentence_weighing_one_problem_against_the_other_orders_them(weighing)
     assert problems[0].priority == problems[1].priority
 
 
+def test_a_sentence_telling_the_setup_is_no_problem():
+    problems = split_problems("We're designing a new order service on Dapr. How do we save the order to the state "
+                              "store and publish OrderCreated atomically? And what is the pattern for messages "
+                              "that keep failing in the subscriber?")
+    # The setup sentence matched an article of its own (runtime-upgrade) and was read as the first problem.
+    assert [p.slug for p in problems][0] == "outbox-transactional", problems
+    assert "runtime-upgrade" not in {p.slug for p in problems}
+
+
 def test_between_problems_of_one_priority_what_the_customer_calls_the_main_one_leads():
     asked = ("Quick question before the real issue: when two users edit the same profile at the same "
              "moment, the last save silently wins. How do we make the second save fail instead? The "

@@ -345,3 +345,28 @@ def test_partial_impact_restoration_freeze_and_exposure(description, priority):
 ])
 def test_lab_neither_by_hand_and_exposure_wordings(description, priority):
     assert assess_priority(description)[0] == priority
+
+
+@pytest.mark.parametrize(("description", "priority"), [
+    # What follows a request is still reported.
+    ("In production the sidecars refuse the app's calls. Please help fast, we are losing orders every minute.",
+     "critical"),
+    # A condition, a warning heard and "every now and then" report no outage or failure.
+    ("Is there a way to reload a component without restarts? If it doesn't exist, take this as a feature request.",
+     "low"),
+    ("We are designing a long-running workflow. A colleague warned us its history would grow forever. "
+     "What is the pattern?", "low"),
+    ("In production every now and then one replica fails with an etag mismatch; we added a retry and it is "
+     "under control.", "medium"),
+    # An opening condition with no comma runs into its main clause: the failure there counts.
+    ("In our test cluster if the approval comes late the raise call returns success and nothing happens.",
+     "medium"),
+    # Outages said other ways.
+    ("In production the shop gives error 500 to every customer since the sidecars went missing.", "critical"),
+    ("In production the failing binding takes the entire gateway down and zero traffic is being served.",
+     "critical"),
+    # Something repeating is a failure.
+    ("In staging the sidecar keeps printing 'waiting for application to listen on port 3000'.", "medium"),
+])
+def test_requests_conditions_and_repetition(description, priority):
+    assert assess_priority(description)[0] == priority

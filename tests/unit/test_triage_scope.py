@@ -274,3 +274,9 @@ def test_a_subject_line_and_a_quoted_label_are_not_another_product():
     # The customer's own label for their app, in quotes or parentheses.
     assert evidence('Our assistant ("Ask Zorblax") fails: the conversation component returns 404.').other_product is None
     assert evidence("Our Zorblax assistant fails: the conversation component returns 404.").other_product == "Zorblax"
+
+
+def test_a_count_of_machines_opens_the_setup_not_a_subject():
+    found = evidence("Lab setup, no Kubernetes: three Zorblax VMs run one service each with dapr run, and "
+                     "invocation across subnets fails to resolve the app id.")
+    assert found.other_product is None
