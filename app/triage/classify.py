@@ -121,7 +121,9 @@ _FAILURE = _cues(
     r"\bthrow(s|n|ing)?\b", r"\bempty\b", r"\bblank\b", r"\bunknown\b", r"\bunimplemented\b",
     r"\bnot implemented\b", r"\b(running|ran|runs) out of\b", r"\bout of (memory|disk|space)\b",
     r"\bforever\b", r"\bignor(e|es|ed|ing)\b",
-    r"\bkeeps? (printing|logging|saying|showing|retrying|restarting|crashing|failing|timing out|waiting)\b", r"\bblock(s|ed|ing)? the\b", r"\bblows? up\b",
+    r"\bkeeps? (printing|logging|saying|showing|retrying|restarting|crashing|failing|timing out|waiting)\b",
+    # A resource near its limit: "at 85% memory". (A store that "keeps growing" is a how-to until it hurts.)
+    r"\b\d{2,3} ?% (of )?(its |the )?(memory|disk|cpu|capacity|full)\b", r"\bblock(s|ed|ing)? the\b", r"\bblows? up\b",
     r"\bblew up\b", r"\bdead\b", r"\bnon-?determinis\w*", r"\blag(ging)?\b",
     r"\b(arrive|arrives|arriving|are|is) (\S+ ){0,3}late\b",
     # Falling behind is degradation: "the consumers are hours behind".
@@ -207,7 +209,9 @@ _WORKAROUND = _cues(
     r"\b(everything|it|all) (runs|works|is running|is working) (again|now)\b",
     # A job that restarts or re-runs things on a schedule: "a CronJob that restarts the deployment at 3am".
     r"\b(cron ?jobs?|scripts?|scheduled (job|task)s?|jobs?)\b[^.;]{0,20}\b(that|which|to) (restart|bounce|re-?run"
-    r"|retr|re-?deploy|recycle)\w*",
+    r"|retr|re-?deploy|recycle|delet|clean|purg|prun|trim)\w*",
+    # A stopgap that holds: "that's holding for now".
+    r"\bholding (up )?for now\b", r"\b(that|this|it)('s| is) holding\b(?! up)",
     r"(?<!after )(?<!since )(?<!when )(?<!once )\b(we|i)( currently| just| now)? (retry|re-?run|re-?submit"
     r"|re-?publish|re-?queue|restart|bounce)\w*\b[^.;]{0,40}\b(for now|every (night|day|morning|hour|few)"
     r"|each (night|day|morning|time)|nightly|daily|hourly|in code|by hand|so)\b",
@@ -221,6 +225,9 @@ _SECURITY_EXPOSURE = _cues(
     r"\b(any|every) (app|application|service|pod|user|tenant|team|namespace)s? (\w+ ){0,6}(can|could) (read|access"
     r"|see|call|invoke|get|fetch|curl)\b", r"\bvulnerab\w*", r"\bcve-\d+",
     r"\bsecurity (incident|breach|hole)\b", r"\bbypass\w*",
+    # A secret posted where it should not be: "attached a .env file that contains live access keys".
+    r"\b(attached|posted|pasted|committed|pushed|uploaded)\b(?:[^.;]|\.(?=\S)){0,60}\b(access keys?|secrets?|credentials?"
+    r"|passwords?|api keys?|tokens?)\b",
     # Access that should not be: "that app has no business reading it".
     r"\bhas no business (reading|accessing|seeing|calling)\b",
     r"\bshould(n't| not) (be able to )?(read|access|see|fetch|get) (\w+ ){0,3}(secrets?|passwords?|credentials?|keys?|tokens?)\b",

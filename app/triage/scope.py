@@ -132,6 +132,8 @@ _DAPR_NOT_INVOLVED = re.compile(
     r"|\bno (dapr |daprd )?sidecars? (anywhere|(\w+ )?(in|on) (the|that|this) (path|flow|call path|data path|chain))\b"
     # Traffic that never gets to Dapr: "requests never even reach our Dapr-enabled pods".
     r"|\b(never|don't|doesn't|do not|does not) (even )?(reach|get to|hit|touch) (our |the |any )?dapr"
+    # Dapr said to be well: "the Dapr apps behind it look healthy".
+    r"|\bdapr\b(\s+[\w-]+){0,3}?\s+(look|looks|is|are|seem|seems)\s+(healthy|fine|ok|okay|unaffected|normal)\b"
     # Dapr kept to something else: "we only use Dapr for the notifications service".
     r"|\b(only|just) (use|uses|run|runs|using|running) dapr (for|in|on|with)\b"
     r"|\b(use|uses|run|runs) dapr only (for|in|on|with)\b",

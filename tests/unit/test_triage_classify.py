@@ -370,3 +370,20 @@ def test_lab_neither_by_hand_and_exposure_wordings(description, priority):
 ])
 def test_requests_conditions_and_repetition(description, priority):
     assert assess_priority(description)[0] == priority
+
+
+@pytest.mark.parametrize(("description", "priority"), [
+    # A store near its limit in production, cleaned by a nightly script: a problem with a workaround.
+    ("The Redis behind our workflows in production is at 85% memory; a script that deletes old keys runs "
+     "every night. What is the supported cleanup?", "medium"),
+    # A store that keeps growing, asked about: a how-to (as the development set labels it).
+    ("Our actor state store keeps growing with keys of completed workflows. How do we clean them up?", "low"),
+    # A stopgap that holds is a workaround; "holding up the release" is not.
+    ("In production the consumer applies some events twice; a dedup table in front of it is holding for now.",
+     "medium"),
+    ("In production the summary feature fails for some tenants. This is holding up their onboarding.", "high"),
+    # A secret posted where it should not be is an exposure.
+    ("Yesterday an engineer attached a .env file with live access keys to a ticket; please delete it.", "high"),
+])
+def test_capacity_stopgaps_and_posted_secrets(description, priority):
+    assert assess_priority(description)[0] == priority

@@ -280,3 +280,9 @@ def test_a_count_of_machines_opens_the_setup_not_a_subject():
     found = evidence("Lab setup, no Kubernetes: three Zorblax VMs run one service each with dapr run, and "
                      "invocation across subnets fails to resolve the app id.")
     assert found.other_product is None
+
+
+def test_dapr_said_to_be_healthy_is_dapr_not_involved():
+    assessment = assess_scope("Production is down: our Zorblax ingress lost its certificate and serves the default "
+                              "backend. The Dapr apps behind it look healthy.")
+    assert not assessment.in_scope and "Dapr is not involved" in assessment.reason
