@@ -251,9 +251,14 @@ def test_posthoc_sets_figures_hold():
     # Dapr pods" says Dapr is not involved; a sentence telling what the customer runs or builds is
     # no problem (priority 1.0 on it since). posthoc25 (40, blind, never tuned on), session start /
     # end: priority 0.825 / 0.90 (in scope 27 / 30 of 32), category 0.975 / 0.95, out of scope
-    # routed 7 of 8, routed away 0 of 32, both cited 3 of 4.
+    # routed 7 of 8, routed away 0 of 32, both cited 3 of 4. Then tuned on (a store at 85% memory
+    # is a failure; a cleanup script and a stopgap that holds are workarounds; a secret posted
+    # where it should not be is an exposure; Dapr said to be healthy is Dapr not involved): 0.95.
+    # posthoc26 (40, blind, never tuned on), session start / end: priority 0.825 / 0.85 (in scope
+    # 26 / 27 of 32), category 0.95, out of scope routed 8 of 8, routed away 0, both cited 4 of 4.
     for name, priority_in_scope, routed_to_person, routed_away, both_cited in (
-            ("posthoc25", 0.93, 0.87, 0.0, 0.75), ("posthoc24", 0.96, 1.0, 0.0, 1.0),
+            ("posthoc26", 0.84, 1.0, 0.0, 1.0),
+            ("posthoc25", 1.0, 0.87, 0.0, 0.75), ("posthoc24", 0.96, 1.0, 0.0, 1.0),
             ("posthoc20", 0.93, 1.0, 0.04, 0.5), ("posthoc19", 0.93, 1.0, 0.07, 1.0),
             ("posthoc18", 0.9, 0.87, 0.04, 1.0),
             ("posthoc16", 0.83, 0.8, 0.07, 0.75),
