@@ -298,6 +298,9 @@ def test_production_said_by_the_customers_it_serves(description, priority):
     assert assess_priority(description)[0] == priority
 
 
+# Impact said in other words: the business hurt where no environment is named, a share or the rest
+# still working, a service restored by the customer, a frozen release, access that should not be,
+# requests, conditions and warnings, repetition, a store near its limit, stopgaps, posted secrets.
 @pytest.mark.parametrize(("description", "priority"), [
     # No environment named, but the business is hurt: that is production.
     ("URGENT: every call to the inventory sidecar returns 503 since the certificate rotation.", "critical"),
@@ -306,12 +309,6 @@ def test_production_said_by_the_customers_it_serves(description, priority):
     # Said not to be urgent, or no impact language: not production.
     ("Not urgent: every call to the inventory sidecar returns 503 on my branch build.", "medium"),
     ("Every call to the inventory sidecar returns 503 since the certificate rotation.", "medium"),
-])
-def test_business_impact_says_production_where_no_environment_is_named(description, priority):
-    assert assess_priority(description)[0] == priority
-
-
-@pytest.mark.parametrize(("description", "priority"), [
     # A share of production failing, or one feature while the rest works, is a degradation.
     ("In production one in ten checkout calls fails with a timeout from the sidecar.", "high"),
     ("In production 20% of publishes fail with 500, everything else is fine.", "high"),
@@ -325,12 +322,6 @@ def test_business_impact_says_production_where_no_environment_is_named(descripti
     ("The analytics app has no business reading the payments secret, but its sidecar returns it.", "high"),
     ("Not a single customer has managed to check out since the deploy in production: the cart sidecar "
      "returns 500.", "critical"),
-])
-def test_partial_impact_restoration_freeze_and_exposure(description, priority):
-    assert assess_priority(description)[0] == priority
-
-
-@pytest.mark.parametrize(("description", "priority"), [
     # "neither of them in production" is not production.
     ("Two problems, neither of them in production: the sidecar refuses every call with 401.", "medium"),
     # A lab is not production.
@@ -342,12 +333,6 @@ def test_partial_impact_restoration_freeze_and_exposure(description, priority):
     # Any pod reading what it should not, without credentials, is an exposure.
     ("From any pod in the cluster our testers could curl the state API and read customer records.", "high"),
     ("The state API answers from outside the namespace without any credentials.", "high"),
-])
-def test_lab_neither_by_hand_and_exposure_wordings(description, priority):
-    assert assess_priority(description)[0] == priority
-
-
-@pytest.mark.parametrize(("description", "priority"), [
     # What follows a request is still reported.
     ("In production the sidecars refuse the app's calls. Please help fast, we are losing orders every minute.",
      "critical"),
@@ -367,12 +352,6 @@ def test_lab_neither_by_hand_and_exposure_wordings(description, priority):
      "critical"),
     # Something repeating is a failure.
     ("In staging the sidecar keeps printing 'waiting for application to listen on port 3000'.", "medium"),
-])
-def test_requests_conditions_and_repetition(description, priority):
-    assert assess_priority(description)[0] == priority
-
-
-@pytest.mark.parametrize(("description", "priority"), [
     # A store near its limit in production, cleaned by a nightly script: a problem with a workaround.
     ("The Redis behind our workflows in production is at 85% memory; a script that deletes old keys runs "
      "every night. What is the supported cleanup?", "medium"),
@@ -385,5 +364,5 @@ def test_requests_conditions_and_repetition(description, priority):
     # A secret posted where it should not be is an exposure.
     ("Yesterday an engineer attached a .env file with live access keys to a ticket; please delete it.", "high"),
 ])
-def test_capacity_stopgaps_and_posted_secrets(description, priority):
+def test_impact_and_its_absence_read_however_they_are_said(description, priority):
     assert assess_priority(description)[0] == priority
