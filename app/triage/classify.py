@@ -140,7 +140,7 @@ _OUTAGE = _cues(
     # "all calls fail", "every request is rejected"; not "fails every few hours" or "each time".
     r"\b(all|every|each)\b(?! (time|times|day|hour|minute|night|week|morning|few|other|now|so)\b)(?![,.;:)])"
     r"[^.;]{0,60}\b(fail\w*|stopped|down|broken|lost|unavailable|rejected|refused|errors?|stuck"
-    r"|tim(e|es|ed|ing) ?out|hang\w*|5\d\d|40[13])\b",
+    r"|tim(e|es|ed|ing) ?out|hang\w*|crash\w*|5\d\d|40[13])\b",
     # The quantifier after the failure: "failing for all customers", "timing out, every single one".
     r"\b(fail\w*|down|broken|dead|unavailable|reject\w*|refus\w*|erroring|errors?|tim(ed|ing) out|5\d\d)\b[^.;]{0,60}"
     r"\b(for (all|every|everyone|everybody)\b|every single one\b"
@@ -152,7 +152,7 @@ _OUTAGE = _cues(
     # Nothing gets through: "no payment is being processed", "not one activity runs".
     r"\b(none of|not (one|a single)|no)\b (\w+ ){1,5}(ever )?(is |are |gets? |getting |being |was |were |has |have "
     r"|had |been )*(runs?|running|executes?|works?|processed|processing|activated|delivered|started|arrives?|arriving"
-    r"|goes through|gets through|completes?|completing|shipping|moving"
+    r"|goes through|gets through|completes?|completing|shipping|moving|serving"
     r"|fulfilled|handled|consumed|received|served|completed|saved|written|fires?|fired|triggers?|triggered"
     r"|ships?|shipped|moves?|moved|progress(es|ed)?|proceeds?|(gone|got|went) through|placed)\b",
     # Nobody can do the thing: "no customer can log in", "we haven't been able to place a single order".
@@ -190,7 +190,7 @@ _PARTIAL = _cues(
     # The rest still works: "the rest of the platform is fine", "the other applications complete normally".
     r"\b(the )?(rest|others?)( of)?( \w+){0,3} (is|are|keeps?|stays?|stay|works?|completes?|complete|runs?|flows?|flowing)"
     r"( \w+)? (fine|normally|ok|working|as before|unaffected)\b",
-    r"\b(everything|all) else (is |still )?(fine|works|working|unaffected)\b",
+    r"\b(everything|all) else( \w+){0,4} (is |still )?(fine|works|working|unaffected)\b",
 )
 _WORKAROUND = _cues(
     r"\bwork(ed|ing)? ?around\b", r"\bfor now we\b", r"\bstop-?gap\b",
@@ -228,6 +228,8 @@ _SECURITY_EXPOSURE = _cues(
     # A secret posted where it should not be: "attached a .env file that contains live access keys".
     r"\b(attached|posted|pasted|committed|pushed|uploaded)\b(?:[^.;]|\.(?=\S)){0,60}\b(access keys?|secrets?|credentials?"
     r"|passwords?|api keys?|tokens?)\b",
+    # What a pen test or an audit found reachable: "during a pen test ... the storefront can call /admin/refund".
+    r"\b(pen ?test\w*|penetration test\w*|audit\w*)\b[^.;]{0,80}\b(can|could) (call|read|access|reach|invoke|see|fetch)\b",
     # Access that should not be: "that app has no business reading it".
     r"\bhas no business (reading|accessing|seeing|calling)\b",
     r"\bshould(n't| not) (be able to )?(read|access|see|fetch|get) (\w+ ){0,3}(secrets?|passwords?|credentials?|keys?|tokens?)\b",
@@ -275,7 +277,9 @@ _PURPOSE_CLAUSE = re.compile(
     r"|warned (us|me))\b[^.;?!]*"
     # Nor is a condition closed by a comma ("If it doesn't exist, ..."). One with no comma may run
     # into its main clause ("if approval comes late the raise call returns and nothing happens"): kept.
-    r"|\b(if|unless|in case)\b[^,.;?!]*,",
+    r"|\b(if|unless|in case)\b[^,.;?!]*,"
+    # A hypothetical: "If the pod dies between the calls we'd have a payment nobody hears about".
+    r"|\bif\b[^.;?!]*\b(would|we'd|it'd|could|might)\b[^.;?!]*",
     re.IGNORECASE)
 # A sentence that asks for something ("We'd like to see which workflows failed") is a request:
 # the rubric's feature or how-to request, not a failure report.

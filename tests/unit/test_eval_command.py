@@ -256,8 +256,13 @@ def test_posthoc_sets_figures_hold():
     # where it should not be is an exposure; Dapr said to be healthy is Dapr not involved): 0.95.
     # posthoc26 (40, blind, never tuned on), session start / end: priority 0.825 / 0.85 (in scope
     # 26 / 27 of 32), category 0.95, out of scope routed 8 of 8, routed away 0, both cited 4 of 4.
+    # Then tuned on (a pen test's finding is an exposure; "none of our services are serving", every
+    # pod crashlooping; "everything else in the helpdesk works" is partial; a hypothetical "if ...
+    # we'd" reports nothing): 0.95. posthoc27 (40, blind, never tuned on), session start / end:
+    # priority 0.925 / 0.95 (in scope 31 / 32 of 32), category 0.925 / 0.95, out of scope routed 8
+    # of 8, routed away 0, both cited 2 of 4 both times.
     for name, priority_in_scope, routed_to_person, routed_away, both_cited in (
-            ("posthoc26", 0.84, 1.0, 0.0, 1.0),
+            ("posthoc27", 1.0, 1.0, 0.0, 0.5), ("posthoc26", 0.96, 1.0, 0.0, 1.0),
             ("posthoc25", 1.0, 0.87, 0.0, 0.75), ("posthoc24", 0.96, 1.0, 0.0, 1.0),
             ("posthoc20", 0.93, 1.0, 0.04, 0.5), ("posthoc19", 0.93, 1.0, 0.07, 1.0),
             ("posthoc18", 0.9, 0.87, 0.04, 1.0),

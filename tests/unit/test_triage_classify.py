@@ -363,6 +363,15 @@ def test_production_said_by_the_customers_it_serves(description, priority):
     ("In production the summary feature fails for some tenants. This is holding up their onboarding.", "high"),
     # A secret posted where it should not be is an exposure.
     ("Yesterday an engineer attached a .env file with live access keys to a ticket; please delete it.", "high"),
+    # What a pen test found reachable is an exposure.
+    ("During a pen test the public shop app could call the admin route of the payments app in production.", "high"),
+    # Nothing served, every pod crashing: an outage; one feature down while everything else works: degraded.
+    ("In prod every pod in the namespace crashloops on a component and none of our services are serving traffic.",
+     "critical"),
+    ("In production every Conversation API call fails with 401; everything else in the helpdesk works.", "high"),
+    # A hypothetical is no report.
+    ("Design question: if the pod dies between the save and the publish we'd lose the event. Is there an outbox?",
+     "low"),
 ])
 def test_impact_and_its_absence_read_however_they_are_said(description, priority):
     assert assess_priority(description)[0] == priority
