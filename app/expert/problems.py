@@ -79,13 +79,15 @@ _SAID_MINOR = re.compile(r"\b(quick|small) (one|question|thing) (first|before)\b
 # ("1. deploy the app 2. call it") come with no such announcement.
 _ENUMERATION = re.compile(r"\b(two|2|three|3|a couple of|several|multiple|a few)( [\w/-]+){0,2} (things|issues"
                           r"|problems|questions|topics|points)\b", re.IGNORECASE)
+_NUMBER = r"\(?(?:\d{1,2}[.)]|[a-h]\))"  # "1.", "2)", "(3)", "a)"
+_BULLET = r"[-*\u2022]"
 # (A number followed by a full stop is a clause of its own once clauses are cut: "1." alone.)
-_LIST_ITEM = re.compile(r"^(\(?(\d{1,2}[.)]|[a-h]\))|[-*\u2022]|(first|second|third)(ly)?[,:])(\s|$)", re.IGNORECASE)
+_LIST_ITEM = re.compile(rf"^(?:{_NUMBER}|{_BULLET}|(first|second|third)(ly)?[,:])(\s|$)", re.IGNORECASE)
 # A line break before a numbered item ends a clause (the rest of the ticket's line breaks do not);
 # before a bullet only where the ticket announces several problems: elsewhere a "- " line is as
 # likely a line of YAML.
-_BEFORE_NUMBERED_ITEM = re.compile(r"\s*\n\s*(?=\(?(?:\d{1,2}[.)]|[a-h]\))\s)")
-_BEFORE_LIST_ITEM = re.compile(r"\s*\n\s*(?=(?:\(?(?:\d{1,2}[.)]|[a-h]\))|[-*\u2022])\s)")
+_BEFORE_NUMBERED_ITEM = re.compile(rf"\s*\n\s*(?={_NUMBER}\s)")
+_BEFORE_LIST_ITEM = re.compile(rf"\s*\n\s*(?=(?:{_NUMBER}|{_BULLET})\s)")
 # A sentence weighing one problem against the other, naming it ("The cron one matters more to
 # us", "b) is the one that hurts", "The 401 is what's blocking the team", "the outbox can wait").
 _REF = r"(?P<ref>(?:\b[\w-]+\)?\s*){1,4}?)"

@@ -286,6 +286,10 @@ _PURPOSE_CLAUSE = re.compile(
 _REQUEST_OPENING = re.compile(
     r"^(please|(we|i)('d| would| want to| wish to) (like|love|want|prefer)|(we|i) (want|need to|have to)\b)",
     re.IGNORECASE)
+# Where a request ends and a report may follow: "Please help fast, we are losing orders".
+_AFTER_REQUEST = re.compile(r"[,:;]\s+|\s[-\u2013\u2014]\s")
+# "And what happens ...?" opens like a question once its conjunction is set aside.
+_LEADING_CONJUNCTION = re.compile(r"^(and|but|so|also|plus)\s+", re.IGNORECASE)
 _SENTENCES = re.compile(r"(?<=[.!?;])\s+|\n+")
 # A blank line, or a line break before a list item ("1) ...", "- ..."): a sentence ends there
 # even without its full stop. A single line break inside a paragraph (a wrapped line) does not.
@@ -455,7 +459,7 @@ def _after_request(sentence: str) -> str:
     comma or a colon ("Please help fast, we are losing orders every minute")."""
     if not _REQUEST_OPENING.match(sentence.strip()):
         return sentence
-    rest = re.split(r"[,:;]\s+|\s[-\u2013\u2014]\s", sentence, maxsplit=1)
+    rest = _AFTER_REQUEST.split(sentence, maxsplit=1)
     return rest[1] if len(rest) > 1 else ""
 
 
@@ -470,7 +474,7 @@ def _reported_part(sentence: str) -> str:
 
 
 def _is_question(sentence: str) -> bool:
-    opening = re.sub(r"^(and|but|so|also|plus)\s+", "", sentence.strip(), flags=re.IGNORECASE)
+    opening = _LEADING_CONJUNCTION.sub("", sentence.strip())
     return sentence.rstrip().endswith("?") or bool(_QUESTION_OPENING.match(opening))
 
 
