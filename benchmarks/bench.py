@@ -129,12 +129,14 @@ def _metrics(service) -> dict[str, float]:
         if name in _BY_COMPONENT:
             # Which store or topic, and which operation, the calls go to: where to cut them.
             labels = dict(_LABEL.findall(line))
-            key = f"{name}{{{labels.get('component', '?')}/{labels.get('operation', labels.get('topic', '?'))}}}"
+            where = labels.get("grpc_server_method") or (
+                f"{labels.get('component', '?')}/{labels.get('operation', labels.get('topic', '?'))}")
+            key = f"{name}{{{where}}}"
             totals[key] = totals.get(key, 0.0) + value
     return totals
 
 
-_BY_COMPONENT = ("dapr_component_state_count", "dapr_component_pubsub_egress_count")
+_BY_COMPONENT = ("dapr_component_state_count", "dapr_component_pubsub_egress_count", "dapr_grpc_io_server_completed_rpcs")
 _LABEL = re.compile(r'(\w+)="([^"]*)"')
 
 

@@ -100,11 +100,15 @@ _FIRST_PLACE = frozenset({"first", "former", "a", "1"})
 _SECOND_PLACE = frozenset({"second", "latter", "b", "2"})
 _REF_FILLER = frozenset({"the", "one", "ones", "issue", "problem", "thing", "question", "this", "that", "our",
                          "with", "about", "of", "is", "and", "but", "whereas", "while", "to", "us", "me"})
-# A sentence telling what the customer runs or is building ("We're designing a new order service
-# on Dapr.", "We run 3 placement replicas in prod") is the setup, not a problem, unless it also
-# reports a failure or asks.
+# A sentence telling what the customer runs, is building or changed ("We're designing a new order
+# service on Dapr.", "We run 3 placement replicas in prod") is the setup, not a problem, unless it
+# also reports a failure or asks.
 _SETUP_OPENING = re.compile(r"^(we|i)('re|'m| are| am)? (currently |now )?(designing|building|evaluating|planning|considering"
-                            r"|migrating|moving|running|using|run|use|have|host|deploy|operate)\b", re.IGNORECASE)
+                            r"|migrating|moving|running|using|run|use|have|host|deploy|operate"
+                            # what they changed, before the failure it caused ("We moved all workloads
+                            # into a new namespace this morning.")
+                            r"|moved|migrated|upgraded|switched|renamed|deployed|rolled out|changed|installed)\b",
+                            re.IGNORECASE)
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n+")
 _CLAUSE_BREAK = re.compile(r"(?<=[.!?;])\s+|\n+|,\s+(?:and|but)\s+|;\s*|\s+but\s+also\s+",
                            re.IGNORECASE)

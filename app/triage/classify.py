@@ -49,7 +49,12 @@ _PRODUCTION = _cues(
     r"\blive (\w+ ){0,2}(system|site|website|environment|env|cluster|traffic|service|platform|app|api"
     r"|storefront|shop|store|portal|database|db|data|customers?|users?|apps?|applications?|orders?|payments?"
     r"|transactions?)s?\b",
-    r"\bgo-?live\b", r"\bcustomers\b", r"\b(our|the|paying|real|end) users\b", r"\boutage\b",
+    r"\bgo-?live\b", r"\bcustomers\b",
+    # A release that went out: "since release 2.3 went out this afternoon" (not one to staging).
+    r"\b(release|version|deploy\w*|v?\d+(\.\d+)+)\b[^.;]{0,20}\b(went out|went live|shipped|rolled out)\b"
+    r"(?! to (staging|dev|test|qa|uat)\b)",
+    # A hotfix patches what runs: "after this morning's hotfix every claim workflow fails".
+    r"\bhot-?fix(es|ed)?\b(?![^.;]{0,30}\b(staging|dev|test|qa|uat)\b)", r"\b(our|the|paying|real|end) users\b", r"\boutage\b",
     r"\b(customer|user|public)-facing\b",
     # A declared top severity is a production incident: "SEV1:", "Sev-0", "severity 1", "P1 incident".
     r"\bsev(erity)?[- ]?[01]\b", r"\bp[01] (incident|outage|issue)\b",
@@ -75,9 +80,13 @@ _URGENT_IMPACT = _cues(
     r"(?<!not )(?<!not very )(?<!isn't )(?<!no )\burgent(ly)?\b", r"\basap\b", r"\bas soon as possible\b",
     r"(?<!not an )(?<!no )\bemergency\b",
     r"\b(help|call|fix|respond|answer)( \w+)? (now|immediately|right away|right now|asap)\b",
-    r"\b(on|jump on) a call\b", r"\bplease (call|phone|ring) (us|me)\b",
+    r"\b(on|jump on) a call\b",
+    r"\bneed (someone|somebody|a person|an engineer|help|you)( \w+){0,3} (now|immediately|right away|right now|asap|urgently)\b", r"\bplease (call|phone|ring) (us|me)\b",
     r"\b(losing|bleeding|costing|cost|lose|lost) (us )?(\w+ ){0,2}(money|revenue|sales|business)\b",
     r"\brevenue\b", r"\bpaid orders\b",
+    # A count of the business's own work held up: "Around 4,000 orders are queued".
+    r"\b\d[\d,.]*k? (orders|payments|shipments|parcels|claims|settlements|invoices|bookings)\b[^.;]{0,30}"
+    r"\b(queued|stuck|waiting|frozen|lost|pending|piling up|backed up)\b",
 )
 # "This is not production yet"; but "works in staging, not in production" is about production.
 _NEGATED_PRODUCTION = _cues(
@@ -98,7 +107,9 @@ _NEGATED_PRODUCTION = _cues(
 )
 _FAILURE = _cues(
     r"\bfail(?!over)\w*", r"\berr(or|ors|_\w+)?\b", r"\bexception\b", r"\bcrash\w*", r"\bpanic\w*",
-    r"\brefus\w*", r"denied\b", r"\bunauthori[sz]ed\b", r"\bforbidden\b", r"\b[45]\d\d\b",
+    r"\brefus\w*", r"denied\b", r"\bunauthori[sz]ed\b", r"\bforbidden\b",
+    # A status code, not a quantity ("400 GB", "500 messages", "404 ms"); "500 errors" is one.
+    r"\b[45]\d\d\b(?!\s*(?:[kmgt]i?b|ms|%|(?!(?:errors|responses|codes|statuses)\b)[a-z]+s)\b)",
     r"\btime(d|s)? ?outs?\b", r"\bhang(s|ing)?\b", r"\bstuck\b", r"\bbroken\b", r"\bbr(oke|eaks|eaking)\b",
     r"\bnot (work\w*|\w+ing|found|called|delivered|received|triggered|fired|picked up)\b",
     # Negations describe misbehaviour ("doesn't start"), except about the customer's own setup
@@ -132,6 +143,7 @@ _FAILURE = _cues(
 # Words that say the whole service is affected, not part of it.
 _OUTAGE = _cues(
     r"\b(is|are|was|were|went|goes|going)( \w+)? down\b(?! (by |about |around |roughly )?~?\d)",
+    r"\b(is|are|was|were|went|goes|going)( \w+)? offline\b",
     r"\b(site|system|service|everything|prod|production) (is |was |went )?down\b",
     # The whole of a thing stopped: "our whole billing backend is stopped".
     r"\b(whole|entire) (\w+ ){0,3}(is|are|was|were|has|have)( been)? (stopped|down|dead|broken|offline|halted)\b",
@@ -159,11 +171,14 @@ _OUTAGE = _cues(
     r"\b(no|not a single|not one) (customer|user|visitor|shopper|one|body)s? (can|could|is able to|was able to"
     r"|(has |have |had )?managed to)\b",
     r"\bnobody (can|could|is able to)\b",
+    r"\bnone (have|has|had|are|were|is|was)( been)? (\w+ )?(shipped|processed|delivered|completed|started|received"
+    r"|handled|sent|paid|dispatched)\b",
     r"\b(haven't|have not|hasn't|has not|hadn't|had not) been able to (\w+ ){1,2}(a single|any)\b",
     r"\bnothing (\w+ )?(works|runs|moves|happens|progresses|proceeds|gets through|goes through|fires)\b",
+    r"\bnothing (is |was |has been |gets? )?(being )?(consum|process|deliver|arriv|receiv|publish|execut)(ed|ing)\b",
     # Not one thing done: "fulfilment has not received a single message", "zero picks since 19:00",
     # "we cannot charge anybody".
-    r"\b(not|never) (received|processed|delivered|handled|consumed|run|ran|executed|sent|shipped|served)"
+    r"\b(not|never|hasn't|haven't|hadn't) (received|processed|delivered|handled|consumed|run|ran|executed|sent|shipped|served)"
     r" (a single|one|any)\b",
     r"\bzero (\w+ ){0,2}(since|today|so far|in the last)\b",
     r"\bzero (\w+ ){0,2}(is |are |was |were )?(being )?(served|processed|delivered|handled|getting through)\b",
@@ -174,7 +189,8 @@ _OUTAGE = _cues(
 )
 _DATA_LOSS = _cues(
     r"\bdata loss\b", r"\b(losing|lost|lose) (data|messages|events|orders|records|state)\b",
-    r"\b(data|messages|events|orders|records|state) (are|were|is|was|get|got) (lost|deleted|corrupted)\b",
+    r"\b(data|messages|events|orders|records|state|transactions|payments) (are|were|is|was|get|got)( being)?"
+    r" (lost|deleted|corrupted|dropped)\b",
     r"\bcorrupt\w*",
 )
 # Said to be partial: the production failure is a degradation, not an outage.
@@ -200,12 +216,13 @@ _WORKAROUND = _cues(
     r"|scaled|turned off|pinned|rolled back)\b",
     # Service restored by a step of theirs: "we deleted that component, so the API is back".
     r"\bso (the |our )?(\w+ ){0,3}(is|are) back\b", r"\b(is|are) back (up|online|to normal)\b",
-    r"\bmitigat\w*", r"\brolled back\b", r"\bmanually\b", r"\b(is|it's|are|was) under control\b",
+    # Trying is not yet a workaround: "trying to mitigate we applied a change (that did nothing)".
+    r"(?<!trying to )(?<!tried to )(?<!try to )(?<!attempting to )(?<!attempt to )\bmitigat\w*", r"\brolled back\b", r"\bmanually\b", r"\b(is|it's|are|was) under control\b",
     # Doing the work by hand is a workaround; trying something by hand is a test ("when I call it by hand").
     r"(?<!call it )(?<!called it )(?<!calling it )(?<!try it )(?<!tried it )(?<!test it )(?<!tested it )"
     r"(?<!check it )(?<!checked it )(?<!run it )(?<!curl it )\bby hand\b",
     # Restored by a step of theirs: "we deleted the binding to get the pods healthy again".
-    r"\bto get (\w+ ){0,3}(healthy|running|working|up|back)( again)?\b",
+    r"(?<!trying )(?<!tried )(?<!try )(?<!attempting )(?<!attempted )\bto get (\w+ ){0,3}(healthy|running|working|up|back)( again)?\b",
     r"\b(everything|it|all) (runs|works|is running|is working) (again|now)\b",
     # A job that restarts or re-runs things on a schedule: "a CronJob that restarts the deployment at 3am".
     r"\b(cron ?jobs?|scripts?|scheduled (job|task)s?|jobs?)\b[^.;]{0,20}\b(that|which|to) (restart|bounce|re-?run"
@@ -279,7 +296,7 @@ _PURPOSE_CLAUSE = re.compile(
     # into its main clause ("if approval comes late the raise call returns and nothing happens"): kept.
     r"|\b(if|unless|in case)\b[^,.;?!]*,"
     # A hypothetical: "If the pod dies between the calls we'd have a payment nobody hears about".
-    r"|\bif\b[^.;?!]*\b(would|we'd|it'd|could|might)\b[^.;?!]*",
+    r"|\bif\b[^.;?!]*\b(would|we'd|it'd|could|might|ends? up)\b[^.;?!]*",
     re.IGNORECASE)
 # A sentence that asks for something ("We'd like to see which workflows failed") is a request:
 # the rubric's feature or how-to request, not a failure report.

@@ -260,8 +260,16 @@ def test_posthoc_sets_figures_hold():
     # pod crashlooping; "everything else in the helpdesk works" is partial; a hypothetical "if ...
     # we'd" reports nothing): 0.95. posthoc27 (40, blind, never tuned on), session start / end:
     # priority 0.925 / 0.95 (in scope 31 / 32 of 32), category 0.925 / 0.95, out of scope routed 8
-    # of 8, routed away 0, both cited 2 of 4 both times.
+    # of 8, routed away 0, both cited 2 of 4 both times. posthoc28 (40, written blind at the start
+    # of session 14 and measured before any change): priority 0.825 (in scope 26 of 32), category
+    # 0.925, out of scope routed 7 of 8, routed away 2 of 32, both cited 4 of 4. Then tuned on: a
+    # status code is not a quantity ("400 GB"); "if ... we end up" is hypothetical; trying to
+    # mitigate is no workaround; "is offline" is down; "hasn't received a single one", "nothing is
+    # consuming" are outages; a release that went out is production; "need someone on this right
+    # now" is urgent; dropped transactions are lost data; a sentence telling what the customer
+    # changed ("We moved all workloads ...") is the setup: priority 0.95 (in scope 30 of 32).
     for name, priority_in_scope, routed_to_person, routed_away, both_cited in (
+            ("posthoc28", 0.93, 0.87, 0.07, 1.0),
             ("posthoc27", 1.0, 1.0, 0.0, 0.5), ("posthoc26", 0.96, 1.0, 0.0, 1.0),
             ("posthoc25", 1.0, 0.87, 0.0, 0.75), ("posthoc24", 0.96, 1.0, 0.0, 1.0),
             ("posthoc20", 0.93, 1.0, 0.04, 0.5), ("posthoc19", 0.93, 1.0, 0.07, 1.0),
@@ -297,8 +305,13 @@ def test_two_problem_tickets_get_an_article_for_each():
     # other ("the cron one matters more", "b) is the one that hurts", "the outbox can wait"),
     # "neither of them in production", a lab is not production (category 0.833). posthoc23, never
     # tuned on, before / after all of session 13: both cited 1.0 / 1.0, category 0.708 / 0.833,
-    # priority 0.792 / 0.75.
-    ("posthoc21", 1.0, 0.91), ("posthoc22", 0.87, 0.83), ("posthoc23", 1.0, 0.83)])
+    # priority 0.792 / 0.75. Session 14: "is offline" became an outage, so in posthoc22's PH22-002
+    # a side question and the main problem tie at critical and the one written first leads
+    # (category 0.833 -> 0.792). posthoc29 (24, blind, measured before session 14's rules): both
+    # cited 0.75, category 0.833, priority 0.79; after them (a hotfix is production, "none have
+    # shipped", a count of orders queued): priority 0.875, the rest unchanged.
+    ("posthoc21", 1.0, 0.91), ("posthoc22", 0.87, 0.79), ("posthoc23", 1.0, 0.83),
+    ("posthoc29", 0.75, 0.83)])
 def test_later_two_problem_sets_hold(name, both_cited, category):
     figures = last_line_figures(run_eval(POSTHOC_SCOPE_TICKETS.with_name(f"{name}-two-problem-tickets.jsonl")))
     assert figures["tickets"] == 24
