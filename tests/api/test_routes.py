@@ -137,6 +137,34 @@ def test_decisions_beyond_the_admission_bound_answer_503_and_record_nothing(worl
     assert client.post("/support/approve/T-21", json={"approved": True}).status_code == 202
 
 
+def test_a_decision_waits_for_the_workflows_answer_on_the_read_model_not_by_polling_the_workflow(world):
+    client, workflows, _, read_model, _ = world
+    client.app.dependency_overrides[get_settings] = lambda: Settings(decision_ack_timeout=5, approval_timeout=3600)
+    workflows.instances["T-33"] = waiting("T-33")
+
+    def workflow_applies_later(instance, event, data):
+        # The workflow's turn answers the decision, then the next step records it.
+        def turn():
+            instance.custom_status.update(stage="notifying", acks=[
+                {"decision_id": data["decision_id"], "revision": 0, "outcome": "applied"}])
+            read_model.apply(ProgressRecord(ticket_id="T-33", seq=6, progress=TicketProgress(
+                customer_id="CUST001", stage="notifying")))
+        threading.Timer(0.4, turn).start()
+
+    workflows.on_event = workflow_applies_later
+    reads = []
+    read_workflow = workflows.get
+    workflows.get = lambda *args, **kwargs: reads.append(args) or read_workflow(*args, **kwargs)
+    began = time.monotonic()
+    response = client.post("/support/approve/T-33", json={"approved": True})
+    elapsed = time.monotonic() - began
+    assert response.status_code == 202 and response.json()["status"] == "accepted", response.text
+    assert 0.4 <= elapsed < 1.0, elapsed  # as soon as the workflow recorded it
+    # Read to validate the decision, before raising it, at the first re-read (0.25 s) and once the
+    # read model moved: not every 10-100 ms in between.
+    assert len(reads) <= 4, reads
+
+
 def test_a_refused_decision_is_409_with_the_workflows_reason(world):
     client, workflows, *_ = world
     workflows.instances["T-4"] = waiting("T-4")
