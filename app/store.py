@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from typing import Any, Callable
 
 from dapr.clients import DaprClient
@@ -27,10 +29,44 @@ def _is_etag_conflict(error: DaprGrpcError) -> bool:
     return error.code().name in {"ABORTED", "FAILED_PRECONDITION"} or "etag" in text or "no item was updated" in text
 
 
+class WriteOnceCache:
+    """Copies of records that are written once and never change (keys starting with one of
+    `prefixes`), so that reading one again costs no call to the sidecar: the status of a waiting
+    ticket shows its stored proposal at every read, and the steps read back what an earlier step
+    stored. Only what a store answered or accepted is kept, never an absence; the least recently
+    used copy goes first beyond `max_entries`. Thread-safe (the API's and the worker's threads)."""
+
+    def __init__(self, prefixes: tuple[str, ...], max_entries: int = 4096):
+        self.prefixes, self.max_entries = prefixes, max_entries
+        self._copies: OrderedDict[str, str] = OrderedDict()  # key -> JSON: every reader gets its own copy
+        self._lock = threading.Lock()
+
+    def holds(self, key: str) -> bool:
+        return key.startswith(self.prefixes)
+
+    def get(self, key: str) -> Any | None:
+        with self._lock:
+            text = self._copies.get(key)
+            if text is not None:
+                self._copies.move_to_end(key)
+        return json.loads(text) if text is not None else None
+
+    def put(self, key: str, value: Any) -> None:
+        if value is None or not self.holds(key):
+            return
+        text = json.dumps(value)
+        with self._lock:
+            self._copies[key] = text
+            self._copies.move_to_end(key)
+            while len(self._copies) > self.max_entries:
+                self._copies.popitem(last=False)
+
+
 class StateStore:
-    def __init__(self, client: DaprClient, store_name: str):
+    def __init__(self, client: DaprClient, store_name: str, write_once: WriteOnceCache | None = None):
         self._client = client
         self.name = store_name
+        self._write_once = write_once
 
     def get(self, key: str) -> tuple[Any | None, str | None]:
         """(value, etag); (None, None) when the key is absent."""
@@ -40,13 +76,27 @@ class StateStore:
         return json.loads(item.data), item.etag or None
 
     def get_value(self, key: str) -> Any | None:
-        return self.get(key)[0]
+        if self._write_once is not None and (kept := self._write_once.get(key)) is not None:
+            return kept
+        value = self.get(key)[0]
+        if self._write_once is not None:
+            self._write_once.put(key, value)
+        return value
 
     def get_many(self, keys: list[str]) -> dict[str, Any]:
-        if not keys:
-            return {}
-        items = self._client.get_bulk_state(self.name, keys).items
-        return {item.key: json.loads(item.data) for item in items if item.data}
+        found = {}
+        if self._write_once is not None:
+            found = {key: kept for key in keys if (kept := self._write_once.get(key)) is not None}
+        missing = [key for key in keys if key not in found]
+        if not missing:
+            return found
+        items = self._client.get_bulk_state(self.name, missing).items
+        for item in items:
+            if item.data:
+                found[item.key] = json.loads(item.data)
+                if self._write_once is not None:
+                    self._write_once.put(item.key, found[item.key])
+        return found
 
     def get_many_with_etags(self, keys: list[str]) -> dict[str, tuple[Any | None, str | None]]:
         """{key: (value, etag)} in one call; (None, None) for an absent key."""
@@ -83,9 +133,13 @@ class StateStore:
         the key already exists."""
         for _ in range(5):
             if self._insert(key, value):
+                if self._write_once is not None:
+                    self._write_once.put(key, value)
                 return True, value
             current, _etag = self.get(key)
             if current is not None:
+                if self._write_once is not None:
+                    self._write_once.put(key, current)
                 return False, current
         raise ETagConflict(key)
 

@@ -13,7 +13,8 @@ from app.core.sidecar_deadline import sidecar_deadline
 from app.delivery.sent_log import MailpitSentLog, SentLog
 from app.readmodel.store import ReadModel
 from app.services.workflow_gateway import DaprWorkflows, WorkflowGateway
-from app.store import StateStore
+from app.domain.stored import WRITE_ONCE_PREFIXES
+from app.store import StateStore, WriteOnceCache
 
 
 @dataclass
@@ -26,6 +27,8 @@ class Services:
     faults: FaultPlan = field(default_factory=FaultPlan)
     # The mail server's log, asked when a delivery's outcome is unknown (None: not configured).
     sent_log: SentLog | None = None
+    # Copies of the records store's write-once records, shared by the routes and the steps.
+    write_once: WriteOnceCache = field(default_factory=lambda: WriteOnceCache(WRITE_ONCE_PREFIXES))
 
     def store(self, name: str) -> StateStore:
         return StateStore(self.dapr, name)
@@ -41,7 +44,7 @@ class Services:
     @property
     def records(self) -> StateStore:
         """analysis-state: proposals, notifications, decisions, publish markers, the inbox."""
-        return self.store(self.settings.analysis_store)
+        return StateStore(self.dapr, self.settings.analysis_store, write_once=self.write_once)
 
     def close(self) -> None:
         for closeable in (self.dapr, self.workflows, self.read_model, self.sent_log):

@@ -7,6 +7,11 @@ them instead of their text, app/workflows/ticket_workflow.py) and the views that
 
 from __future__ import annotations
 
+# Records written once (insert-if-absent) and never changed or deleted afterwards: the propose
+# step's analysis, the notify step's notification and the first decision of a revision. A copy
+# read once stays true, so the app keeps one (app/store.py, WriteOnceCache).
+WRITE_ONCE_PREFIXES = ("analysis:", "notification:", "decision:")
+
 
 def analysis_key(ticket_id: str, revision: int) -> str:
     """The propose step's record of a revision (app/activities/solution.py)."""
