@@ -143,9 +143,16 @@ class StateStore:
                 return False, current
         raise ETagConflict(key)
 
-    def update(self, key: str, change: Callable[[Any | None], Any], attempts: int = 20) -> Any:
+    def update(self, key: str, change: Callable[[Any | None], Any], attempts: int = 20,
+               likely_absent: bool = False) -> Any:
         """Read-modify-write with optimistic concurrency: retried when the ETag has moved (or,
-        for a key that did not exist, when someone else created it first)."""
+        for a key that did not exist, when someone else created it first). `likely_absent`: the
+        key is usually new (a first receipt), so the insert is tried before any read: one call
+        instead of two when it is, and a read and a write as before when it is not."""
+        if likely_absent:
+            first = change(None)
+            if self._insert(key, first):
+                return first
         for _ in range(attempts):
             current, etag = self.get(key)
             new_value = change(current)

@@ -25,4 +25,5 @@ def record_receipt(store: StateStore, topic: str, ticket_id: str, message_id: st
                                        "received_at": datetime.now(timezone.utc).isoformat()})
         return record
 
-    return store.update(inbox_key(topic, ticket_id), add)
+    # Usually the first message of its topic for the ticket: inserted without a read first.
+    return store.update(inbox_key(topic, ticket_id), add, likely_absent=True)

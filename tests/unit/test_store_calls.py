@@ -1,5 +1,6 @@
-"""StateStore with a WriteOnceCache over a scripted DaprClient: a write-once record read again
-costs no call; every other key, and a record not there yet, is read from the store each time."""
+"""StateStore over a scripted DaprClient, counting the calls it makes: with a WriteOnceCache a
+write-once record read again costs no call, while every other key, and a record not there yet,
+is read from the store each time; an update of a key that is usually new inserts first."""
 
 from __future__ import annotations
 
@@ -94,3 +95,15 @@ def test_a_losing_insert_keeps_what_the_store_holds_and_the_oldest_copy_goes_fir
     client.calls.clear()
     assert store.get_value(analysis_key("T-5", 0)) == {"first": True}  # evicted: read again
     assert client.calls == [f"get {analysis_key('T-5', 0)}"]
+
+
+def test_an_update_of_a_key_likely_absent_inserts_with_one_call_and_still_updates_an_existing_one():
+    store, client = store_with_cache()
+    append = lambda record: {"n": (record or {"n": 0})["n"] + 1}  # noqa: E731
+    assert store.update("inbox:solution-ready:T-8", append, likely_absent=True) == {"n": 1}
+    assert client.calls == ["save inbox:solution-ready:T-8"]
+    client.calls.clear()
+    assert store.update("inbox:solution-ready:T-8", append, likely_absent=True) == {"n": 2}
+    assert client.calls == ["save inbox:solution-ready:T-8", "get inbox:solution-ready:T-8",
+                            "save inbox:solution-ready:T-8"]
+    assert json.loads(client.data["inbox:solution-ready:T-8"]) == {"n": 2}
