@@ -53,6 +53,8 @@ _PRODUCTION = _cues(
     # A release that went out: "since release 2.3 went out this afternoon" (not one to staging).
     r"\b(release|version|deploy\w*|v?\d+(\.\d+)+)\b[^.;]{0,20}\b(went out|went live|shipped|rolled out)\b"
     r"(?! to (staging|dev|test|qa|uat)\b)",
+    r"\b(since|after) (yesterday's|today's|this morning's|last night's|friday's|the last|our last|last week's) "
+    r"(release|rollout)\b",
     # A hotfix patches what runs: "after this morning's hotfix every claim workflow fails".
     r"\bhot-?fix(es|ed)?\b(?![^.;]{0,30}\b(staging|dev|test|qa|uat)\b)", r"\b(our|the|paying|real|end) users\b", r"\boutage\b",
     r"\b(customer|user|public)-facing\b",
@@ -150,12 +152,14 @@ _OUTAGE = _cues(
     r"\boutage\b", r"(?<!without )(?<!no )(?<!zero )\bdowntime\b",
     r"\b(completely|entirely|totally|fully) (stopped|down|broken|unavailable|failing|dead|stuck|offline)\b",
     # "all calls fail", "every request is rejected"; not "fails every few hours" or "each time".
-    r"\b(all|every|each)\b(?! (time|times|day|hour|minute|night|week|morning|few|other|now|so)\b)(?![,.;:)])"
-    r"[^.;]{0,60}\b(fail\w*|stopped|down|broken|lost|unavailable|rejected|refused|errors?|stuck"
+    # Not per occurrence: "each restart drops in-flight requests" says how often, not how much.
+    r"\b(all|every|each)\b(?! (time|times|day|hour|minute|night|week|morning|few|other|now|so|restart|deploy"
+    r"|deployment|release|rollout)s?\b)(?![,.;:)])"
+    r"[^.;]{0,60}\b(fail\w*|stopped|down|broken|lost|unavailable|unreachable|rejected|refused|errors?|stuck"
     r"|tim(e|es|ed|ing) ?out|hang\w*|crash\w*|5\d\d|40[13])\b",
     # The quantifier after the failure: "failing for all customers", "timing out, every single one".
-    r"\b(fail\w*|down|broken|dead|unavailable|reject\w*|refus\w*|erroring|errors?|tim(ed|ing) out|5\d\d)\b[^.;]{0,60}"
-    r"\b(for (all|every|everyone|everybody)\b|every single one\b"
+    r"\b(fail\w*|down|broken|dead|unavailable|unreachable|reject\w*|refus\w*|erroring|errors?|tim(ed|ing) out|5\d\d)\b"
+    r"[^.;]{0,60}\b((for|from) (all|every|everyone|everybody)\b|every single one\b"
     r"|(on|for|with) (every|each)( single)? (request|call|message|order|payment|invocation|event)\b"
     r"|to (every|each|all)( single)? (customers?|users?|visitors?|shoppers?|callers?|clients?)\b)",
     # Turning all of them away: "the sidecar refuses every connection", "rejects all calls".
@@ -164,7 +168,7 @@ _OUTAGE = _cues(
     # Nothing gets through: "no payment is being processed", "not one activity runs".
     r"\b(none of|not (one|a single)|no)\b (\w+ ){1,5}(ever )?(is |are |gets? |getting |being |was |were |has |have "
     r"|had |been )*(runs?|running|executes?|works?|processed|processing|activated|delivered|started|arrives?|arriving"
-    r"|goes through|gets through|completes?|completing|shipping|moving|serving"
+    r"|goes through|gets through|going through|getting through|completes?|completing|shipping|moving|serving"
     r"|fulfilled|handled|consumed|received|served|completed|saved|written|fires?|fired|triggers?|triggered"
     r"|ships?|shipped|moves?|moved|progress(es|ed)?|proceeds?|(gone|got|went) through|placed)\b",
     # Nobody can do the thing: "no customer can log in", "we haven't been able to place a single order".
@@ -175,7 +179,7 @@ _OUTAGE = _cues(
     r"|handled|sent|paid|dispatched)\b",
     r"\b(haven't|have not|hasn't|has not|hadn't|had not) been able to (\w+ ){1,2}(a single|any)\b",
     r"\bnothing (\w+ )?(works|runs|moves|happens|progresses|proceeds|gets through|goes through|fires)\b",
-    r"\bnothing (is |was |has been |gets? )?(being )?(consum|process|deliver|arriv|receiv|publish|execut)(ed|ing)\b",
+    r"\bnothing (is |was |has been |gets? )?(being )?(consum|process|deliver|arriv|receiv|publish|execut|reach)(ed|ing)\b",
     # Not one thing done: "fulfilment has not received a single message", "zero picks since 19:00",
     # "we cannot charge anybody".
     r"\b(not|never|hasn't|haven't|hadn't) (received|processed|delivered|handled|consumed|run|ran|executed|sent|shipped|served)"
@@ -202,7 +206,10 @@ _PARTIAL = _cues(
     # Down by a share, not down: "throughput is down ~40%".
     r"\b(down|dropped|fell|fallen) (by )?(~|about |around |roughly )?\d{1,2} ?%",
     # Part still works: "browsing orders still works".
-    r"\bstill (works?|working|fine|flowing|flows)\b",
+    r"\bstill (works?|working|fine|flowing|flows|serving)\b",
+    # A small share failing or a share of capacity left: "we get ~5% errors", "we're at ~40% capacity".
+    r"(?<![\d.])~?[1-9]\d?(\.\d+)? ?% (errors?|error rate|failures?|failed|of (the )?(requests|calls|traffic))\b",
+    r"\bat ~?[1-9]\d? ?% (of )?(capacity|throughput)\b",
     # The rest still works: "the rest of the platform is fine", "the other applications complete normally".
     r"\b(the )?(rest|others?)( of)?( \w+){0,3} (is|are|keeps?|stays?|stay|works?|completes?|complete|runs?|flows?|flowing)"
     r"( \w+)? (fine|normally|ok|working|as before|unaffected)\b",
@@ -252,7 +259,8 @@ _SECURITY_EXPOSURE = _cues(
     r"\bshould(n't| not) (be able to )?(read|access|see|fetch|get) (\w+ ){0,3}(secrets?|passwords?|credentials?|keys?|tokens?)\b",
 )
 _RELEASE_BLOCKED = _cues(
-    r"\bblock(s|ed|ing|er)?\b[^.;]{0,40}\b(release|go-?live|launch|rollout|cutover|deployment)\b",
+    # Not Dapr's "building block" ("built on the conversation building block ... our Azure deployment").
+    r"(?<!building )\bblock(s|ed|ing|er)?\b[^.;]{0,40}\b(release|go-?live|launch|rollout|cutover|deployment)\b",
     r"\b(release|go-?live|launch|rollout|cutover)\b[^.;]{0,30}\b(blocked|on hold|delayed|frozen)\b",
     r"\b(won't|will not|doesn't|does not) let us (ship|release|go live|deploy)\b",
     r"\b(froze|frozen|halted|held back)\b (\w+ ){0,2}(release|go-?live|launch|rollout)s?\b",

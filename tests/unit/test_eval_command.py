@@ -268,11 +268,18 @@ def test_posthoc_sets_figures_hold():
     # consuming" are outages; a release that went out is production; "need someone on this right
     # now" is urgent; dropped transactions are lost data; a sentence telling what the customer
     # changed ("We moved all workloads ...") is the setup: priority 0.95 (in scope 30 of 32).
-    # posthoc30 (40, written blind during session 14, never tuned on), session start / end:
-    # priority 0.725 / 0.75 (in scope 24 / 25 of 32), category 0.875, out of scope routed 8 of 8,
-    # routed away 1 of 32, both cited 6 of 6.
+    # posthoc30 (40, written blind during session 14), measured blind at the session's start and
+    # after the rules above: priority 0.725 / 0.75 (in scope 24 / 25 of 32), category 0.875, out of
+    # scope routed 8 of 8, routed away 1 of 32, both cited 6 of 6. Then tuned on: "building
+    # block" blocks no release; "each restart" says how often, not how much; "unreachable from all
+    # 14 warehouses" is an outage; "~5% errors", "at ~40% capacity", "still serving" are partial;
+    # "since yesterday's release" is production; "nothing is reaching", "no bookings are going
+    # through": 0.875 (in scope 29 of 32). posthoc31 (40, blind, measured at the session's start
+    # and after all of the above): priority 0.625 (in scope 20 of 32) both times, category 0.875,
+    # out of scope routed 8 of 8, routed away 2 of 32, both cited 3 of 4.
     for name, priority_in_scope, routed_to_person, routed_away, both_cited in (
-            ("posthoc30", 0.78, 1.0, 0.04, 1.0), ("posthoc28", 0.93, 0.87, 0.07, 1.0),
+            ("posthoc31", 0.62, 1.0, 0.07, 0.75),
+            ("posthoc30", 0.9, 1.0, 0.04, 1.0), ("posthoc28", 0.93, 0.87, 0.07, 1.0),
             ("posthoc27", 1.0, 1.0, 0.0, 0.5), ("posthoc26", 0.96, 1.0, 0.0, 1.0),
             ("posthoc25", 1.0, 0.87, 0.0, 0.75), ("posthoc24", 0.96, 1.0, 0.0, 1.0),
             ("posthoc20", 0.93, 1.0, 0.04, 0.5), ("posthoc19", 0.93, 1.0, 0.07, 1.0),
