@@ -59,7 +59,7 @@ _PRODUCTION = _cues(
     r"\bhot-?fix(es|ed)?\b(?![^.;]{0,30}\b(staging|dev|test|qa|uat)\b)", r"\b(our|the|paying|real|end) users\b", r"\boutage\b",
     r"\b(customer|user|public)-facing\b",
     # A declared top severity is a production incident: "SEV1:", "Sev-0", "severity 1", "P1 incident".
-    r"\bsev(erity)?[- ]?[01]\b", r"\bp[01] (incident|outage|issue)\b",
+    r"\bsev(erity)?[- ]?[01]\b", r"\bp[01] (incident|outage|issue)\b", r"^\s*p[01]\b\s*[-:]",
     # What the public reaches is production: "the site is effectively down".
     r"\b(site|website|web ?shop|storefront|shop)( is| was| went)( \w+)? (down|offline)\b",
     # The customer's own customers at work: "all customer traffic", "no customer payment", "every
@@ -69,7 +69,8 @@ _PRODUCTION = _cues(
     r"\b(every|each|any|no|not a single|not one) (customer|visitor|shopper)\b",
 )
 _NON_PRODUCTION = _cues(
-    r"\b(staging|stage environment|dev|development|test|testing|qa|uat|sandbox|demo)\b",
+    # Not a pen test's finding, which is about whatever was tested.
+    r"\b(staging|stage environment|dev|development|(?<!pen )(?<!pen-)test|testing|qa|uat|sandbox|demo)\b",
     r"\b(pre|non)-?prod(uction)?\b", r"\blocally\b", r"\b(on|in) local\b",
     r"\blocal (dev\w*|setup|machine|environment|env|cluster|run|test\w*|docker|kind|minikube)\b",
     r"\b(laptop|macbook|workstation)\b", r"\b(dev(eloper)? |test |home )?lab( machines?| environment| cluster)?\b",
@@ -86,6 +87,15 @@ _URGENT_IMPACT = _cues(
     r"\bneed (someone|somebody|a person|an engineer|help|you)( \w+){0,3} (now|immediately|right away|right now|asap|urgently)\b", r"\bplease (call|phone|ring) (us|me)\b",
     r"\b(losing|bleeding|costing|cost|lose|lost) (us )?(\w+ ){0,2}(money|revenue|sales|business)\b",
     r"\brevenue\b", r"\bpaid orders\b",
+    # The people of the customer's business kept from their work, or its own customers from theirs:
+    # "loan officers at all 14 branches have been idle", "members can't redeem vouchers", "brokers
+    # are complaining they lose deals" (not the customer's engineers: "our devs can't deploy").
+    r"\b(staff|employees|officers|agents|brokers|cashiers|drivers|couriers|pickers|nurses|doctors|tellers"
+    r"|members|guests|patients|passengers|clients|shoppers|buyers|merchants|hotels|stores|shops|branches"
+    r"|warehouses?|finance|accounting)\b[^.;]{0,40}\b(can't|cannot|can not|couldn't|unable to|idle|ha(ve|s) nothing to"
+    r"|are complaining|complain\w*|los(e|ing) (deals|sales|orders|bookings|customers))\b",
+    r"\bpublic (api|apis|website|site|endpoints?)\b", r"\bsla (penalt\w*|breach\w*)\b",
+    r"\b(complaints|calls) (are )?(piling up|pouring in|flooding in)\b",
     # A count of the business's own work held up: "Around 4,000 orders are queued".
     r"\b\d[\d,.]*k? (orders|payments|shipments|parcels|claims|settlements|invoices|bookings)\b[^.;]{0,30}"
     r"\b(queued|stuck|waiting|frozen|lost|pending|piling up|backed up)\b",
@@ -146,6 +156,11 @@ _FAILURE = _cues(
 _OUTAGE = _cues(
     r"\b(is|are|was|were|went|goes|going)( \w+)? down\b(?! (by |about |around |roughly )?~?\d)",
     r"\b(is|are|was|were|went|goes|going)( \w+)? offline\b",
+    # What the public reaches, unreachable: "our public website and mobile API are unreachable".
+    r"\b(website|site|apis?|storefront|shop|portal|checkout)\b[^.;]{0,30}\b(is|are|was|were|went|became) (unreachable"
+    r"|inaccessible|unusable)\b",
+    # Nothing can be written: "no writes are possible".
+    r"\bno (\w+ ){0,2}(is|are) possible\b",
     r"\b(site|system|service|everything|prod|production) (is |was |went )?down\b",
     # The whole of a thing stopped: "our whole billing backend is stopped".
     r"\b(whole|entire) (\w+ ){0,3}(is|are|was|were|has|have)( been)? (stopped|down|dead|broken|offline|halted)\b",
@@ -170,7 +185,7 @@ _OUTAGE = _cues(
     r"|had |been )*(runs?|running|executes?|works?|processed|processing|activated|delivered|started|arrives?|arriving"
     r"|goes through|gets through|going through|getting through|completes?|completing|shipping|moving|serving"
     r"|fulfilled|handled|consumed|received|served|completed|saved|written|fires?|fired|triggers?|triggered"
-    r"|ships?|shipped|moves?|moved|progress(es|ed)?|proceeds?|(gone|got|went) through|placed)\b",
+    r"|ships?|shipped|moves?|moved|progress(es|ed)?|proceeds?|(gone|got|went) through|placed|arrived)\b",
     # Nobody can do the thing: "no customer can log in", "we haven't been able to place a single order".
     r"\b(no|not a single|not one) (customer|user|visitor|shopper|one|body)s? (can|could|is able to|was able to"
     r"|(has |have |had )?managed to)\b",
@@ -214,6 +229,10 @@ _PARTIAL = _cues(
     r"\b(the )?(rest|others?)( of)?( \w+){0,3} (is|are|keeps?|stays?|stay|works?|completes?|complete|runs?|flows?|flowing)"
     r"( \w+)? (fine|normally|ok|working|as before|unaffected)\b",
     r"\b(everything|all) else( \w+){0,4} (is |still )?(fine|works|working|unaffected)\b",
+    # The ordinary or the new ones still work: "while the normal pricing calls are fine", "New instances run fine".
+    r"\b(normal|other|regular|remaining|new|newer) (\w+ ){0,2}(calls?|requests?|traffic|messages?|orders?|instances?"
+    r"|workflows?|applications?|ones|pods?|services?) (are|is|still|run|runs|work|works|complete|completes)( \w+)?"
+    r" (fine|ok|normally|working|unaffected)\b",
 )
 _WORKAROUND = _cues(
     r"\bwork(ed|ing)? ?around\b", r"\bfor now we\b", r"\bstop-?gap\b",
@@ -233,7 +252,7 @@ _WORKAROUND = _cues(
     r"\b(everything|it|all) (runs|works|is running|is working) (again|now)\b",
     # A job that restarts or re-runs things on a schedule: "a CronJob that restarts the deployment at 3am".
     r"\b(cron ?jobs?|scripts?|scheduled (job|task)s?|jobs?)\b[^.;]{0,20}\b(that|which|to) (restart|bounce|re-?run"
-    r"|retr|re-?deploy|recycle|delet|clean|purg|prun|trim)\w*",
+    r"|retr|re-?deploy|recycle|delet|clean|purg|prun|trim|terminat|kill|re-?submit|re-?queue)\w*",
     # A stopgap that holds: "that's holding for now".
     r"\bholding (up )?for now\b", r"\b(that|this|it)('s| is) holding\b(?! up)",
     r"(?<!after )(?<!since )(?<!when )(?<!once )\b(we|i)( currently| just| now)? (retry|re-?run|re-?submit"
