@@ -61,11 +61,11 @@ _PRODUCTION = _cues(
     # A declared top severity is a production incident: "SEV1:", "Sev-0", "severity 1", "P1 incident".
     r"\bsev(erity)?[- ]?[01]\b", r"\bp[01] (incident|outage|issue)\b", r"^\s*p[01]\b\s*[-:]",
     # What the public reaches is production: "the site is effectively down".
-    r"\b(site|website|web ?shop|storefront|shop)( is| was| went)( \w+)? (down|offline)\b",
+    r"\b(site|website|web ?shop|storefront|shop|online store)( is| was| went)( \w+)? (down|offline)\b",
     # The customer's own customers at work: "all customer traffic", "no customer payment", "every
     # visitor of our web store". Nobody says that of a staging system.
     r"\b(customer|visitor|shopper)s?'? (traffic|payments?|orders?|transactions?|checkouts?|logins?|purchases?)\b",
-    r"\buser traffic\b", r"\b(visitors|shoppers)\b",
+    r"\buser traffic\b", r"\b(visitors|shoppers?)\b",
     r"\b(every|each|any|no|not a single|not one) (customer|visitor|shopper)\b",
 )
 _NON_PRODUCTION = _cues(
@@ -85,14 +85,19 @@ _URGENT_IMPACT = _cues(
     r"\b(help|call|fix|respond|answer)( \w+)? (now|immediately|right away|right now|asap)\b",
     r"\b(on|jump on) a call\b",
     r"\bneed (someone|somebody|a person|an engineer|help|you)( \w+){0,3} (now|immediately|right away|right now|asap|urgently)\b", r"\bplease (call|phone|ring) (us|me)\b",
-    r"\b(losing|bleeding|costing|cost|lose|lost) (us )?(\w+ ){0,2}(money|revenue|sales|business)\b",
+    r"\b(losing|bleeding|costing|cost|lose|lost) (us )?(\w+ ){0,2}(money|revenue|sales|business|deals|bookings)\b",
+    # Real money and real people: "real subscriptions are getting cancelled", "~900 employees won't be paid".
+    r"\breal (customers?|users?|subscriptions?|payments?|orders?|money|traffic|shoppers?)\b",
+    r"\b(employees|staff|customers|members|merchants)\b[^.;]{0,20}\b(won't|will not|can't|cannot) (be|get) paid\b",
     r"\brevenue\b", r"\bpaid orders\b",
     # The people of the customer's business kept from their work, or its own customers from theirs:
     # "loan officers at all 14 branches have been idle", "members can't redeem vouchers", "brokers
     # are complaining they lose deals" (not the customer's engineers: "our devs can't deploy").
-    r"\b(staff|employees|officers|agents|brokers|cashiers|drivers|couriers|pickers|nurses|doctors|tellers"
-    r"|members|guests|patients|passengers|clients|shoppers|buyers|merchants|hotels|stores|shops|branches"
-    r"|warehouses?|finance|accounting)\b[^.;]{0,40}\b(can't|cannot|can not|couldn't|unable to|idle|ha(ve|s) nothing to"
+    # Roles that name only the business: not "clients" (a gRPC client), "agents" (build or AI agents),
+    # "members" (team members) or "finance" (a billing question's "finance team cannot reconcile").
+    r"\b(staff|employees|officers|brokers|cashiers|drivers|couriers|pickers|nurses|doctors|tellers"
+    r"|guests|patients|passengers|shoppers|buyers|merchants|hotels|stores|shops|branches"
+    r"|warehouses?)\b[^.;]{0,40}\b(can't|cannot|can not|couldn't|unable to|idle|ha(ve|s) nothing to"
     r"|are complaining|complain\w*|los(e|ing) (deals|sales|orders|bookings|customers))\b",
     r"\bpublic (api|apis|website|site|endpoints?)\b", r"\bsla (penalt\w*|breach\w*)\b",
     r"\b(complaints|calls) (are )?(piling up|pouring in|flooding in)\b",
@@ -170,7 +175,7 @@ _OUTAGE = _cues(
     # Not per occurrence: "each restart drops in-flight requests" says how often, not how much.
     r"\b(all|every|each)\b(?! (time|times|day|hour|minute|night|week|morning|few|other|now|so|restart|deploy"
     r"|deployment|release|rollout)s?\b)(?![,.;:)])"
-    r"[^.;]{0,60}\b(fail\w*|stopped|down|broken|lost|unavailable|unreachable|rejected|refused|errors?|stuck"
+    r"[^.;]{0,60}\b(fail\w*|stopped|down|broken|lost|unavailable|unreachable|rejected|refused|errors?|stuck|can't|cannot"
     r"|tim(e|es|ed|ing) ?out|hang\w*|crash\w*|5\d\d|40[13])\b",
     # The quantifier after the failure: "failing for all customers", "timing out, every single one".
     r"\b(fail\w*|down|broken|dead|unavailable|unreachable|reject\w*|refus\w*|erroring|errors?|tim(ed|ing) out|5\d\d)\b"
@@ -178,8 +183,8 @@ _OUTAGE = _cues(
     r"|(on|for|with) (every|each)( single)? (request|call|message|order|payment|invocation|event)\b"
     r"|to (every|each|all)( single)? (customers?|users?|visitors?|shoppers?|callers?|clients?)\b)",
     # Turning all of them away: "the sidecar refuses every connection", "rejects all calls".
-    r"\b(reject\w*|refus\w*|drop(s|ped|ping)|block(s|ed|ing)) (every|all|each)( single)? (\w+ )?(requests?|calls?"
-    r"|connections?|messages?|events?|invocations?|orders?|payments?)\b",
+    r"\b(reject\w*|refus\w*|drop(s|ped|ping)|block(s|ed|ing)) (every|all|each)( single)? ([\w-]+ )?(requests?|calls?"
+    r"|connections?|messages?|events?|invocations?|orders?|payments?|tunnels?|sessions?)\b",
     # Nothing gets through: "no payment is being processed", "not one activity runs".
     r"\b(none of|not (one|a single)|no)\b (\w+ ){1,5}(ever )?(is |are |gets? |getting |being |was |were |has |have "
     r"|had |been )*(runs?|running|executes?|works?|processed|processing|activated|delivered|started|arrives?|arriving"

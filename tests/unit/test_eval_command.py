@@ -276,9 +276,22 @@ def test_posthoc_sets_figures_hold():
     # "since yesterday's release" is production; "nothing is reaching", "no bookings are going
     # through": 0.875 (in scope 29 of 32). posthoc31 (40, blind, measured at the session's start
     # and after all of the above): priority 0.625 (in scope 20 of 32) both times, category 0.875,
-    # out of scope routed 8 of 8, routed away 2 of 32, both cited 3 of 4.
+    # out of scope routed 8 of 8, routed away 2 of 32, both cited 3 of 4. Then tuned on: where no
+    # environment is named, the people of the customer's business kept from their work ("loan
+    # officers at all 14 branches have been idle", "brokers lose
+    # deals") say production; a public site unreachable and "no writes are possible" are outages;
+    # "the normal calls are fine", "new instances run fine" are partial; a script that terminates
+    # stuck instances is a workaround; a pen test is no test environment: 0.84 (27 of 32).
+    # posthoc32 (40, blind, half of them naming no environment), session start / after those
+    # rules: 0.70 / 0.75 (in scope 22 / 24 of 32), category 0.825, out of scope routed 8 of 8,
+    # routed away 2 of 32, both cited 3 of 4. Then tuned on (losing deals, real subscriptions,
+    # employees who won't be paid, the online store down, all stores can't reach HQ): 0.875.
+    # posthoc33 (40, written blind last, never tuned on), session start / end: priority 0.825 /
+    # 0.85 (in scope 26 of 32 both), category 0.80, out of scope routed 7 of 8, routed away 1 of
+    # 32, both cited 4 of 4.
     for name, priority_in_scope, routed_to_person, routed_away, both_cited in (
-            ("posthoc31", 0.62, 1.0, 0.07, 0.75),
+            ("posthoc33", 0.81, 0.87, 0.04, 1.0),
+            ("posthoc32", 0.87, 1.0, 0.07, 0.75), ("posthoc31", 0.84, 1.0, 0.07, 0.75),
             ("posthoc30", 0.9, 1.0, 0.04, 1.0), ("posthoc28", 0.93, 0.87, 0.07, 1.0),
             ("posthoc27", 1.0, 1.0, 0.0, 0.5), ("posthoc26", 0.96, 1.0, 0.0, 1.0),
             ("posthoc25", 1.0, 0.87, 0.0, 0.75), ("posthoc24", 0.96, 1.0, 0.0, 1.0),
