@@ -175,7 +175,7 @@ _OUTAGE = _cues(
     # Not per occurrence: "each restart drops in-flight requests" says how often, not how much.
     r"\b(all|every|each)\b(?! (time|times|day|hour|minute|night|week|morning|few|other|now|so|restart|deploy"
     r"|deployment|release|rollout)s?\b)(?![,.;:)])"
-    r"[^.;]{0,60}\b(fail\w*|stopped|down|broken|lost|unavailable|unreachable|rejected|refused|errors?|stuck|can't|cannot"
+    r"[^.;]{0,60}\b(fail\w*|stopped|down|broken|lost|unavailable|unreachable|rejected|refused|errors?|err_\w+|stuck|can't|cannot"
     r"|tim(e|es|ed|ing) ?out|hang\w*|crash\w*|5\d\d|40[13])\b",
     # The quantifier after the failure: "failing for all customers", "timing out, every single one".
     r"\b(fail\w*|down|broken|dead|unavailable|unreachable|reject\w*|refus\w*|erroring|errors?|tim(ed|ing) out|5\d\d)\b"
@@ -195,6 +195,9 @@ _OUTAGE = _cues(
     r"\b(no|not a single|not one) (customer|user|visitor|shopper|one|body)s? (can|could|is able to|was able to"
     r"|(has |have |had )?managed to)\b",
     r"\bnobody (can|could|is able to)\b",
+    # The customer's customers kept from the business: "Customers cannot pay".
+    r"\b(customers|users|shoppers|visitors|buyers) (can't|cannot|can not|are unable to|are not able to) (pay|check ?out"
+    r"|log ?in|sign ?in|order|buy|book|sign ?up|purchase)\b",
     r"\bnone (have|has|had|are|were|is|was)( been)? (\w+ )?(shipped|processed|delivered|completed|started|received"
     r"|handled|sent|paid|dispatched)\b",
     r"\b(haven't|have not|hasn't|has not|hadn't|had not) been able to (\w+ ){1,2}(a single|any)\b",

@@ -176,6 +176,9 @@ def test_a_denied_failure_is_not_a_failure(description):
     "Bindings in production are erroring since the redeploy, for every tenant.",
     "In production not a single message gets delivered to the shipping subscriber.",
     "Production: none of our workflow activities ever executes after the redeploy.",
+    # An error code answered to every call; the customer's own customers kept from paying.
+    "In production every call from checkout to payments returns ERR_DIRECT_INVOKE since this morning.",
+    "The payments app in production cannot be reached through service invocation. Customers cannot pay.",
 ])
 def test_all_of_production_failing_is_critical(description):
     assert assess_priority(description)[0] == "critical"
