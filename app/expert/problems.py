@@ -62,7 +62,9 @@ _ADDITIONAL = re.compile(
     r"\b(also|separately|additionally|in addition|besides|moreover|on top of that|as well as"
     r"|while (we'?re|we are|i'?m|i am) at it|unrelated(ly)?|one more (thing|question|issue)"
     r"|another (thing|question|issue|problem)|(second|third|other|next|last) (thing|question|issue|problem|point)"
-    r"|on (a|an|another) (separate|different|other|unrelated)? ?note"
+    r"|on (a|an|another) (separate|different|other|unrelated)? ?note|side (note|question|thing)|for later"
+    # A second question numbered as such: "q2:", "question 2:".
+    r"|q ?2|question (#|no\.? ?)?2"
     rf"|(the )?{_WEIGHTIER} (problem|issue|concern))\b"
     r"|^p\.? ?s\b|\b(too|either|as well)\s*[.!?]?$", re.IGNORECASE)
 # What the customer says of a problem's weight, which orders problems of the same priority

@@ -332,9 +332,10 @@ def test_two_problem_tickets_get_an_article_for_each():
     # a side question and the main problem tie at critical and the one written first leads
     # (category 0.833 -> 0.792). posthoc29 (24, blind, measured before session 14's rules): both
     # cited 0.75, category 0.833, priority 0.79; after them (a hotfix is production, "none have
-    # shipped", a count of orders queued): priority 0.875, the rest unchanged.
+    # shipped", a count of orders queued): priority 0.875, the rest unchanged; then "side note",
+    # "for later" and "q2:" start a second problem: both cited 0.79.
     ("posthoc21", 1.0, 0.91), ("posthoc22", 0.87, 0.79), ("posthoc23", 1.0, 0.83),
-    ("posthoc29", 0.75, 0.83)])
+    ("posthoc29", 0.79, 0.83)])
 def test_later_two_problem_sets_hold(name, both_cited, category):
     figures = last_line_figures(run_eval(POSTHOC_SCOPE_TICKETS.with_name(f"{name}-two-problem-tickets.jsonl")))
     assert figures["tickets"] == 24

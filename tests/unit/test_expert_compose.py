@@ -192,7 +192,8 @@ def test_a_clause_marked_as_additional_starts_a_second_problem():
 
 
 @pytest.mark.parametrize("marker", ["And while we're at it: ", "On another note, ", "One more thing: ",
-                                    "PS: ", "Unrelated to that, ", "But the bigger problem: "])
+                                    "PS: ", "Unrelated to that, ", "But the bigger problem: ",
+                                    "Side note, not urgent - ", "For later: ", "q2: "])
 def test_more_ways_of_saying_a_second_problem_starts(marker):
     marked = split_problems("Jobs we schedule through the Jobs API never run in our test cluster. "
                             f"{marker}the subscriber gets each message twice.")
