@@ -45,6 +45,8 @@ class WriteOnceCache:
         return key.startswith(self.prefixes)
 
     def get(self, key: str) -> Any | None:
+        if not self.holds(key):
+            return None
         with self._lock:
             text = self._copies.get(key)
             if text is not None:
@@ -62,8 +64,12 @@ class WriteOnceCache:
                 self._copies.popitem(last=False)
 
 
+# A store whose records may all change keeps no copies.
+_NO_COPIES = WriteOnceCache(prefixes=())
+
+
 class StateStore:
-    def __init__(self, client: DaprClient, store_name: str, write_once: WriteOnceCache | None = None):
+    def __init__(self, client: DaprClient, store_name: str, write_once: WriteOnceCache = _NO_COPIES):
         self._client = client
         self.name = store_name
         self._write_once = write_once
@@ -76,17 +82,14 @@ class StateStore:
         return json.loads(item.data), item.etag or None
 
     def get_value(self, key: str) -> Any | None:
-        if self._write_once is not None and (kept := self._write_once.get(key)) is not None:
+        if (kept := self._write_once.get(key)) is not None:
             return kept
         value = self.get(key)[0]
-        if self._write_once is not None:
-            self._write_once.put(key, value)
+        self._write_once.put(key, value)
         return value
 
     def get_many(self, keys: list[str]) -> dict[str, Any]:
-        found = {}
-        if self._write_once is not None:
-            found = {key: kept for key in keys if (kept := self._write_once.get(key)) is not None}
+        found = {key: kept for key in keys if (kept := self._write_once.get(key)) is not None}
         missing = [key for key in keys if key not in found]
         if not missing:
             return found
@@ -94,8 +97,7 @@ class StateStore:
         for item in items:
             if item.data:
                 found[item.key] = json.loads(item.data)
-                if self._write_once is not None:
-                    self._write_once.put(item.key, found[item.key])
+                self._write_once.put(item.key, found[item.key])
         return found
 
     def get_many_with_etags(self, keys: list[str]) -> dict[str, tuple[Any | None, str | None]]:
@@ -133,13 +135,11 @@ class StateStore:
         the key already exists."""
         for _ in range(5):
             if self._insert(key, value):
-                if self._write_once is not None:
-                    self._write_once.put(key, value)
+                self._write_once.put(key, value)
                 return True, value
             current, _etag = self.get(key)
             if current is not None:
-                if self._write_once is not None:
-                    self._write_once.put(key, current)
+                self._write_once.put(key, current)
                 return False, current
         raise ETagConflict(key)
 

@@ -226,7 +226,7 @@ async def decide(request: Request, user: User, services: ServicesDep, workflows:
                                    support_notes=fields["support_notes"] or None)
             accepted = await anyio.to_thread.run_sync(
                 lambda: tickets.submit_decision(workflows, services.records, settings, ticket_id, body, user.name,
-                                                fields["idempotency_key"] or None, read_model=read_model))
+                                                read_model, fields["idempotency_key"] or None))
             verb = "Rejected: a revised proposal is on its way" if action == "reject" else "Approved"
             message = ("ok", f"{verb} (revision {accepted.revision}, {accepted.status}; stage now {accepted.stage}).")
     except TicketError as error:

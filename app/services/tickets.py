@@ -208,8 +208,8 @@ def _repeat_filing(existing: Instance | None, request: TicketRequest) -> str:
 
 # -- decisions ----------------------------------------------------------------------------------
 def submit_decision(workflows: WorkflowGateway, records: StateStore, settings: Settings, ticket_id: str,
-                    body: DecisionRequest, approver: str, idempotency_key: str | None = None,
-                    admission: AdmissionGate | None = None, read_model: ReadModel | None = None) -> DecisionAccepted:
+                    body: DecisionRequest, approver: str, read_model: ReadModel, idempotency_key: str | None = None,
+                    admission: AdmissionGate | None = None) -> DecisionAccepted:
     """Delivers an engineer's decision to the revision waiting for one, and answers with what the
     workflow made of it (accepted, or 409 with the workflow's reason).
 
@@ -268,13 +268,12 @@ ACK_REREAD_MAX = 1.0
 
 
 def _deliver(workflows: WorkflowGateway, settings: Settings, ticket_id: str, event: dict,
-             read_model: ReadModel | None = None) -> DecisionAccepted:
+             read_model: ReadModel) -> DecisionAccepted:
     """Raises the decision (again, when repeated: a crash may have come between the record and
-    the raise; the workflow applies one decision per revision) and waits for its answer. Without
-    a read model the workflow is polled (every 10 ms, slowing to 100 ms)."""
+    the raise; the workflow applies one decision per revision) and waits for its answer."""
     raised = False
     deadline = time.monotonic() + settings.decision_ack_timeout
-    delay = 0.01
+    delay = ACK_REREAD_FIRST
     marker = None
     while True:
         instance = ticket_instance(workflows, ticket_id)
@@ -292,21 +291,13 @@ def _deliver(workflows: WorkflowGateway, settings: Settings, ticket_id: str, eve
             raise TicketConflict(f"ticket {ticket_id!r} moved on before the decision reached it "
                                  f"(stage: {stage_of(instance)})")
         if not raised:
-            if read_model is not None:
-                marker = read_model.last_change(ticket_id)  # before the raise: no move is missed
+            marker = read_model.last_change(ticket_id)  # before the raise: no move is missed
             # Stalled since the read above: InstanceStalled, answered 503 like held_stalled (app/api/errors.py).
             workflows.raise_event(ticket_id, APPROVAL_EVENT, event)
             raised = True
-            delay = ACK_REREAD_FIRST
-            if read_model is None:
-                continue
         if time.monotonic() >= deadline:
             return DecisionAccepted(status="delivered", ticket_id=ticket_id, instance_id=instance.instance_id,
                                     revision=event["revision"], stage=stage_of(instance))
-        if read_model is None:
-            time.sleep(delay)
-            delay = min(delay * 1.5, 0.1)
-            continue
         marker = _marker_moved(read_model, ticket_id, marker, min(time.monotonic() + delay, deadline))
         delay = min(delay * 2, ACK_REREAD_MAX)
 
