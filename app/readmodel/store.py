@@ -207,6 +207,11 @@ class ReadModel:
         self.path = getattr(self._backend, "path", None)
         self._lock = threading.Lock()
 
+    @property
+    def errors(self) -> tuple:
+        """What a read raises when the database cannot answer (a PostgreSQL server restarting)."""
+        return self._backend.errors
+
     def close(self) -> None:
         with self._lock:
             self._backend.close()

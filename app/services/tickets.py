@@ -291,7 +291,7 @@ def _deliver(workflows: WorkflowGateway, settings: Settings, ticket_id: str, eve
             raise TicketConflict(f"ticket {ticket_id!r} moved on before the decision reached it "
                                  f"(stage: {stage_of(instance)})")
         if not raised:
-            marker = read_model.last_change(ticket_id)  # before the raise: no move is missed
+            marker = _marker(read_model, ticket_id)  # before the raise: no move is missed
             # Stalled since the read above: InstanceStalled, answered 503 like held_stalled (app/api/errors.py).
             workflows.raise_event(ticket_id, APPROVAL_EVENT, event)
             raised = True
@@ -306,10 +306,20 @@ def _marker_moved(read_model: ReadModel, ticket_id: str, marker: str | None, unt
     """Waits until the ticket's change marker is no longer `marker`, or until `until`; the marker now."""
     while time.monotonic() < until:
         time.sleep(ACK_CHECK)
-        current = read_model.last_change(ticket_id)
-        if current != marker:
+        current = _marker(read_model, ticket_id)
+        if current is not None and current != marker:
             return current
     return marker
+
+
+def _marker(read_model: ReadModel, ticket_id: str) -> str | None:
+    """The ticket's change marker; None while the read model cannot be read (its database
+    restarting): the marker only hastens the next read of the workflow, which then comes on
+    its timed schedule, and the decision's answer still comes from the workflow."""
+    try:
+        return read_model.last_change(ticket_id)
+    except read_model.errors:
+        return None
 
 
 def held_stalled(ticket_id: str) -> ServiceUnavailable:

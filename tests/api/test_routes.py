@@ -3,6 +3,7 @@ ports (workflow gateway, state stores, read model) swapped through dependency_ov
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 
@@ -163,6 +164,27 @@ def test_a_decision_waits_for_the_workflows_answer_on_the_read_model_not_by_poll
     # Read to validate the decision, before raising it, at the first re-read (0.25 s) and once the
     # read model moved: not every 10-100 ms in between.
     assert len(reads) <= 4, reads
+
+
+def test_a_decision_is_answered_from_the_workflow_while_the_read_model_cannot_be_read(world):
+    # The read model's database restarting (PostgreSQL in the replicas profile) must not turn an
+    # accepted decision into a 500: its marker only hastens the next read of the workflow.
+    client, workflows, _, read_model, _ = world
+    client.app.dependency_overrides[get_settings] = lambda: Settings(decision_ack_timeout=5, approval_timeout=3600)
+    workflows.instances["T-34"] = waiting("T-34")
+
+    def database_down(ticket_id=None):
+        raise sqlite3.OperationalError("unable to open database file")
+
+    read_model.last_change = database_down
+
+    def workflow_applies_later(instance, event, data):
+        threading.Timer(0.1, lambda: instance.custom_status.update(stage="notifying", acks=[
+            {"decision_id": data["decision_id"], "revision": 0, "outcome": "applied"}])).start()
+
+    workflows.on_event = workflow_applies_later
+    response = client.post("/support/approve/T-34", json={"approved": True})
+    assert response.status_code == 202 and response.json()["status"] == "accepted", response.text
 
 
 def test_a_refused_decision_is_409_with_the_workflows_reason(world):
