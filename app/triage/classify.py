@@ -418,7 +418,7 @@ def decide_priority(description: str) -> tuple[Priority, list[str]]:
         return ruled, [*rule_signals, f"priority {ruled}: the rubric's definition, read by the rules"]
     model = load_priority_model()
     guess = model.predict(description, cues)
-    words = ", ".join(repr(w) for w in guess.words if not w.startswith("cue:")) or "none stands out"
+    words = ", ".join(repr(w) for w in guess.words) or "none stands out"
     if "environment=unknown" in cues and guess.priority == "low" and guess.probability < SURE_IT_IS_NO_FAILURE:
         # A failure reported with no environment named is the rubric's functional problem
         # (medium), as the development set labels it, unless the model is sure the ticket only
@@ -426,9 +426,9 @@ def decide_priority(description: str) -> tuple[Priority, list[str]]:
         return ruled, [*rule_signals, f"priority {ruled}: a failure with no environment named; the "
                        f"priority model leaned low ({guess.probability:.0%}) without being sure"]
     return guess.priority, [
-        f"priority {guess.priority}: weighed by the priority model ({guess.probability:.0%}, then "
-        f"{guess.runner_up}; learned from {model.trained_on} labelled tickets); its words: {words}",
-        *rule_signals, f"the rules alone: {ruled}"]
+        f"priority {guess.priority}: the priority model, {guess.probability:.0%} (then {guess.runner_up}; "
+        f"from {model.trained_on} labelled tickets); words: {words}",
+        *rule_signals, *([f"the rules alone: {ruled}"] if ruled != guess.priority else [])]
 
 
 def _settled_by_definition(cues: frozenset[str]) -> bool:

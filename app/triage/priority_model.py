@@ -27,6 +27,10 @@ from app.domain.triage import Priority
 WEIGHTS_FILE = Path(__file__).with_name("priority_weights.json")
 _WORD = re.compile(r"[a-z][a-z0-9_']+|\d{3}")  # three digits: status codes, ports (500, 503, 404)
 WORDS_SHOWN = 4
+# Weighed like any word, but no explanation to an engineer ("of", "is", "the").
+_FUNCTION_WORDS = frozenset(
+    "a an the of to in on at by for from with about as and or but so if is are was were be been it its "
+    "this that these those we our us i my you your they their there here".split())
 
 
 def features(description: str, cues: frozenset[str] = frozenset()) -> set[str]:
@@ -47,7 +51,7 @@ def feature_values(found: set[str]) -> dict[str, float]:
 class PriorityGuess:
     priority: Priority
     probability: float
-    # The ticket's words that weighed most for this priority over the runner-up.
+    # The ticket's words that weighed most for this priority over the runner-up (no function words).
     words: tuple[str, ...]
     runner_up: Priority
 
@@ -76,7 +80,8 @@ class PriorityModel:
         exp = [math.exp(s - top) for s in scores]
         ranked = sorted(range(len(scores)), key=lambda i: -scores[i])
         best, second = ranked[0], ranked[1]
-        pull = sorted(((self.weights[f][best] - self.weights[f][second], f) for f in present), reverse=True)
+        pull = sorted(((self.weights[f][best] - self.weights[f][second], f) for f in present
+                       if not f.startswith("cue:") and not set(f.split()) <= _FUNCTION_WORDS), reverse=True)
         words = tuple(f for margin, f in pull[:WORDS_SHOWN] if margin > 0)
         return PriorityGuess(priority=self.classes[best], probability=exp[best] / sum(exp), words=words,
                              runner_up=self.classes[second])
