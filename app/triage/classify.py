@@ -4,7 +4,7 @@ Category is the category of the best-matching knowledge-base topic (triage rubri
 with two problems takes the category of the one with more impact (`app.expert.problems`), not
 that of whichever problem dominates the wording. Priority (`decide_priority`): the rules below
 settle a ticket that meets one of the rubric's definitions outright; the rest, where how bad a
-failure is or where it happens is a judgement, the priority model weighs (`priority_model`). The
+failure is or where it happens is a judgement, the priority model weighs (`ticket_model`). The
 rules read the rubric's definitions from general cues in the wording:
 
 - critical: production is down or losing data (all or most requests failing);
@@ -25,7 +25,7 @@ from pydantic import BaseModel
 from app.domain.triage import Priority
 from app.knowledge.articles import OUT_OF_SCOPE_CATEGORY, load_articles
 from app.knowledge.search import analyze, get_knowledge_search
-from app.triage.priority_model import load_priority_model
+from app.triage.ticket_model import load_model
 
 MATCHES_KEPT = 3
 
@@ -354,27 +354,10 @@ _PARAGRAPH_BREAK = re.compile(r"\s*\n\s*\n\s*|\s*\n(?=\s*(?:\d+[.)]|[-*\u2022])\
 def classify_ticket(description: str) -> Classification:
     """Category, priority and the signals behind them. A ticket out of scope (see
     `app.triage.scope`) gets category `other` and keeps the best match only as a signal."""
-    from app.expert.problems import split_problems  # problems read the priority from here
     from app.triage.scope import assess_scope  # scope reads the classification's top score
 
     hits = get_knowledge_search().search(description, k=MATCHES_KEPT)
-    problems = split_problems(description) if hits else []
-    if len(problems) > 1:
-        first = problems[0]
-        category = first.hits[0].category
-        reasons = [f"category {category}: the problem with most impact of {len(problems)} best "
-                   f"matches {first.slug}"]
-        category_signal = f"category {category}: " + (
-            ", ".join(matched_words(first.text, first.slug)) or first.slug)
-    elif hits:
-        category = hits[0].category
-        reasons = [f"category {category}: best knowledge-base match is {hits[0].slug}"]
-        category_signal = f"category {category}: " + (
-            ", ".join(matched_words(description, hits[0].slug)) or hits[0].slug)
-    else:  # no article shares a word with the ticket: out of scope (scope says so too)
-        category = OUT_OF_SCOPE_CATEGORY
-        reasons = [f"category {category}: no knowledge-base article matches the description"]
-        category_signal = f"category {category}: no article shares a word with the ticket"
+    category, reasons, category_signal = _kb_category(description, hits)
     priority, priority_signals = decide_priority(description)
     classification = Classification(
         category=category, priority=priority, matched_slugs=[hit.slug for hit in hits],
@@ -387,6 +370,11 @@ def classify_ticket(description: str) -> Classification:
         # medium is a functional problem of the applications this service supports.
         priority = "low"
         priority_signals = [*priority_signals, f"request for a person: {OUT_OF_SCOPE_REQUEST}"]
+    if scope.in_scope:
+        kb = category
+        category, category_signal = decide_category(description, kb, category_signal)
+        if category != kb:
+            reasons = [category_signal]
     signals = [*priority_signals, category_signal]
     if not scope.in_scope:
         category = OUT_OF_SCOPE_CATEGORY
@@ -397,6 +385,50 @@ def classify_ticket(description: str) -> Classification:
         "scope_score": scope.score, "scope_reason": scope.reason})
 
 
+def _kb_category(description: str, hits) -> tuple[str, list[str], str]:
+    """The category of the best-matching article (of the problem with most impact when the ticket
+    has two), the reasons and the signal that say so."""
+    from app.expert.problems import split_problems  # problems read the priority from here
+
+    problems = split_problems(description) if hits else []
+    if len(problems) > 1:
+        first = problems[0]
+        category = first.hits[0].category
+        return category, [f"category {category}: the problem with most impact of {len(problems)} best "
+                          f"matches {first.slug}"], f"category {category}: " + (
+                              ", ".join(matched_words(first.text, first.slug)) or first.slug)
+    if hits:
+        category = hits[0].category
+        return category, [f"category {category}: best knowledge-base match is {hits[0].slug}"], (
+            f"category {category}: " + (", ".join(matched_words(description, hits[0].slug)) or hits[0].slug))
+    # No article shares a word with the ticket: out of scope (scope says so too).
+    return (OUT_OF_SCOPE_CATEGORY, [f"category {OUT_OF_SCOPE_CATEGORY}: no knowledge-base article matches the description"],
+            f"category {OUT_OF_SCOPE_CATEGORY}: no article shares a word with the ticket")
+
+
+def kb_category(description: str) -> str:
+    """The category the knowledge base alone gives a ticket (the category model's cue)."""
+    return _kb_category(description, get_knowledge_search().search(description, k=MATCHES_KEPT))[0]
+
+
+def category_cues(kb: str) -> frozenset[str]:
+    return frozenset({f"kb_category={kb}"})
+
+
+def decide_category(description: str, kb: str, kb_signal: str) -> tuple[str, str]:
+    """An in-scope ticket's category: the category model weighs the ticket's words and the
+    knowledge base's best match (`kb`), among the Dapr categories. Measured on sets it never
+    saw against the best match alone (docs/benchmarks.md, "Session 15")."""
+    model = load_model("category")
+    guess = model.predict(description, category_cues(kb),
+                          among=frozenset(model.classes) - {OUT_OF_SCOPE_CATEGORY})
+    if guess.label == kb:
+        return kb, kb_signal
+    words = ", ".join(repr(w) for w in guess.words) or "none stands out"
+    return guess.label, (f"category {guess.label}: the category model, {guess.probability:.0%} (then "
+                         f"{guess.runner_up}); words: {words}; the best article alone: {kb_signal[len('category '):]}")
+
+
 OUT_OF_SCOPE_REQUEST = "out of scope and not in production"
 # Chosen on the development set and posthoc34-35 (docs/benchmarks.md, "Session 15").
 SURE_IT_IS_NO_FAILURE = 0.7
@@ -405,8 +437,9 @@ SURE_IT_IS_NO_FAILURE = 0.7
 def decide_priority(description: str) -> tuple[Priority, list[str]]:
     """The ticket's priority and the signals behind it. Where the ticket meets one of the rubric's
     definitions outright (production down or losing data, a security exposure, a blocked release,
-    a production problem with a workaround, no failure at all), the rules settle it; where a failure is reported and how bad it is, or
-    where, is a judgement, the priority model weighs the ticket's words (`priority_model`).
+    a production problem with a workaround, no failure at all), the rules settle it; where a
+    failure is reported and how bad it is, or where, is a judgement, the priority model weighs the
+    ticket's words (`ticket_model`).
 
     Measured on the sets written blind (docs/benchmarks.md, "Session 15"): the rules were right
     on 14 of 15, 2 of 2, 2 of 2, 1 of 2 and 12 of 13 of those definitions, and on 27 of 46 of
@@ -416,19 +449,19 @@ def decide_priority(description: str) -> tuple[Priority, list[str]]:
     rule_signals = [_as_signal(reason) for reason in rule_reasons]
     if _settled_by_definition(cues):
         return ruled, [*rule_signals, f"priority {ruled}: the rubric's definition, read by the rules"]
-    model = load_priority_model()
+    model = load_model("priority")
     guess = model.predict(description, cues)
     words = ", ".join(repr(w) for w in guess.words) or "none stands out"
-    if "environment=unknown" in cues and guess.priority == "low" and guess.probability < SURE_IT_IS_NO_FAILURE:
+    if "environment=unknown" in cues and guess.label == "low" and guess.probability < SURE_IT_IS_NO_FAILURE:
         # A failure reported with no environment named is the rubric's functional problem
         # (medium), as the development set labels it, unless the model is sure the ticket only
         # asks: short technical reports give it too few words to be sure of anything.
         return ruled, [*rule_signals, f"priority {ruled}: a failure with no environment named; the "
                        f"priority model leaned low ({guess.probability:.0%}) without being sure"]
-    return guess.priority, [
-        f"priority {guess.priority}: the priority model, {guess.probability:.0%} (then {guess.runner_up}; "
+    return guess.label, [
+        f"priority {guess.label}: the priority model, {guess.probability:.0%} (then {guess.runner_up}; "
         f"from {model.trained_on} labelled tickets); words: {words}",
-        *rule_signals, *([f"the rules alone: {ruled}"] if ruled != guess.priority else [])]
+        *rule_signals, *([f"the rules alone: {ruled}"] if ruled != guess.label else [])]
 
 
 def _settled_by_definition(cues: frozenset[str]) -> bool:

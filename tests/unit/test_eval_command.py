@@ -295,8 +295,13 @@ def test_posthoc_sets_figures_hold():
     # without them: priority 0.825 / 0.825 and 0.65 / 0.85; then trained on (0.95, 0.95).
     # posthoc36 (40, written blind after the change, never trained or tuned on): rules alone 0.675,
     # with the model 0.875 (in scope 30 of 33), category 0.85, out of scope routed 6 of 7, routed
-    # away 1 of 33, both cited 5 of 5.
+    # away 1 of 33, both cited 5 of 5; then trained on. Then a category model too (the words and
+    # the best article's category). posthoc37 (48, written blind after both, never trained or tuned
+    # on), before the session (rules) / after: priority 0.75 / 0.79 (in scope 0.75 / 0.80),
+    # category 0.81 / 0.85, out of scope routed 4 of 8 both (Dapr APIs no article covers), routed
+    # away 1 of 40, both cited 5 of 6.
     for name, priority_in_scope, routed_to_person, routed_away, both_cited in (
+            ("posthoc37", 0.8, 0.5, 0.03, 0.83),
             ("posthoc36", 0.9, 0.85, 0.04, 1.0), ("posthoc35", 0.96, 0.83, 0.09, 0.83),
             ("posthoc34", 0.93, 0.75, 0.04, 1.0),
             ("posthoc33", 0.81, 0.87, 0.04, 1.0),
@@ -310,8 +315,9 @@ def test_posthoc_sets_figures_hold():
             ("posthoc10", 0.96, 0.64, 0.04, 0.9), ("posthoc11", 1.0, 0.8, 0.04, 0.8),
             ("posthoc12", 0.71, 0.91, 0.08, 0.75), ("posthoc13", 0.96, 0.75, 0.04, 1.0),
             ("posthoc14", 0.93, 0.71, 0.07, 0.8), ("posthoc15", 0.77, 0.77, 0.04, 1.0)):
-        figures = last_line_figures(run_eval(POSTHOC_SCOPE_TICKETS.with_name(f"{name}-scope-tickets.jsonl")))
-        assert figures["tickets"] == 40
+        path = POSTHOC_SCOPE_TICKETS.with_name(f"{name}-scope-tickets.jsonl")
+        figures = last_line_figures(run_eval(path))
+        assert figures["tickets"] == sum(1 for line in path.open() if line.strip()) >= 40
         assert figures["priority_accuracy_in_scope"] >= priority_in_scope
         assert figures["out_of_scope_routed_to_person"] >= routed_to_person
         assert figures["in_scope_routed_away"] <= routed_away
