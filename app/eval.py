@@ -139,7 +139,7 @@ def evaluate_ticket(ticket: dict, runner=None, cases: CaseIndex | None = None) -
     result_lists = [search.search(query, k=HITS_PER_QUERY) for query in queries]
     fused = fuse_results(result_lists, k=HITS_PER_QUERY)
     problems = split_problems(description)
-    proposal = compose_offline_proposal(description, fused, scope=scope, problems=problems)
+    proposal = compose_offline_proposal(description, fused, scope=scope, problems=problems, category=category)
     cited = proposal["cited_articles"][:RECALL_DEPTH]
 
     expected = ticket.get("expected_articles") or []
@@ -148,7 +148,7 @@ def evaluate_ticket(ticket: dict, runner=None, cases: CaseIndex | None = None) -
         fused_with, past = rank_with_past_cases(result_lists, lambda slugs: cases.search(
             description, articles=slugs, exclude={str(ticket["id"])}), k=HITS_PER_QUERY)
         with_cases = compose_offline_proposal(description, fused_with, scope=scope, problems=problems,
-                                              past_cases=past)
+                                              past_cases=past, category=category)
         past_cited = bool(with_cases["past_cases"])
         cited_with = with_cases["cited_articles"][:RECALL_DEPTH]
         hit_with_cases = any(slug in cited_with for slug in expected) if expected else None

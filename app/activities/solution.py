@@ -61,7 +61,7 @@ def _offline_proposal(request: ProposeRequest, store) -> Proposal:
     result_lists = [[SearchHit.model_validate(h.model_dump()) for h in hits] for hits in request.search_results]
     fused, past_cases = rank_with_past_cases(result_lists, _case_finder(request, store))
     composed = compose_offline_proposal(request.ticket.description, fused, notes=request.notes,
-                                        past_cases=past_cases)
+                                        past_cases=past_cases, category=request.triage.category)
     if request.llm_fallback_reason:
         composed["llm_fallback_reason"] = request.llm_fallback_reason
     return Proposal.model_validate(composed)

@@ -81,14 +81,27 @@ def rank_with_past_cases(result_lists: list[list[SearchHit]], find_cases: Callab
     return fuse_results([*result_lists, ranking], k=k), [hit.citation() for hit in case_hits]
 
 
+def lead_with_category(hits: list[SearchHit], category: str | None) -> list[SearchHit]:
+    """The hits with the best one of the triaged category first: the rubric's category is that of
+    the topic that best matches the ticket, so the proposal leads with a topic of it. Unchanged
+    when the best hit is of that category already, or none is. (Measured on posthoc34-36 with
+    the category model trained without them: top article +1 ticket on each set, recall the same;
+    docs/benchmarks.md, "Session 15".)"""
+    if not hits or not category or hits[0].category == category:
+        return hits
+    lead = next((hit for hit in hits if hit.category == category), None)
+    return hits if lead is None else [lead, *(hit for hit in hits if hit is not lead)]
+
+
 def compose_offline_proposal(description: str, hits: list[SearchHit], notes: str | None = None,
                              *, scope: ScopeAssessment | None = None,
                              problems: list[Problem] | None = None,
-                             past_cases: list[dict] | None = None) -> dict:
+                             past_cases: list[dict] | None = None, category: str | None = None) -> dict:
     """A proposal built from the best hits' articles (at most three cited). A ticket with
     several problems cites each problem's article first, most impact first; a ticket out of
     scope cites none and proposes nothing: a person answers it. `scope` and `problems` are
-    computed from the description when not given."""
+    computed from the description when not given; `category`, the triaged one, leads the hits
+    (`lead_with_category`)."""
     articles = load_articles()
     notes = " ".join(notes.split()) if notes else None
     scope = scope or assess_scope(description)
@@ -99,7 +112,7 @@ def compose_offline_proposal(description: str, hits: list[SearchHit], notes: str
             confidence_signals=scope.signals).model_dump()
     problems = problems if problems is not None else split_problems(description)
     slugs = [p.slug for p in problems] if len(problems) > 1 else []
-    slugs += [hit.slug for hit in hits]
+    slugs += [hit.slug for hit in lead_with_category(hits, category)]
     cited = [articles[slug] for slug in dict.fromkeys(slugs) if slug in articles][:MAX_CITED]
     if not cited:
         proposal = ExpertProposal(summary=_summary(None, [], notes), likely_causes=[],

@@ -6,6 +6,7 @@ from app.expert.compose import (
     ExpertProposal,
     compose_offline_proposal,
     fuse_results,
+    lead_with_category,
 )
 from app.expert.queries import build_kb_queries, condense
 from app.knowledge.articles import load_articles
@@ -112,6 +113,20 @@ def test_proposal_is_built_from_the_cited_articles():
     assert "(app-port-mismatch)" in proposal["summary"]
     assert 0.2 <= proposal["confidence"] <= MAX_OFFLINE_CONFIDENCE
     assert ExpertProposal.model_validate(proposal).cited_articles == proposal["cited_articles"]
+
+
+def test_the_triaged_category_s_best_article_leads():
+    hits = [hit("metrics-prometheus"), hit("state-store-connection"), hit("state-etag-conflict"),
+            hit("component-scopes")]
+    assert [h.slug for h in lead_with_category(hits, "state")] == [
+        "state-store-connection", "metrics-prometheus", "state-etag-conflict", "component-scopes"]
+    # Unchanged when the best hit is of that category, when none is, and with no category.
+    assert lead_with_category(hits, "observability") == hits
+    assert lead_with_category(hits, "ai") == hits
+    assert lead_with_category(hits, None) == hits
+    proposal = compose_offline_proposal("Our Redis state store cannot connect: i/o timeout", hits,
+                                        category="state")
+    assert proposal["cited_articles"] == ["state-store-connection", "metrics-prometheus", "state-etag-conflict"]
 
 
 def test_notes_are_mentioned_in_the_summary():
