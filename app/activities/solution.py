@@ -16,6 +16,7 @@ from app.activities import deps
 from app.core.logging import ticket_logger
 from app.domain.stored import analysis_key
 from app.expert.compose import compose_offline_proposal, rank_with_past_cases
+from app.knowledge.articles import load_articles
 from app.knowledge.cases import case_library
 from app.knowledge.search import SearchHit
 from app.messaging import publish_once
@@ -58,7 +59,10 @@ def propose_solution(ctx: WorkflowActivityContext, request: ProposeRequest) -> P
 
 
 def _offline_proposal(request: ProposeRequest, store) -> Proposal:
-    result_lists = [[SearchHit.model_validate(h.model_dump()) for h in hits] for hits in request.search_results]
+    articles = load_articles()
+    result_lists = [[SearchHit(slug=h.slug, title=articles[h.slug].title, category=articles[h.slug].category,
+                               score=h.score) for h in hits if h.slug in articles]
+                    for hits in request.search_results]
     fused, past_cases = rank_with_past_cases(result_lists, _case_finder(request, store))
     composed = compose_offline_proposal(request.ticket.description, fused, notes=request.notes,
                                         past_cases=past_cases, category=request.triage.category)

@@ -149,22 +149,23 @@ class SearchRequest(_Contract):
 
 
 class SearchHitOut(BaseModel):
-    """A hit as the workflow carries it: what ranking and citing need. The snippet stays out: it
-    is not used past the search, and every byte here is kept twice in each ticket's history
-    (the search's output and the propose step's input). Histories recorded with more fields
-    (a snippet) still read."""
+    """A hit as the workflow carries it: what ranking and citing need, the article's slug and the
+    score. The rest (title, category, snippet) is the article's, read from the knowledge base by
+    slug where it is needed: every byte here is kept twice in each ticket's history (the search's
+    output and the propose step's input). Histories recorded with a title and category (before
+    session 15) or a snippet still read, and their hits write back as they were recorded."""
 
     model_config = ConfigDict(extra="allow")
     slug: str
-    title: str = ""
-    category: str = ""
+    title: str = Field(default="", exclude_if=lambda value: value == "")
+    category: str = Field(default="", exclude_if=lambda value: value == "")
     score: float = 0.0
 
     @classmethod
     def brief(cls, hit) -> "SearchHitOut":
         """From a knowledge-base SearchHit, or a tool's hit as a dict."""
         data = hit if isinstance(hit, dict) else hit.model_dump()
-        return cls(**{k: data[k] for k in ("slug", "title", "category", "score") if k in data})
+        return cls(**{k: data[k] for k in ("slug", "score") if k in data})
 
 
 class SearchResult(_Contract):
