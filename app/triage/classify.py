@@ -363,13 +363,6 @@ def classify_ticket(description: str) -> Classification:
         category=category, priority=priority, matched_slugs=[hit.slug for hit in hits],
         reasons=reasons + priority_signals, top_score=hits[0].score if hits else 0.0)
     scope = assess_scope(description, classification)
-    in_production = _environment(" ".join(description.split()))[0] == "production"
-    if not scope.in_scope and priority == "medium" and not in_production:
-        # Outside production, a failure of something other than the customer's Dapr applications
-        # (an invoice, a portal login, another product) is a request for a person: the rubric's
-        # medium is a functional problem of the applications this service supports.
-        priority = "low"
-        priority_signals = [*priority_signals, f"request for a person: {OUT_OF_SCOPE_REQUEST}"]
     if scope.in_scope:
         kb = category
         category, category_signal = decide_category(description, kb, category_signal)
@@ -429,7 +422,6 @@ def decide_category(description: str, kb: str, kb_signal: str) -> tuple[str, str
                          f"{guess.runner_up}); words: {words}; the best article alone: {kb_signal[len('category '):]}")
 
 
-OUT_OF_SCOPE_REQUEST = "out of scope and not in production"
 # Chosen on the development set and posthoc34-35 (docs/benchmarks.md, "Session 15").
 SURE_IT_IS_NO_FAILURE = 0.7
 

@@ -298,10 +298,10 @@ def test_posthoc_sets_figures_hold():
     # away 1 of 33, both cited 5 of 5; then trained on. Then a category model too (the words and
     # the best article's category). posthoc37 (48, written blind after both, never trained or tuned
     # on), before the session (rules) / after: priority 0.75 / 0.79 (in scope 0.75 / 0.80),
-    # category 0.81 / 0.85, out of scope routed 4 of 8 both (Dapr APIs no article covers), routed
-    # away 1 of 40, both cited 5 of 6.
+    # category 0.81 / 0.875, out of scope routed 4 / 5 of 8 (the category model's "other" routes
+    # one more; Dapr APIs no article covers stay), routed away 1 of 40, both cited 5 of 6.
     for name, priority_in_scope, routed_to_person, routed_away, both_cited in (
-            ("posthoc37", 0.8, 0.5, 0.03, 0.83),
+            ("posthoc37", 0.8, 0.62, 0.03, 0.83),
             ("posthoc36", 0.9, 0.85, 0.04, 1.0), ("posthoc35", 0.96, 0.83, 0.09, 0.83),
             ("posthoc34", 0.93, 0.75, 0.04, 1.0),
             ("posthoc33", 0.81, 0.87, 0.04, 1.0),

@@ -286,3 +286,22 @@ def test_dapr_said_to_be_healthy_is_dapr_not_involved():
     assessment = assess_scope("Production is down: our Zorblax ingress lost its certificate and serves the default "
                               "backend. The Dapr apps behind it look healthy.")
     assert not assessment.in_scope and "Dapr is not involved" in assessment.reason
+
+
+def test_a_ticket_the_category_model_reads_as_other_goes_to_a_person(monkeypatch):
+    from app.triage import ticket_model
+
+    description = "Messages published to the orders topic never reach the subscriber; the sidecar logs no error."
+    assert assess_scope(description).in_scope
+    sure_other = ticket_model.TicketModel(["pubsub", "other"], [0.0, 0.0], {"orders": [0.0, 9.0]}, trained_on=1)
+    monkeypatch.setattr(ticket_model, "load_model", lambda name: sure_other)
+    scope = assess_scope(description)
+    assert not scope.in_scope
+    assert scope.reason.startswith("scope score ") and "but the category model reads it as other (" in scope.reason
+    assert scope.signals[-1].startswith("the category model reads it as other (") and "words: 'orders'" in scope.signals[-1]
+    # Unsure (other the likeliest, but below OTHER_PROBABILITY): the score decides.
+    unsure = ticket_model.TicketModel(["pubsub", "state", "other"], [0.0, 0.0, 0.0], {"orders": [0.5, 0.5, 0.9]},
+                                      trained_on=1)
+    assert unsure.predict(description).label == "other" and unsure.predict(description).probability < 0.5
+    monkeypatch.setattr(ticket_model, "load_model", lambda name: unsure)
+    assert assess_scope(description).in_scope
