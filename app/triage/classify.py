@@ -19,6 +19,7 @@ lose an event?" asks for advice, it does not report data loss.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from pydantic import BaseModel
 
@@ -357,7 +358,8 @@ def classify_ticket(description: str) -> Classification:
     from app.triage.scope import assess_scope  # scope reads the classification's top score
 
     hits = get_knowledge_search().search(description, k=MATCHES_KEPT)
-    category, reasons, category_signal = _kb_category(description, hits)
+    category, reasons, category_signal = _kb_reading(description)
+    reasons = list(reasons)
     priority, priority_signals = decide_priority(description)
     classification = Classification(
         category=category, priority=priority, matched_slugs=[hit.slug for hit in hits],
@@ -378,30 +380,33 @@ def classify_ticket(description: str) -> Classification:
         "scope_score": scope.score, "scope_reason": scope.reason})
 
 
-def _kb_category(description: str, hits) -> tuple[str, list[str], str]:
+@lru_cache(maxsize=1024)
+def _kb_reading(description: str) -> tuple[str, tuple[str, ...], str]:
     """The category of the best-matching article (of the problem with most impact when the ticket
-    has two), the reasons and the signal that say so."""
+    has two), the reasons and the signal that say so. Kept for the last tickets: triage, and the
+    scope of triage and of the propose step, read it (the articles never change while the app runs)."""
     from app.expert.problems import split_problems  # problems read the priority from here
 
+    hits = get_knowledge_search().search(description, k=MATCHES_KEPT)
     problems = split_problems(description) if hits else []
     if len(problems) > 1:
         first = problems[0]
         category = first.hits[0].category
-        return category, [f"category {category}: the problem with most impact of {len(problems)} best "
-                          f"matches {first.slug}"], f"category {category}: " + (
+        return category, (f"category {category}: the problem with most impact of {len(problems)} best "
+                          f"matches {first.slug}",), f"category {category}: " + (
                               ", ".join(matched_words(first.text, first.slug)) or first.slug)
     if hits:
         category = hits[0].category
-        return category, [f"category {category}: best knowledge-base match is {hits[0].slug}"], (
+        return category, (f"category {category}: best knowledge-base match is {hits[0].slug}",), (
             f"category {category}: " + (", ".join(matched_words(description, hits[0].slug)) or hits[0].slug))
     # No article shares a word with the ticket: out of scope (scope says so too).
-    return (OUT_OF_SCOPE_CATEGORY, [f"category {OUT_OF_SCOPE_CATEGORY}: no knowledge-base article matches the description"],
+    return (OUT_OF_SCOPE_CATEGORY, (f"category {OUT_OF_SCOPE_CATEGORY}: no knowledge-base article matches the description",),
             f"category {OUT_OF_SCOPE_CATEGORY}: no article shares a word with the ticket")
 
 
 def kb_category(description: str) -> str:
     """The category the knowledge base alone gives a ticket (the category model's cue)."""
-    return _kb_category(description, get_knowledge_search().search(description, k=MATCHES_KEPT))[0]
+    return _kb_reading(description)[0]
 
 
 def category_cues(kb: str) -> frozenset[str]:
