@@ -70,14 +70,24 @@ class TicketModel:
         data = json.loads(path.read_text())
         return cls(data["classes"], data["bias"], data["weights"], data["trained_on"]["tickets"])
 
-    def predict(self, description: str, cues: frozenset[str] = frozenset(),
-                among: frozenset[str] | None = None) -> Guess:
-        """The likeliest label, of `among` when given (the probability is then over those)."""
-        found = features(description, cues)
+    def scores(self, found: set[str]) -> list[float]:
         scores = list(self.bias)
         for feature, value in feature_values(found).items():
             for i, w in enumerate(self.weights.get(feature, ())):
                 scores[i] += w * value
+        return scores
+
+    def probabilities(self, description: str, cues: frozenset[str] = frozenset()) -> dict[str, float]:
+        scores = self.scores(features(description, cues))
+        top = max(scores)
+        exp = [math.exp(s - top) for s in scores]
+        return {label: e / sum(exp) for label, e in zip(self.classes, exp)}
+
+    def predict(self, description: str, cues: frozenset[str] = frozenset(),
+                among: frozenset[str] | None = None) -> Guess:
+        """The likeliest label, of `among` when given (the probability is then over those)."""
+        found = features(description, cues)
+        scores = self.scores(found)
         allowed = [i for i, label in enumerate(self.classes) if among is None or label in among]
         top = max(scores[i] for i in allowed)
         exp = {i: math.exp(scores[i] - top) for i in allowed}

@@ -299,9 +299,13 @@ def test_posthoc_sets_figures_hold():
     # the best article's category). posthoc37 (48, written blind after both, never trained or tuned
     # on), before the session (rules) / after: priority 0.75 / 0.79 (in scope 0.75 / 0.80),
     # category 0.81 / 0.875, out of scope routed 4 / 5 of 8 (the category model's "other" routes
-    # one more; Dapr APIs no article covers stay), routed away 1 of 40, both cited 5 of 6.
+    # one more; Dapr APIs no article covers stay), routed away 1 of 40, both cited 5 of 6. With
+    # posthoc38-42 (240 tickets written blind, trained on): priority 0.83 (in scope 0.85),
+    # category 0.92, out of scope routed 6 of 8. posthoc38-42 measured blind for scope before
+    # training: in scope routed away 0.075-0.15 (the score); the category model sure of a Dapr
+    # category keeps them (0.113 -> 0.042 measured with the model trained without them).
     for name, priority_in_scope, routed_to_person, routed_away, both_cited in (
-            ("posthoc37", 0.8, 0.62, 0.03, 0.83),
+            ("posthoc37", 0.85, 0.75, 0.03, 0.83),
             ("posthoc36", 0.9, 0.85, 0.04, 1.0), ("posthoc35", 0.96, 0.83, 0.09, 0.83),
             ("posthoc34", 0.93, 0.75, 0.04, 1.0),
             ("posthoc33", 0.81, 0.87, 0.04, 1.0),

@@ -8,7 +8,7 @@ import pytest
 
 from app.eval import calibrate_scope, load_tickets
 from app.knowledge.search import get_knowledge_search
-from app.triage.classify import classify_ticket
+from app.triage.classify import category_cues, classify_ticket, kb_category
 from app.triage.scope import (
     SCOPE_THRESHOLD,
     assess_scope,
@@ -296,12 +296,28 @@ def test_a_ticket_the_category_model_reads_as_other_goes_to_a_person(monkeypatch
     sure_other = ticket_model.TicketModel(["pubsub", "other"], [0.0, 0.0], {"orders": [0.0, 9.0]}, trained_on=1)
     monkeypatch.setattr(ticket_model, "load_model", lambda name: sure_other)
     scope = assess_scope(description)
-    assert not scope.in_scope
-    assert scope.reason.startswith("scope score ") and "but the category model reads it as other (" in scope.reason
-    assert scope.signals[-1].startswith("the category model reads it as other (") and "words: 'orders'" in scope.signals[-1]
-    # Unsure (other the likeliest, but below OTHER_PROBABILITY): the score decides.
-    unsure = ticket_model.TicketModel(["pubsub", "state", "other"], [0.0, 0.0, 0.0], {"orders": [0.5, 0.5, 0.9]},
-                                      trained_on=1)
-    assert unsure.predict(description).label == "other" and unsure.predict(description).probability < 0.5
+    other = sure_other.probabilities(description, category_cues(kb_category(description)))["other"]
+    assert not scope.in_scope and other >= 0.5
+    assert scope.reason.startswith("scope score ") and scope.reason.endswith(
+        f"but the category model reads it as other ({other:.0%})")
+    assert scope.signals[-1] == f"category model: other {other:.0%}"
+    # Not sure enough (below OTHER_PROBABILITY): the score decides.
+    unsure = ticket_model.TicketModel(["pubsub", "other"], [0.1, 0.0], {"orders": [0.0, 0.3]}, trained_on=1)
     monkeypatch.setattr(ticket_model, "load_model", lambda name: unsure)
+    assert 0.2 < unsure.probabilities(description, category_cues(kb_category(description)))["other"] < 0.5
     assert assess_scope(description).in_scope
+
+
+def test_a_dapr_problem_the_score_would_send_away_stays_when_the_category_model_is_sure(monkeypatch):
+    from app.triage import ticket_model
+
+    description = "Our accountants cannot close the month: the ledger figures stopped arriving since Monday."
+    assert not assess_scope(description).in_scope
+    sure_dapr = ticket_model.TicketModel(["pubsub", "other"], [0.0, 0.0], {"ledger": [9.0, 0.0]}, trained_on=1)
+    monkeypatch.setattr(ticket_model, "load_model", lambda name: sure_dapr)
+    scope = assess_scope(description)
+    other = sure_dapr.probabilities(description, category_cues(kb_category(description)))["other"]
+    assert scope.in_scope and other < 0.2
+    assert f"but the category model reads it as a Dapr problem (other {other:.0%})" in scope.reason
+    # The customer saying Dapr is not involved still decides.
+    assert not assess_scope(description + " Dapr is not involved here.").in_scope
