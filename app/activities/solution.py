@@ -60,8 +60,7 @@ def propose_solution(ctx: WorkflowActivityContext, request: ProposeRequest) -> P
 
 def _offline_proposal(request: ProposeRequest, store) -> Proposal:
     articles = load_articles()
-    result_lists = [[SearchHit(slug=h.slug, title=articles[h.slug].title, category=articles[h.slug].category,
-                               score=h.score) for h in hits if h.slug in articles]
+    result_lists = [[SearchHit.of(articles[h.slug], h.score) for h in hits if h.slug in articles]
                     for hits in request.search_results]
     fused, past_cases = rank_with_past_cases(result_lists, _case_finder(request, store))
     composed = compose_offline_proposal(request.ticket.description, fused, notes=request.notes,

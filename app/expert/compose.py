@@ -75,8 +75,8 @@ def rank_with_past_cases(result_lists: list[list[SearchHit]], find_cases: Callab
     for hit in case_hits:
         for slug in hit.case.cited_articles:
             if slug in articles and slug not in ranking:
-                ranking[slug] = SearchHit(slug=slug, title=articles[slug].title, category=articles[slug].category,
-                                          score=0.0, snippet=f"cited by the past resolution of {hit.case.ticket_id}")
+                ranking[slug] = SearchHit.of(articles[slug], 0.0,
+                                             snippet=f"cited by the past resolution of {hit.case.ticket_id}")
     ranking = list(ranking.values())
     return fuse_results([*result_lists, ranking], k=k), [hit.citation() for hit in case_hits]
 

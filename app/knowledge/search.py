@@ -76,6 +76,11 @@ class SearchHit(BaseModel):
     score: float
     snippet: str = ""  # the workflow's copies of a hit leave it out (SearchHitOut)
 
+    @classmethod
+    def of(cls, article, score: float, snippet: str = "") -> "SearchHit":
+        """A hit on `article` (an Article) with its title and category."""
+        return cls(slug=article.slug, title=article.title, category=article.category, score=score, snippet=snippet)
+
 
 def analyze(text: str) -> list[str]:
     """Text -> stemmed terms. Identifiers are split into their parts (`actorStateStore`,

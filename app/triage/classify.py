@@ -19,13 +19,14 @@ lose an event?" asks for advice, it does not report data loss.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 
 from pydantic import BaseModel
 
 from app.domain.triage import Priority
 from app.knowledge.articles import OUT_OF_SCOPE_CATEGORY, load_articles
-from app.knowledge.search import analyze, get_knowledge_search
+from app.knowledge.search import SearchHit, analyze, get_knowledge_search
 from app.triage.ticket_model import load_model
 
 MATCHES_KEPT = 3
@@ -357,8 +358,7 @@ def classify_ticket(description: str) -> Classification:
     `app.triage.scope`) gets category `other` and keeps the best match only as a signal."""
     from app.triage.scope import assess_scope  # scope reads the classification's top score
 
-    hits = get_knowledge_search().search(description, k=MATCHES_KEPT)
-    category, reasons, category_signal = _kb_reading(description)
+    hits, category, reasons, category_signal = _kb_reading(description)
     reasons = list(reasons)
     priority, priority_signals = decide_priority(description)
     classification = Classification(
@@ -381,32 +381,32 @@ def classify_ticket(description: str) -> Classification:
 
 
 @lru_cache(maxsize=1024)
-def _kb_reading(description: str) -> tuple[str, tuple[str, ...], str]:
-    """The category of the best-matching article (of the problem with most impact when the ticket
-    has two), the reasons and the signal that say so. Kept for the last tickets: triage, and the
+def _kb_reading(description: str) -> tuple[tuple[SearchHit, ...], str, tuple[str, ...], str]:
+    """The best-matching articles, the category of the best (of the problem with most impact when
+    the ticket has two), and the reasons and the signal that say so. Kept for the last tickets: triage, and the
     scope of triage and of the propose step, read it (the articles never change while the app runs)."""
     from app.expert.problems import split_problems  # problems read the priority from here
 
-    hits = get_knowledge_search().search(description, k=MATCHES_KEPT)
+    hits = tuple(get_knowledge_search().search(description, k=MATCHES_KEPT))
     problems = split_problems(description) if hits else []
     if len(problems) > 1:
         first = problems[0]
         category = first.hits[0].category
-        return category, (f"category {category}: the problem with most impact of {len(problems)} best "
+        return hits, category, (f"category {category}: the problem with most impact of {len(problems)} best "
                           f"matches {first.slug}",), f"category {category}: " + (
                               ", ".join(matched_words(first.text, first.slug)) or first.slug)
     if hits:
         category = hits[0].category
-        return category, (f"category {category}: best knowledge-base match is {hits[0].slug}",), (
+        return hits, category, (f"category {category}: best knowledge-base match is {hits[0].slug}",), (
             f"category {category}: " + (", ".join(matched_words(description, hits[0].slug)) or hits[0].slug))
     # No article shares a word with the ticket: out of scope (scope says so too).
-    return (OUT_OF_SCOPE_CATEGORY, (f"category {OUT_OF_SCOPE_CATEGORY}: no knowledge-base article matches the description",),
+    return (hits, OUT_OF_SCOPE_CATEGORY, (f"category {OUT_OF_SCOPE_CATEGORY}: no knowledge-base article matches the description",),
             f"category {OUT_OF_SCOPE_CATEGORY}: no article shares a word with the ticket")
 
 
 def kb_category(description: str) -> str:
     """The category the knowledge base alone gives a ticket (the category model's cue)."""
-    return _kb_reading(description)[0]
+    return _kb_reading(description)[1]
 
 
 def category_cues(kb: str) -> frozenset[str]:
@@ -441,8 +441,9 @@ def decide_priority(description: str) -> tuple[Priority, list[str]]:
     Measured on the sets written blind (docs/benchmarks.md, "Session 15"): the rules were right
     on 14 of 15, 2 of 2, 2 of 2, 1 of 2 and 12 of 13 of those definitions, and on 27 of 46 of
     the rest."""
-    cues = rubric_cues(description)
-    ruled, rule_reasons = assess_priority(description)
+    reading = _read(description)
+    cues = reading.cues()
+    ruled, rule_reasons = reading.priority()
     rule_signals = [_as_signal(reason) for reason in rule_reasons]
     if _settled_by_definition(cues):
         return ruled, [*rule_signals, f"priority {ruled}: the rubric's definition, read by the rules"]
@@ -506,44 +507,68 @@ def assess_priority(description: str, ticket: str | None = None) -> tuple[Priori
     """The rubric's priority and the cues that decided it. For one problem of a ticket, `ticket`
     is the whole description: where the problem does not say where it happens, the ticket does
     ("in production" said once applies to each problem)."""
-    text = " ".join(description.split())
-    statements = _statements_of(description)
-    environment, env_reason = _environment(text)
-    if environment == "unknown" and ticket is not None:
-        environment, env_reason = _environment(" ".join(ticket.split()))
-    severe = _first(_OUTAGE, statements) or _first(_DATA_LOSS, statements)
-    failure = _first(_FAILURE, statements) or severe
-    workaround = _first(_WORKAROUND, statements) or _first(_NO_IMPACT_YET, text)
-    reasons = [env_reason]
-
-    if environment == "production" and severe and not workaround and not _first(_PARTIAL, statements):
-        return "critical", reasons + [f"production down or losing data ({severe!r})"]
-    if (exposure := _first(_SECURITY_EXPOSURE, statements)):
-        return "high", reasons + [f"security exposure ({exposure!r})"]
-    if (blocked := _first(_RELEASE_BLOCKED, statements)):
-        return "high", reasons + [f"release blocked ({blocked!r})"]
-    if not failure:
-        return "low", reasons + ["no failure reported: a question or how-to"]
-    if environment == "production" and workaround:
-        return "medium", reasons + [f"production problem with a workaround ({workaround!r})"]
-    if environment == "production":
-        return "high", reasons + [f"production degraded or partly failing ({failure!r})"]
-    return "medium", reasons + [f"functional problem outside production ({failure!r})"]
+    return _read(description, ticket).priority()
 
 
 def rubric_cues(description: str) -> frozenset[str]:
     """What the rules read in a ticket, by the rubric's terms, for the priority model to weigh:
     the environment and whether an outage, data loss, a failure, a partial failure, a workaround,
     a security exposure or a blocked release is reported."""
+    return _read(description).cues()
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """What the rules read in a ticket: the environment and the first words of each cue family
+    (None when the ticket has none)."""
+    environment: str
+    env_reason: str
+    outage: str | None
+    data_loss: str | None
+    failure: str | None
+    partial: str | None
+    workaround: str | None
+    exposure: str | None
+    blocked: str | None
+
+    def priority(self) -> tuple[Priority, list[str]]:
+        severe = self.outage or self.data_loss
+        failure = self.failure or severe
+        production, workaround = self.environment == "production", self.workaround
+        reasons = [self.env_reason]
+        if production and severe and not workaround and not self.partial:
+            return "critical", reasons + [f"production down or losing data ({severe!r})"]
+        if self.exposure:
+            return "high", reasons + [f"security exposure ({self.exposure!r})"]
+        if self.blocked:
+            return "high", reasons + [f"release blocked ({self.blocked!r})"]
+        if not failure:
+            return "low", reasons + ["no failure reported: a question or how-to"]
+        if production and workaround:
+            return "medium", reasons + [f"production problem with a workaround ({workaround!r})"]
+        if production:
+            return "high", reasons + [f"production degraded or partly failing ({failure!r})"]
+        return "medium", reasons + [f"functional problem outside production ({failure!r})"]
+
+    def cues(self) -> frozenset[str]:
+        found = {"outage": self.outage, "data_loss": self.data_loss, "failure": self.failure,
+                 "partial": self.partial, "workaround": self.workaround,
+                 "security_exposure": self.exposure, "release_blocked": self.blocked}
+        return frozenset({f"environment={self.environment}", *(cue for cue, seen in found.items() if seen)})
+
+
+def _read(description: str, ticket: str | None = None) -> _Reading:
     text = " ".join(description.split())
     statements = _statements_of(description)
-    found = {
-        "outage": _first(_OUTAGE, statements), "data_loss": _first(_DATA_LOSS, statements),
-        "failure": _first(_FAILURE, statements), "partial": _first(_PARTIAL, statements),
-        "workaround": _first(_WORKAROUND, statements) or _first(_NO_IMPACT_YET, text),
-        "security_exposure": _first(_SECURITY_EXPOSURE, statements),
-        "release_blocked": _first(_RELEASE_BLOCKED, statements)}
-    return frozenset({f"environment={_environment(text)[0]}", *(cue for cue, seen in found.items() if seen)})
+    environment, env_reason = _environment(text)
+    if environment == "unknown" and ticket is not None:
+        environment, env_reason = _environment(" ".join(ticket.split()))
+    return _Reading(
+        environment=environment, env_reason=env_reason, outage=_first(_OUTAGE, statements),
+        data_loss=_first(_DATA_LOSS, statements), failure=_first(_FAILURE, statements),
+        partial=_first(_PARTIAL, statements),
+        workaround=_first(_WORKAROUND, statements) or _first(_NO_IMPACT_YET, text),
+        exposure=_first(_SECURITY_EXPOSURE, statements), blocked=_first(_RELEASE_BLOCKED, statements))
 
 
 def _environment(text: str) -> tuple[str, str]:
