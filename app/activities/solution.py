@@ -25,7 +25,8 @@ from app.workflows.contracts import Proposal, ProposalRef, ProposeRequest
 
 def propose_solution(ctx: WorkflowActivityContext, request: ProposeRequest) -> Proposal | ProposalRef:
     services = deps.current()
-    ticket_id, revision = request.ticket.ticket_id, request.revision
+    subject = request.about()
+    ticket_id, revision = subject.ticket_id, request.revision
     store = services.records
 
     proposal = request.proposal or _offline_proposal(request, store)
@@ -46,7 +47,7 @@ def propose_solution(ctx: WorkflowActivityContext, request: ProposeRequest) -> P
     published = publish_once(
         services.dapr, store, settings.pubsub_name, settings.topic_solution_ready,
         f"{ticket_id}:solution-ready:{revision}",
-        {"ticket_id": ticket_id, "priority": request.triage.priority, "category": request.triage.category,
+        {"ticket_id": ticket_id, "priority": subject.priority, "category": subject.category,
          "revision": revision, "proposal": stored["proposal"], "proposed_at": stored["created_at"]},
         first_attempt=created,
     )
@@ -63,8 +64,9 @@ def _offline_proposal(request: ProposeRequest, store) -> Proposal:
     result_lists = [[SearchHit.of(articles[h.slug], h.score) for h in hits if h.slug in articles]
                     for hits in request.search_results]
     fused, past_cases = rank_with_past_cases(result_lists, _case_finder(request, store))
-    composed = compose_offline_proposal(request.ticket.description, fused, notes=request.notes,
-                                        past_cases=past_cases, category=request.triage.category)
+    subject = request.about()
+    composed = compose_offline_proposal(subject.description, fused, notes=request.notes,
+                                        past_cases=past_cases, category=subject.category)
     if request.llm_fallback_reason:
         composed["llm_fallback_reason"] = request.llm_fallback_reason
     return Proposal.model_validate(composed)
@@ -77,14 +79,13 @@ def _past_cases(request: ProposeRequest, store, cited_articles: list[str]) -> li
 def _case_finder(request: ProposeRequest, store):
     """Past resolutions of other tickets about the same problem (never the ticket's own)."""
     library = case_library(store)
-    query = request.ticket.description
+    subject = request.about()
 
     def find(articles: list[str]):
         try:
-            return library.search(query, articles=articles,
-                                  exclude={request.ticket.ticket_id})
+            return library.search(subject.description, articles=articles, exclude={subject.ticket_id})
         except Exception as error:  # noqa: BLE001 - past cases enrich a proposal, never block it
-            ticket_logger(__name__, request.ticket.ticket_id).warning(
+            ticket_logger(__name__, subject.ticket_id).warning(
                 "past cases not searched", extra={"error": f"{type(error).__name__}: {error}"[:300]})
             return []
 

@@ -38,8 +38,10 @@ The category model (`app.triage.ticket_model`, learned from the labelled tickets
 score when it is sure: a ticket it finds `other` with probability OTHER_PROBABILITY or more goes
 to a person though the score keeps it (a Dapr feature no article covers, a request that reads like
 a Dapr one), and one it finds `other` below SURELY_DAPR_BELOW stays though the score would send it
-away (a Dapr problem told in a business's words). Two triage signals decide on their own: a
-category `other` already chosen (by an LLM triage), and the customer saying Dapr is not involved
+away (a Dapr problem told in a business's words). Three triage signals decide on their own: a
+category `other` already chosen (by an LLM triage), a Dapr API that no article covers named by the
+ticket (`app.triage.dapr_apis`: the distributed lock, cryptography; coverage computed from the
+articles), and the customer saying Dapr is not involved
 when that governs the ticket ("no Dapr here", "Dapr
 isn't installed", "we removed Dapr from them", "no sidecar anywhere in that path"). A negation confined
 to one part ("a Go producer writing straight to RabbitMQ (no Dapr on that side)") does not decide
@@ -65,6 +67,7 @@ from wordfreq import word_frequency, zipf_frequency
 from app.knowledge.articles import load_articles
 from app.knowledge.search import STOPWORDS, analyze, get_knowledge_search
 from app.triage.classify import without_environment
+from app.triage.dapr_apis import named_uncovered_api
 
 # A BM25 score of this much or more counts as a full retrieval match (dev in-scope median ~25).
 FULL_RETRIEVAL_SCORE = 30.0
@@ -219,6 +222,10 @@ def assess_scope(description: str, classification=None) -> ScopeAssessment:
     if getattr(classification, "category", None) == "other":
         return ScopeAssessment(in_scope=False, score=score, signals=signals,
                                reason="triage chose category other")
+    if (api := named_uncovered_api(description)):
+        return ScopeAssessment(in_scope=False, score=score,
+                               signals=[*signals, f"Dapr API no article covers: {api}"],
+                               reason=f"the ticket is about the {api} API, which no knowledge-base article covers")
     if (negation := _DAPR_NOT_INVOLVED.search(" ".join(description.split()))):
         rest = without_negating_clauses(description)
         rest_score = score_alone(rest) if rest and _DAPR_NAMED.search(rest) else 0.0

@@ -30,7 +30,9 @@ TICKET_WORKFLOW_V1 = "v1"
 TICKET_WORKFLOW_V2 = "v2"  # progress records ride on the next step's input
 # v3: steps pass references to the records other steps stored (a claim check), not their text
 TICKET_WORKFLOW_V3 = "v3"
-TICKET_WORKFLOW_LATEST = TICKET_WORKFLOW_V3
+# v4: the propose step is told only what it reads of the ticket and its triage (ProposalSubject)
+TICKET_WORKFLOW_V4 = "v4"
+TICKET_WORKFLOW_LATEST = TICKET_WORKFLOW_V4
 # v2: the key, in an activity's input, of the progress record applied before the activity runs.
 PROGRESS_FIELD = "progress_record"
 
@@ -120,13 +122,14 @@ class _Contract(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-# Fields v3 added to inputs that v1 and v2 send too: left out of the JSON while unset, so a
-# v1 or v2 instance schedules its steps with the very inputs its history recorded.
-def _v3_only_flag():
+# Fields that one version sends and another does not (v3's flags and references, v4's subject in
+# place of v1-v3's ticket and triage): left out of the JSON while unset, so an instance of every
+# version schedules its steps with the very inputs its history recorded.
+def _left_out_while_false():
     return Field(default=False, exclude_if=lambda value: value is False)
 
 
-def _v3_only_value():
+def _left_out_while_unset():
     return Field(default=None, exclude_if=lambda value: value is None)
 
 
@@ -209,9 +212,21 @@ class Proposal(BaseModel):
         return f"{self.summary}\n\nSteps:\n{steps}\n\nReferences: {cited}".strip()
 
 
+class ProposalSubject(_Contract):
+    """What the propose step reads of the ticket and its triage (v4). v1-v3 send the whole ticket
+    and triage, about 2 KB that every later turn of the workflow replays."""
+
+    ticket_id: str
+    description: str
+    category: str
+    priority: str
+
+
 class ProposeRequest(_Contract):
-    ticket: TicketWorkflowInput
-    triage: TriageResult
+    # v1-v3: the whole ticket and triage; v4: `subject`. Exactly one of the two is sent.
+    ticket: TicketWorkflowInput | None = _left_out_while_unset()
+    triage: TriageResult | None = _left_out_while_unset()
+    subject: ProposalSubject | None = _left_out_while_unset()
     queries: list[str]
     search_results: list[list[SearchHitOut]]
     revision: int = 0
@@ -220,7 +235,19 @@ class ProposeRequest(_Contract):
     llm_fallback_reason: str | None = None
     proposed_at: str  # the workflow's clock: the same on every retry
     # v3: answer with a ProposalRef; the proposal itself stays in its analysis record.
-    by_reference: bool = _v3_only_flag()
+    by_reference: bool = _left_out_while_false()
+
+    @model_validator(mode="after")
+    def _one_subject(self):
+        if (self.subject is None) == (self.ticket is None or self.triage is None):
+            raise ValueError("a propose request names its subject, or (before v4) the ticket and its triage")
+        return self
+
+    def about(self) -> ProposalSubject:
+        if self.subject is not None:
+            return self.subject
+        return ProposalSubject(ticket_id=self.ticket.ticket_id, description=self.ticket.description,
+                               category=self.triage.category, priority=self.triage.priority)
 
 
 class ProposalRef(_Contract):
@@ -266,13 +293,13 @@ class NotifyRequest(_Contract):
     solution: str | None = None
     # v3: when `solution` is None, the proposal of this revision as approved, read from its
     # analysis record.
-    solution_revision: int | None = _v3_only_value()
+    solution_revision: int | None = _left_out_while_unset()
     reason: str | None = None
     use_llm: bool = True
     llm_fallback_reason: str | None = None
     created_at: str  # the workflow's clock
     # v3: answer with a NotificationRef; the body stays in the notification record.
-    by_reference: bool = _v3_only_flag()
+    by_reference: bool = _left_out_while_false()
 
 
 class NotificationRef(_Contract):
@@ -306,7 +333,7 @@ class IndexCaseRequest(_Contract):
     category: str
     # The engineer's edit, or (v3) None and the revision whose approved proposal it is.
     solution: str | None = None
-    solution_revision: int | None = _v3_only_value()
+    solution_revision: int | None = _left_out_while_unset()
     edited: bool
     cited_articles: list[str] = Field(default_factory=list)
     approver: str

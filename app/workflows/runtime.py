@@ -26,7 +26,7 @@ from app.core.logging import sdk_logger_options
 from app.core.unreachable import DependencyUnavailable, unreachable
 from app.workflows import contracts as c
 from app.workflows import sdk_patches
-from app.workflows.ticket_workflow import ticket_workflow_v1, ticket_workflow_v2, ticket_workflow_v3
+from app.workflows.ticket_workflow import ticket_workflow_v1, ticket_workflow_v2, ticket_workflow_v3, ticket_workflow_v4
 
 ACTIVITIES = {
     c.Activities.TRIAGE: triage_ticket,
@@ -43,7 +43,7 @@ ACTIVITIES = {
 }
 # Every version of the ticket workflow that may still have instances running, newest last.
 TICKET_WORKFLOW_VERSIONS = {c.TICKET_WORKFLOW_V1: ticket_workflow_v1, c.TICKET_WORKFLOW_V2: ticket_workflow_v2,
-                            c.TICKET_WORKFLOW_V3: ticket_workflow_v3}
+                            c.TICKET_WORKFLOW_V3: ticket_workflow_v3, c.TICKET_WORKFLOW_V4: ticket_workflow_v4}
 
 logger = logging.getLogger("app.activities")
 
@@ -98,7 +98,7 @@ def apply_carried_record(record: c.ProgressRecord, attempts: int = 3) -> None:
 
 
 def _ticket_id(request) -> str | None:
-    for path in (("ticket_id",), ("ticket", "ticket_id")):
+    for path in (("ticket_id",), ("ticket", "ticket_id"), ("subject", "ticket_id")):
         value = request
         for part in path:
             value = getattr(value, part, None)

@@ -20,6 +20,9 @@ named version registered beside the others (README, "Changing the workflow"):
   deliver and case steps read the text back, and the output names the records instead of
   repeating them (a claim check: every payload is kept in the history, and the history is
   replayed at every turn).
+- v4: as v3, and the propose step is told only what it reads of the ticket and its triage
+  (`ProposalSubject`: id, description, category, priority) instead of both whole: about 2 KB
+  less per proposal in the history, replayed at every later turn.
 """
 
 from __future__ import annotations
@@ -81,11 +84,17 @@ def ticket_workflow_v3(ctx: DaprWorkflowContext, payload: dict):
     return (yield from run_ticket(ctx, payload, c.TICKET_WORKFLOW_V3, records_on_steps=True, by_reference=True))
 
 
+def ticket_workflow_v4(ctx: DaprWorkflowContext, payload: dict):
+    return (yield from run_ticket(ctx, payload, c.TICKET_WORKFLOW_V4, records_on_steps=True, by_reference=True,
+                                  subject_only=True))
+
+
 def run_ticket(ctx: DaprWorkflowContext, payload: dict, version: str, records_on_steps: bool = True,
-               by_reference: bool = False):
+               by_reference: bool = False, subject_only: bool = False):
     """A ticket's whole orchestration, as the named version records it."""
     ticket = c.TicketWorkflowInput.model_validate(payload)
-    run = TicketRun(ctx, ticket, version=version, records_on_steps=records_on_steps, by_reference=by_reference)
+    run = TicketRun(ctx, ticket, version=version, records_on_steps=records_on_steps, by_reference=by_reference,
+                    subject_only=subject_only)
     try:
         outcome = yield from run.handle()
     except TicketCancelled as cancelled:
@@ -99,7 +108,7 @@ class TicketRun:
     """One ticket's orchestration. Holds what the steps share."""
 
     def __init__(self, ctx: DaprWorkflowContext, ticket: c.TicketWorkflowInput, version: str,
-                 records_on_steps: bool = True, by_reference: bool = False):
+                 records_on_steps: bool = True, by_reference: bool = False, subject_only: bool = False):
         self.ctx = ctx
         self.ticket = ticket
         self.version = version
@@ -107,6 +116,8 @@ class TicketRun:
         self.records_on_steps = records_on_steps
         # v3: proposals and notifications by reference to their records (see the module doc).
         self.by_reference = by_reference
+        # v4: the propose step is told its subject only (see the module doc).
+        self.subject_only = subject_only
         self.pending: c.ProgressRecord | None = None
         self.triage: c.TriageResult | None = None
         self.proposal: c.Proposal | c.ProposalRef | None = None
@@ -207,7 +218,7 @@ class TicketRun:
         answer = c.ProposalRef if self.by_reference else c.Proposal
         proposal = answer.model_validate((yield from self.run_activity(
             "propose", c.Activities.PROPOSE, c.ProposeRequest(
-                ticket=self.ticket, triage=self.triage, queries=queries, search_results=results,
+                **self.propose_subject(), queries=queries, search_results=results,
                 revision=revision, notes=notes, proposal=agent_proposal, llm_fallback_reason=fallback,
                 proposed_at=self.now(), by_reference=self.by_reference))))
         self.proposal = proposal
@@ -222,6 +233,13 @@ class TicketRun:
                    self.event(f"solution_published:{revision}", "solution_published", "expert",
                               revision=revision, message_id=f"{self.ticket.ticket_id}:solution-ready:{revision}")]
         return proposal, events
+
+    def propose_subject(self) -> dict:
+        if self.subject_only:
+            t = self.ticket
+            return {"subject": c.ProposalSubject(ticket_id=t.ticket_id, description=t.description,
+                                                 category=self.triage.category, priority=self.triage.priority)}
+        return {"ticket": self.ticket, "triage": self.triage}
 
     def wait_for_decision(self, proposal: c.Proposal | c.ProposalRef, events: list[c.TimelineEvent]):
         """The decision for this revision, or None when the approval timeout fires first.

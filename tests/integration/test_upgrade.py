@@ -1,9 +1,11 @@
-"""An upgrade with tickets in flight loses none (issue 15), on real processes, three times:
+"""An upgrade with tickets in flight loses none (issue 15), on real processes, four times:
 tickets started on v1 wait in each state while the app is replaced by the release that made v2
-the latest (records on the steps), those started on v2 wait while it is replaced by the current
-release (v3, proposals and notifications by reference), and those started on v3 wait while it
-is replaced by a test build of v4 (a new first step). Every ticket completes on its own
-version's path, every new ticket takes the newest, and no instance ends FAILED or STALLED."""
+the latest (records on the steps), those started on v2 wait while it is replaced by the release
+that made v3 the latest (proposals and notifications by reference), those started on v3 wait
+while it is replaced by the current release (v4, the propose step told its subject only), and
+those started on v4 wait while it is replaced by a test build of v5 (a new first step). Every
+ticket completes on its own version's path, every new ticket takes the newest, and no instance
+ends FAILED or STALLED."""
 
 from __future__ import annotations
 
@@ -71,7 +73,7 @@ def completed_on(api, ids: list[str], version: str) -> None:
         assert {"triaged", "proposed", "decision", "notification_sent", "delivered"} <= set(events), events
 
 
-def test_tickets_in_flight_finish_on_their_own_version_across_three_upgrades(service):
+def test_tickets_in_flight_finish_on_their_own_version_across_four_upgrades(service):
     # Two releases before: v1 is the latest.
     upgrade(service, "tests.support.release_v1")
     with service.client() as api:
@@ -85,33 +87,41 @@ def test_tickets_in_flight_finish_on_their_own_version_across_three_upgrades(ser
         completed_on(api, on_v1, "v1")
         assert status_of(api, "UP1-REV1")["revision"] == 1
 
-    # The current release: v3 (proposals and notifications by reference) is the latest.
-    upgrade(service, None)
+    # The release before: v3 (proposals and notifications by reference) is the latest.
+    upgrade(service, "tests.support.release_v3")
     with service.client() as api:
         on_v3 = leave_waiting(api, "UP3")
         decide_all(api, on_v2)
         completed_on(api, on_v2, "v2")
         assert status_of(api, "UP2-REV1")["revision"] == 1
 
-    # The next build (a test build of v4: v3 with a new first step).
+    # The current release: v4 (the propose step told its subject only) is the latest.
+    upgrade(service, None)
+    with service.client() as api:
+        on_v4 = leave_waiting(api, "UP4")
+        decide_all(api, on_v3)
+        completed_on(api, on_v3, "v3")
+        assert status_of(api, "UP3-REV1")["revision"] == 1
+
+    # The next build (a test build of v5: v4 with a new first step).
     upgrade(service, "tests.support.workflow_next")
     with service.client() as api:
-        file(api, "UP4-NEW")
-        decide_all(api, on_v3)
-        wait_for_stage(api, "UP4-NEW", "awaiting_approval")
-        decide_all(api, ["UP4-NEW"])
-        completed_on(api, on_v3, "v3")
-        completed_on(api, ["UP4-NEW"], "v4")
-        assert status_of(api, "UP3-REV1")["revision"] == 1
-        # A v3 ticket's status shows the approved proposal and the mail as v1 and v2 outputs do,
-        # read from the records the output names.
-        for ticket_id in on_v1 + on_v2 + on_v3:
+        file(api, "UP5-NEW")
+        decide_all(api, on_v4)
+        wait_for_stage(api, "UP5-NEW", "awaiting_approval")
+        decide_all(api, ["UP5-NEW"])
+        completed_on(api, on_v4, "v4")
+        completed_on(api, ["UP5-NEW"], "v5")
+        assert status_of(api, "UP4-REV1")["revision"] == 1
+        # A v3 or v4 ticket's status shows the approved proposal and the mail as v1 and v2
+        # outputs do, read from the records the output names.
+        for ticket_id in on_v1 + on_v2 + on_v3 + on_v4:
             output = status_of(api, ticket_id)["output"]
             assert output["final_solution"].startswith(output["proposal"]["summary"]), (ticket_id, output)
             assert output["notification"]["kind"] == "resolved" and output["final_solution"] in output["notification"]["body"]
             assert "next_step" not in kinds(api, ticket_id)
-        assert "next_step" in kinds(api, "UP4-NEW")
+        assert "next_step" in kinds(api, "UP5-NEW")
         listed = {t["ticket_id"]: t for t in api.get("/support/tickets", params={"limit": 50}).json()["tickets"]}
-        assert {t: listed[t]["workflow_version"] for t in ("UP1-REV0", "UP2-REV0", "UP3-REV0", "UP4-NEW")} == {
-            "UP1-REV0": "v1", "UP2-REV0": "v2", "UP3-REV0": "v3", "UP4-NEW": "v4"}
+        assert {t: listed[t]["workflow_version"] for t in ("UP1-REV0", "UP2-REV0", "UP3-REV0", "UP4-REV0", "UP5-NEW")} == {
+            "UP1-REV0": "v1", "UP2-REV0": "v2", "UP3-REV0": "v3", "UP4-REV0": "v4", "UP5-NEW": "v5"}
         assert not [t for t in listed.values() if t["status"] in ("failed", "stalled")]

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from app.workflows import ticket_workflow as wf_module
-from app.workflows.contracts import DEPENDENCY_UNAVAILABLE, PATCH_RIDE_OUT_OUTAGES, PROGRESS_FIELD
-from app.workflows.ticket_workflow import ticket_workflow_v1, ticket_workflow_v2, ticket_workflow_v3
+from app.workflows.contracts import DEPENDENCY_UNAVAILABLE, PATCH_RIDE_OUT_OUTAGES, PROGRESS_FIELD, ProposeRequest
+from app.workflows.ticket_workflow import ticket_workflow_v1, ticket_workflow_v2, ticket_workflow_v3, ticket_workflow_v4
 from tests.unit.fake_workflow_context import FailedActivity, FakeTask, run_workflow, when_all, when_any
 
 TICKET = {"ticket_id": "T-1", "customer_id": "CUST001", "description": "sidecar cannot reach app",
@@ -20,8 +20,10 @@ SLA_DUE = "2026-11-24T12:00:00+00:00"
 
 # Every test runs against each released version: v1 records each transition as a step of its
 # own, v2 carries records on the next step's input (the same records, some merged), v3 also
-# passes the proposal and the notification by reference to their records.
-WORKFLOWS = {"v1": ticket_workflow_v1, "v2": ticket_workflow_v2, "v3": ticket_workflow_v3}
+# passes the proposal and the notification by reference to their records, v4 also tells the
+# propose step only its subject.
+WORKFLOWS = {"v1": ticket_workflow_v1, "v2": ticket_workflow_v2, "v3": ticket_workflow_v3, "v4": ticket_workflow_v4}
+BY_REFERENCE = ("v3", "v4")
 VERSION = ["v1"]
 
 
@@ -194,6 +196,29 @@ def run(waits=(), **world):
     return run_workflow(WORKFLOWS[VERSION[0]], TICKET, responder(waits, **world))
 
 
+def test_the_propose_step_is_told_its_subject_only_from_v4(version):
+    _output, calls, _ = run([decision()])
+    request = inputs(calls, "propose_solution")[0]
+    if version == "v4":
+        assert request["subject"] == {"ticket_id": "T-1", "description": TICKET["description"],
+                                      "category": "connectivity", "priority": "medium"}
+        assert "ticket" not in request and "triage" not in request
+    else:  # as their histories recorded it: the whole ticket and triage
+        assert "subject" not in request
+        assert request["ticket"]["ticket_id"] == "T-1" and request["triage"]["kb_queries"] == ["q1", "q2", "q3"]
+    assert ProposeRequest.model_validate(request).about().category == "connectivity"
+
+
+def test_a_propose_request_names_one_subject():
+    subject = {"ticket_id": "T-1", "description": "d", "category": "state", "priority": "low"}
+    base = {"queries": ["q"], "search_results": [[]], "proposed_at": TICKET["filed_at"]}
+    assert ProposeRequest.model_validate({**base, "subject": subject}).about().priority == "low"
+    with pytest.raises(ValueError, match="names its subject"):
+        ProposeRequest.model_validate(base)
+    with pytest.raises(ValueError, match="names its subject"):
+        ProposeRequest.model_validate({**base, "subject": subject, "ticket": TICKET, "triage": triage()})
+
+
 def notification_of(output: dict) -> dict:
     """The output's notification: whole (v1, v2) or by reference to its record (v3)."""
     return output.get("notification") or output["notification_ref"]
@@ -205,9 +230,9 @@ def test_approved_ticket_runs_every_stage_in_order_and_records_each_transition(v
     assert output["stage"] == "completed" and output["version"] == version
     # v2 and v3 keep a step of their own only for the record before the wait and the last one.
     record_steps = [c for c in calls if c[0] == "activity" and c[1] == "record_progress"]
-    assert len(record_steps) == {"v1": 8, "v2": 2, "v3": 2}[version]
+    assert len(record_steps) == {"v1": 8, "v2": 2, "v3": 2, "v4": 2}[version]
     assert notification_of(output)["kind"] == "resolved"
-    if version == "v3":  # the approved proposal's text stays in its record; the steps read it
+    if version in BY_REFERENCE:  # the approved proposal's text stays in its record; the steps read it
         assert "final_solution" not in output and "proposal" not in output
         assert output["proposal_ref"]["revision"] == 0
         assert inputs(calls, "notify_customer")[0]["solution_revision"] == 0
@@ -280,7 +305,7 @@ def test_rejection_revises_with_the_notes_then_approval_completes(version):
     assert len(queries) == 7 and queries[-1] == "check mTLS"
     assert inputs(calls, "propose_solution")[1]["revision"] == 1
     assert output["stage"] == "completed" and output["revision"] == 1
-    if version == "v3":
+    if version in BY_REFERENCE:
         assert output["proposal_ref"]["revision"] == 1
         assert inputs(calls, "notify_customer")[0]["solution_revision"] == 1
     else:
@@ -391,7 +416,7 @@ def test_the_same_history_gives_the_same_calls(waits):
 def test_every_notification_is_mailed_after_it_is_written(version):
     _, calls, _ = run([decision()])
     [delivery] = inputs(calls, "deliver_notification")
-    if version == "v3":  # the step reads the notification record of that kind
+    if version in BY_REFERENCE:  # the step reads the notification record of that kind
         assert "notification" not in delivery and delivery["kind"] == "resolved"
     else:
         assert delivery["notification"]["notification_id"] == "T-1:notification:resolved"
@@ -423,7 +448,7 @@ def test_an_approved_solution_is_indexed_as_a_case_after_the_notification_before
     index = names.index("index_resolved_case")
     assert names.index("deliver_notification") < index < len(names) - 1 and names[-1] == "record_progress"
     [request] = inputs(calls, "index_resolved_case")
-    if version == "v3":  # the step reads the approved proposal from its record
+    if version in BY_REFERENCE:  # the step reads the approved proposal from its record
         assert request["solution"] is None and request["solution_revision"] == 0
     else:
         assert request["solution"] == output["final_solution"]
