@@ -99,6 +99,28 @@ def test_the_category_is_the_best_article_s_when_the_model_agrees():
     assert signal == "category state: redis"
 
 
+def test_no_failure_read_by_the_rules_is_settled_low_unless_the_model_is_sure_of_a_failure(monkeypatch):
+    import app.triage.classify as classify
+
+    description = "dev: tryLock on our lock store always returns success:false on a fresh resource id"
+    assert not {"failure", "outage", "data_loss"} & rubric_cues(description)  # the rules read no failure
+
+    def model_leaning(medium: float):
+        return TicketModel(["critical", "high", "medium", "low"], [0.0, 0.0, 0.0, 0.0],
+                           {"returns": [0.0, 0.0, medium, 0.0]}, trained_on=4)
+
+    monkeypatch.setattr(classify, "load_model", lambda name: model_leaning(12.0))
+    decided, signals = decide_priority(description)
+    assert decided == "medium"
+    assert signals[0].startswith("priority medium: the priority model, ")
+    assert signals[-1] == "the rules alone: low (they read no failure)"
+    # Below SURE_OF_A_FAILURE the rules' reading stands.
+    monkeypatch.setattr(classify, "load_model", lambda name: model_leaning(1.0))
+    decided, signals = decide_priority(description)
+    assert decided == "low"
+    assert signals[-1] == "priority low: the rubric's definition, read by the rules"
+
+
 def test_a_category_the_model_weighs_otherwise_says_both(monkeypatch):
     import app.triage.classify as classify
 
