@@ -430,40 +430,37 @@ def decide_category(description: str, kb: str, kb_signal: str) -> tuple[str, str
 # Chosen on the development set and posthoc34-35 (docs/benchmarks.md, "Session 15").
 SURE_IT_IS_NO_FAILURE = 0.7
 # Chosen with whole sets held out of the model's training (docs/benchmarks.md, "Session 16").
-SURE_OF_A_FAILURE = 0.6
+SURE_OF_ANOTHER_PRIORITY = 0.6
 
 
 def decide_priority(description: str) -> tuple[Priority, list[str]]:
     """The ticket's priority and the signals behind it. Where the ticket meets one of the rubric's
     definitions outright (production down or losing data, a security exposure, a blocked release,
-    a production problem with a workaround), the rules settle it; where a failure is reported and
-    how bad it is, or where, is a judgement, the priority model weighs the ticket's words
-    (`ticket_model`). Where the rules read no failure at all, they settle it low unless the model
-    is at least SURE_OF_A_FAILURE sure of another priority: the rules read failures from cue
-    words, and a failure told in other words ("tryLock always returns success:false", "any app
-    can read any secret") reads to them as a question.
+    a production problem with a workaround, no failure at all), the rules settle it, unless the
+    priority model is at least SURE_OF_ANOTHER_PRIORITY sure of another priority; where a failure
+    is reported and how bad it is, or where, is a judgement, the model weighs the ticket's words
+    (`ticket_model`). The rules read definitions from cue words: a failure told in other words
+    ("tryLock always returns success:false") reads to them as no failure, and "every POST
+    returns 403" in production as down though every GET works.
 
     Measured on the sets written blind (docs/benchmarks.md, "Session 15"): the rules were right
     on 14 of 15, 2 of 2, 2 of 2, 1 of 2 and 12 of 13 of those definitions, and on 27 of 46 of
-    the rest. With whole sets held out of the model (6 groups, 1,959 tickets), the model's say
-    where the rules read no failure took the decision from 1,788 to 1,810 right (the development
-    sets unchanged, 89 of 92)."""
+    the rest. Session 16, with whole sets held out of the model (6 groups, 1,959 tickets): the
+    model's say over the definitions took the decision from 1,788 to 1,812 right, the
+    development sets unchanged (89 of 92)."""
     reading = _read(description)
     cues = reading.cues()
     ruled, rule_reasons = reading.priority()
     rule_signals = [_as_signal(reason) for reason in rule_reasons]
-    settled = [*rule_signals, f"priority {ruled}: the rubric's definition, read by the rules"]
-    if _settled_by_definition(cues):
-        return ruled, settled
     model = load_model("priority")
     guess = model.predict(description, cues)
     words = ", ".join(repr(w) for w in guess.words) or "none stands out"
     by_model = [f"priority {guess.label}: the priority model, {guess.probability:.0%} (then {guess.runner_up}; "
                 f"from {model.trained_on} labelled tickets); words: {words}"]
-    if _no_failure(cues):
-        if guess.label != ruled and guess.probability >= SURE_OF_A_FAILURE:
-            return guess.label, [*by_model, *rule_signals, f"the rules alone: {ruled} (they read no failure)"]
-        return ruled, settled
+    if _settled_by_definition(cues):
+        if guess.label != ruled and guess.probability >= SURE_OF_ANOTHER_PRIORITY:
+            return guess.label, [*by_model, *rule_signals, f"the rules alone: {ruled}, by the rubric's definition they read"]
+        return ruled, [*rule_signals, f"priority {ruled}: the rubric's definition, read by the rules"]
     if "environment=unknown" in cues and guess.label == "low" and guess.probability < SURE_IT_IS_NO_FAILURE:
         # A failure reported with no environment named is the rubric's functional problem
         # (medium), as the development set labels it, unless the model is sure the ticket only
@@ -477,11 +474,9 @@ def _settled_by_definition(cues: frozenset[str]) -> bool:
     in_production = "environment=production" in cues
     production_down = in_production and bool({"outage", "data_loss"} & cues) and not {"workaround", "partial"} & cues
     worked_around = in_production and "workaround" in cues
-    return production_down or worked_around or bool({"security_exposure", "release_blocked"} & cues)
-
-
-def _no_failure(cues: frozenset[str]) -> bool:
-    return not {"failure", "outage", "data_loss"} & cues
+    no_failure = not {"failure", "outage", "data_loss"} & cues
+    return (production_down or worked_around or no_failure
+            or bool({"security_exposure", "release_blocked"} & cues))
 
 
 def matched_words(description: str, slug: str, limit: int = 4) -> list[str]:

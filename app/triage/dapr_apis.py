@@ -19,25 +19,28 @@ from functools import lru_cache
 from app.knowledge.articles import load_articles
 
 # The names customers and Dapr's docs give each API (docs.dapr.io, "Building blocks", and the
-# "Pluggable components" and "State query API" pages). Patterns are case-insensitive.
+# "Pluggable components" and "State query API" pages): the API's name, its component types
+# (`lock.redis`) and its HTTP route (`/v1.0-alpha1/lock`). Patterns are case-insensitive.
 DAPR_APIS: dict[str, tuple[str, ...]] = {
-    "service invocation": (r"service invocation", r"invoke api"),
-    "state management": (r"state store", r"state api", r"state management"),
-    "publish and subscribe": (r"pub/?sub", r"publish and subscribe"),
+    "service invocation": (r"service invocation", r"invoke api", r"/v1\.0/invoke\b"),
+    "state management": (r"state store", r"state api", r"state management", r"/v1\.0/state\b"),
+    "publish and subscribe": (r"pub/?sub", r"publish and subscribe", r"/v1\.0/publish\b"),
     "bindings": (r"bindings?\b",),
     "actors": (r"\bactors?\b",),
-    "secrets": (r"secret stores?", r"secrets api"),
+    "secrets": (r"secret stores?", r"secrets api", r"/v1\.0/secrets\b"),
     "workflow": (r"\bworkflows?\b",),
-    "jobs": (r"jobs api", r"\bdapr jobs\b"),
-    "conversation": (r"conversation api", r"conversation component"),
-    "configuration": (r"configuration api", r"configuration stores?", r"subscribe to configuration",
-                      r"configuration subscription"),
-    "distributed lock": (r"distributed lock", r"lock api", r"lock (?:component|building block)",
-                         r"\block\.(?:redis|\w+)", r"\btry_?lock\b", r"\bunlock api\b"),
-    "cryptography": (r"cryptograph(?:y|ic) api", r"\bcrypto(?:graphy)? (?:api|component|building block)",
-                     r"\bcrypto\.(?:dapr|azure|jwks|\w+)", r"dapr (?:cryptography|crypto)\b", r"subtle ?crypto"),
+    "jobs": (r"jobs api", r"\bdapr jobs\b", r"/v1\.0-alpha1/jobs\b"),
+    "conversation": (r"conversation api", r"conversation component", r"/v1\.0-alpha\d/conversation\b"),
+    "configuration": (r"configuration (?:api|building block)", r"configuration stores?", r"subscribe to configuration",
+                      r"configuration subscription", r"\bconfiguration\.(?!ya?ml\b|json\b)[a-z]\w*",
+                      r"/v1\.0(?:-alpha1)?/configuration\b"),
+    "distributed lock": (r"distributed lock", r"lock (?:api|component|building block)", r"\block\.(?!ya?ml\b|json\b|txt\b)[a-z]\w*",
+                         r"\btry_?lock\b", r"\bunlock api\b", r"/v1\.0-alpha1/(?:un)?lock\b"),
+    "cryptography": (r"cryptograph(?:y|ic) (?:api|building block)", r"\bcrypto(?:graphy)? (?:api|component|building block)",
+                     r"\bcrypto\.(?:dapr|azure)\.\w+", r"dapr (?:cryptography|crypto)\b",
+                     r"/v1\.0-alpha1/crypto\b"),
     "pluggable components": (r"pluggable components?",),
-    "state query": (r"state query", r"query api", r"query (?:the )?state api"),
+    "state query": (r"state query", r"query api", r"query (?:the )?state api", r"/v1\.0-alpha1/state/[\w-]+/query\b"),
 }
 
 

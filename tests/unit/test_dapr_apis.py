@@ -45,8 +45,17 @@ def test_a_ticket_about_an_uncovered_api_goes_to_a_person_though_it_reads_like_d
     assert scope.signals[-1] == "Dapr API no article covers: distributed lock"
 
 
+def test_an_api_is_named_by_its_component_type_or_its_route_too():
+    assert named_uncovered_api("GET /v1.0/configuration/flags on our configuration.redis component") == "configuration"
+    assert named_uncovered_api("POST /v1.0-alpha1/lock/lockstore returns success false") == "distributed lock"
+    assert named_uncovered_api("a crypto.azure.keyvault component for our keys") == "cryptography"
+
+
 def test_covered_apis_and_plain_words_do_not_fire():
-    for description in ("Our pub/sub subscriber gets every message twice after a redeploy.",
+    for description in ("Our configuration.yaml sets the tracing sampling rate to 1.",
+                        "The package-lock.json changed and the build broke.",
+                        "The browser's crypto.subtle API rejects our key.",
+                        "Our pub/sub subscriber gets every message twice after a redeploy.",
                         "The state store lock file on the build agent is stale",  # no lock API
                         "Our actor reminders stopped firing after the upgrade to 1.14.",
                         "We encrypt the payload ourselves before publishing; the subscriber cannot decode it."):

@@ -99,7 +99,7 @@ def test_the_category_is_the_best_article_s_when_the_model_agrees():
     assert signal == "category state: redis"
 
 
-def test_no_failure_read_by_the_rules_is_settled_low_unless_the_model_is_sure_of_a_failure(monkeypatch):
+def test_a_definition_read_by_the_rules_stands_unless_the_model_is_sure_of_another_priority(monkeypatch):
     import app.triage.classify as classify
 
     description = "dev: tryLock on our lock store always returns success:false on a fresh resource id"
@@ -113,8 +113,8 @@ def test_no_failure_read_by_the_rules_is_settled_low_unless_the_model_is_sure_of
     decided, signals = decide_priority(description)
     assert decided == "medium"
     assert signals[0].startswith("priority medium: the priority model, ")
-    assert signals[-1] == "the rules alone: low (they read no failure)"
-    # Below SURE_OF_A_FAILURE the rules' reading stands.
+    assert signals[-1] == "the rules alone: low, by the rubric's definition they read"
+    # Below SURE_OF_ANOTHER_PRIORITY the rules' reading stands.
     monkeypatch.setattr(classify, "load_model", lambda name: model_leaning(1.0))
     decided, signals = decide_priority(description)
     assert decided == "low"
