@@ -18,6 +18,8 @@ from app.triage.scope import ScopeAssessment, assess_scope
 
 # Reciprocal-rank fusion constant from Cormack et al. (2009); 60 damps the weight of rank 1.
 RRF_K = 60
+# A problem whose runner-up scores more than this share below its best article is unsure of it.
+UNSURE_LEAD = 0.5
 MAX_CITED = 3
 # Offline proposals never claim more than this: an engineer still reviews every one.
 MAX_OFFLINE_CONFIDENCE = 0.9
@@ -112,6 +114,10 @@ def compose_offline_proposal(description: str, hits: list[SearchHit], notes: str
             confidence_signals=scope.signals).model_dump()
     problems = problems if problems is not None else split_problems(description)
     slugs = [p.slug for p in problems] if len(problems) > 1 else []
+    # Then the runner-up of a problem whose best article barely leads it, least sure first: a
+    # third citation is worth more there than a second answer to a problem matched surely.
+    slugs += [p.hits[1].slug for p in sorted(problems, key=_lead)
+              if len(problems) > 1 and len(p.hits) > 1 and _lead(p) < UNSURE_LEAD]
     slugs += [hit.slug for hit in lead_with_category(hits, category)]
     cited = [articles[slug] for slug in dict.fromkeys(slugs) if slug in articles][:MAX_CITED]
     if not cited:

@@ -393,6 +393,23 @@ def test_two_problem_proposal_cites_and_answers_both_in_impact_order():
     assert "reports 2 problems" in proposal["summary"]
 
 
+def test_the_third_citation_is_the_runner_up_of_the_problem_least_sure_of_its_article():
+    from app.expert.problems import Problem
+
+    sure = Problem(text="a", slug="conversation-api-setup", score=36.0, priority="medium",
+                   hits=[hit("conversation-api-setup", 36.0), hit("tracing-setup", 8.0)])
+    unsure = Problem(text="b", slug="pubsub-raw-payload", score=14.0, priority="medium",
+                     hits=[hit("pubsub-raw-payload", 14.0), hit("max-body-size", 12.0)])
+    fused = [hit("conversation-api-setup"), hit("tracing-setup"), hit("pubsub-raw-payload")]
+    in_scope = ScopeAssessment(in_scope=True, score=0.9, reason="r", signals=[])
+    proposal = compose_offline_proposal("two problems", fused, scope=in_scope, problems=[sure, unsure])
+    assert proposal["cited_articles"] == ["conversation-api-setup", "pubsub-raw-payload", "max-body-size"]
+    # Both problems matched surely: the fused ranking fills the third place as before.
+    surer = unsure.model_copy(update={"hits": [hit("pubsub-raw-payload", 14.0), hit("max-body-size", 3.0)]})
+    proposal = compose_offline_proposal("two problems", fused, scope=in_scope, problems=[sure, surer])
+    assert proposal["cited_articles"] == ["conversation-api-setup", "pubsub-raw-payload", "tracing-setup"]
+
+
 def test_confidence_is_lower_when_articles_compete():
     clear = compose_offline_proposal("daprd logs 'no scheduler host addresses provided' and "
                                      "reminders never fire", [hit("scheduler-unreachable")])
