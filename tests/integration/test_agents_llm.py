@@ -9,11 +9,13 @@ import threading
 
 import pytest
 
+from app.workflows.contracts import TICKET_WORKFLOW_LATEST
 from scripts.devstack import stop_process
 from tests.support.agent_script import (EXPERT_ANSWER, MODEL, QUERIES, TRIAGE_ANSWER, llm_env,
                                         script_expert, script_triage)
 from tests.support.harness import wait_for_stage
 from tests.support.scripted_llm import ScriptedLLM
+from tests.support.workflow_next import NEXT
 
 # The ticket text tries to steer the tools to another customer.
 DESCRIPTION = ("Production checkout is down: the sidecar gets connection refused from the app on port "
@@ -243,12 +245,12 @@ def test_an_upgrade_with_an_agent_run_in_progress_finishes_it_on_its_own_version
             status = wait_for_stage(api, "AG-UP", "awaiting_approval", timeout=90)
             assert status["output"]["proposal"]["generated_by"] == "llm"
             done = approve(api, llm, "AG-UP")
-            assert (done["version"], done["status"]) == ("v3", "completed")
+            assert (done["version"], done["status"]) == (TICKET_WORKFLOW_LATEST, "completed")
             assert workflow(service, "AG-UP.expert-0")["runtimeStatus"] == "COMPLETED"
             script_triage(llm)
             script_expert(llm)
             file(api, "AG-UP-NEW")
-            assert wait_for_stage(api, "AG-UP-NEW", "awaiting_approval", timeout=90)["version"] == "v4"
+            assert wait_for_stage(api, "AG-UP-NEW", "awaiting_approval", timeout=90)["version"] == NEXT
     finally:
         stop_process("app", service.stack.run_dir)
         service.app_env.pop("WORKFLOW_VERSIONS_MODULE")
