@@ -32,8 +32,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.workflows.contracts import TICKET_WORKFLOW_LATEST
 from benchmarks.support import _resp_command, ticket_body
 from tests.support.harness import Cluster, mailpit_messages, poll
+from tests.support.workflow_next import NEXT
 
 BASE_PORT = 17000  # ClusterPorts.from_base(17000, 3): 17010..17926, below the ephemeral ports
 TICKETS = int(os.environ.get("REPLICAS_TEST_TICKETS", "300"))
@@ -440,11 +442,11 @@ def _approve_unless_held(api, ticket_id: str) -> bool:
 
 def test_a_rolling_upgrade_under_load_loses_no_ticket_and_stalled_instances_resume(cluster):
     """The replicas are replaced one at a time (app and sidecar, as a pod is) by a build whose
-    latest version is v5 (the test build tests.support.workflow_next) while tickets are filed
-    and decided through HAProxy. Placement keeps a workflow on the replica that started it, so a
-    v5 instance reaches an old replica only when its own replica goes away mid-rollout: that is
-    forced here (the upgraded replica's sidecar held down while its v5 tickets are decided). The
-    old build does not know v5, so the runtime holds those instances STALLED until a replica
+    latest version is the next one, NEXT (the test build tests.support.workflow_next), while
+    tickets are filed and decided through HAProxy. Placement keeps a workflow on the replica that started it, so a
+    NEXT instance reaches an old replica only when its own replica goes away mid-rollout: that is
+    forced here (the upgraded replica's sidecar held down while its NEXT tickets are decided). The
+    old build does not know NEXT, so the runtime holds those instances STALLED until a replica
     that does takes them; then they complete."""
     new_build = {"WORKFLOW_VERSIONS_MODULE": "tests.support.workflow_next"}
     ids = [f"ROLL-{i}" for i in range(18)]
@@ -453,18 +455,18 @@ def test_a_rolling_upgrade_under_load_loses_no_ticket_and_stalled_instances_resu
     with cluster.client() as api:
         time.sleep(3)  # tickets in flight on the old build first
         cluster.replace_app(0, new_build)
-        # New tickets now start on v5 where replica 0 hosts them, on v4 elsewhere. Probes are
-        # filed in fours until two wait on v5; those on v4 are decided at once (their approval
-        # timeout is short).
+        # New tickets now start on NEXT where replica 0 hosts them, on the latest release
+        # elsewhere. Probes are filed in fours until two wait on NEXT; the others are decided at
+        # once (their approval timeout is short).
         probes: list[str] = []
-        on_v5: list[str] = []
+        on_next: list[str] = []
 
         def approve(ticket_id):
             _retrying(lambda: api.post(f"/support/approve/{ticket_id}", json={"approved": True},
                                        headers={"Idempotency-Key": f"roll-{ticket_id}"}), (202,),
                       retry_sidecar_500=True)
 
-        while len(on_v5) < 2 and len(probes) < 32:
+        while len(on_next) < 2 and len(probes) < 32:
             batch = [f"ROLL-S-{len(probes) + i}" for i in range(4)]
             probes.extend(batch)
             ALL_TICKETS.extend(batch)
@@ -475,24 +477,24 @@ def test_a_rolling_upgrade_under_load_loses_no_ticket_and_stalled_instances_resu
             poll(lambda: [_stage(api, t) for t in batch], lambda s: all(x == "awaiting_approval" for x in s), 120,
                  interval=0.3, message="the probe tickets did not all wait for a decision")
             for ticket_id in batch:
-                if api.get(f"/support/status/{ticket_id}").json()["version"] == "v5":
-                    on_v5.append(ticket_id)
+                if api.get(f"/support/status/{ticket_id}").json()["version"] == NEXT:
+                    on_next.append(ticket_id)
                 else:
                     approve(ticket_id)
-        assert on_v5, f"none of {len(probes)} probe tickets started on v5: replica 0 hosted none"
+        assert on_next, f"none of {len(probes)} probe tickets started on {NEXT}: replica 0 hosted none"
         # Replica 0 goes away mid-rollout: its workflows move to the old replicas, then decided.
         cluster.hold_down("app-0")
         cluster.hold_down("daprd-0")
         try:
-            # A decision reaches a v5 instance only if it is raised before an old replica picks
+            # A decision reaches a NEXT instance only if it is raised before an old replica picks
             # the instance up and the runtime stalls it; after that the API answers 503 "held by
-            # the runtime" until a replica with v5 is back, and the decision is sent again then.
-            held_back = [t for t in on_v5 if not _approve_unless_held(api, t)]
+            # the runtime" until a replica with NEXT is back, and the decision is sent again then.
+            held_back = [t for t in on_next if not _approve_unless_held(api, t)]
             stalled_seen = poll(lambda: {r["instance_id"]: r for r in api.get("/ops/instances", params={"status": "stalled"}).json()["instances"]},
-                                lambda rows: bool(rows), 60, interval=0.5, message="no v5 instance was held STALLED")
-            # Probes known to be on v5, or the load's own tickets that replica 0 started on v5.
+                                lambda rows: bool(rows), 60, interval=0.5, message=f"no {NEXT} instance was held STALLED")
+            # Probes known to be on NEXT, or the load's own tickets that replica 0 started on it.
             assert set(stalled_seen) <= set(ids + probes), stalled_seen
-            assert all("v5" in (r["stalled_reason"] or "") for r in stalled_seen.values()), stalled_seen
+            assert all(NEXT in (r["stalled_reason"] or "") for r in stalled_seen.values()), stalled_seen
         finally:
             # The rollout goes on (and a failure above leaves no replica down for the next
             # test): replica 0 back, then the others replaced.
@@ -512,8 +514,8 @@ def test_a_rolling_upgrade_under_load_loses_no_ticket_and_stalled_instances_resu
                 for t, s in result.items() if s != "completed"} == {}
         tickets = ids + probes + after
         versions = {t: api.get(f"/support/status/{t}").json()["version"] for t in tickets}
-        assert {versions[t] for t in after} == {"v5"} and set(versions.values()) <= {"v4", "v5"}, versions
-        for ticket_id in [t for t in tickets if versions[t] == "v5"]:
+        assert {versions[t] for t in after} == {NEXT} and set(versions.values()) <= {TICKET_WORKFLOW_LATEST, NEXT}, versions
+        for ticket_id in [t for t in tickets if versions[t] == NEXT]:
             kinds = [e["kind"] for e in api.get(f"/support/tickets/{ticket_id}/timeline").json()["events"]]
             assert "next_step" in kinds and kinds[-1] == "finished", (ticket_id, kinds)
         assert api.get("/ops/instances", params={"status": "stalled"}).json()["instances"] == []
