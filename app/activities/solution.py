@@ -20,7 +20,7 @@ from app.knowledge.articles import load_articles
 from app.knowledge.cases import case_library
 from app.knowledge.search import SearchHit
 from app.messaging import publish_once
-from app.workflows.contracts import Proposal, ProposalRef, ProposeRequest
+from app.workflows.contracts import Proposal, ProposalRef, ProposalSubject, ProposeRequest
 
 
 def propose_solution(ctx: WorkflowActivityContext, request: ProposeRequest) -> Proposal | ProposalRef:
@@ -29,9 +29,9 @@ def propose_solution(ctx: WorkflowActivityContext, request: ProposeRequest) -> P
     ticket_id, revision = subject.ticket_id, request.revision
     store = services.records
 
-    proposal = request.proposal or _offline_proposal(request, store)
+    proposal = request.proposal or _offline_proposal(request, subject, store)
     if request.proposal is not None and not proposal.past_cases:
-        proposal = proposal.model_copy(update={"past_cases": _past_cases(request, store, proposal.cited_articles)})
+        proposal = proposal.model_copy(update={"past_cases": _past_cases(subject, store, proposal.cited_articles)})
     record = {
         "ticket_id": ticket_id,
         "revision": revision,
@@ -59,12 +59,11 @@ def propose_solution(ctx: WorkflowActivityContext, request: ProposeRequest) -> P
     return proposal
 
 
-def _offline_proposal(request: ProposeRequest, store) -> Proposal:
+def _offline_proposal(request: ProposeRequest, subject: ProposalSubject, store) -> Proposal:
     articles = load_articles()
     result_lists = [[SearchHit.of(articles[h.slug], h.score) for h in hits if h.slug in articles]
                     for hits in request.search_results]
-    fused, past_cases = rank_with_past_cases(result_lists, _case_finder(request, store))
-    subject = request.about()
+    fused, past_cases = rank_with_past_cases(result_lists, _case_finder(subject, store))
     composed = compose_offline_proposal(subject.description, fused, notes=request.notes,
                                         past_cases=past_cases, category=subject.category)
     if request.llm_fallback_reason:
@@ -72,14 +71,13 @@ def _offline_proposal(request: ProposeRequest, store) -> Proposal:
     return Proposal.model_validate(composed)
 
 
-def _past_cases(request: ProposeRequest, store, cited_articles: list[str]) -> list[dict]:
-    return [hit.citation() for hit in _case_finder(request, store)(cited_articles)]
+def _past_cases(subject: ProposalSubject, store, cited_articles: list[str]) -> list[dict]:
+    return [hit.citation() for hit in _case_finder(subject, store)(cited_articles)]
 
 
-def _case_finder(request: ProposeRequest, store):
+def _case_finder(subject: ProposalSubject, store):
     """Past resolutions of other tickets about the same problem (never the ticket's own)."""
     library = case_library(store)
-    subject = request.about()
 
     def find(articles: list[str]):
         try:

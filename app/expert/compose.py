@@ -113,11 +113,12 @@ def compose_offline_proposal(description: str, hits: list[SearchHit], notes: str
             likely_causes=[], steps=[], cited_articles=[], confidence=0.0, in_scope=False,
             confidence_signals=scope.signals).model_dump()
     problems = problems if problems is not None else split_problems(description)
-    slugs = [p.slug for p in problems] if len(problems) > 1 else []
-    # Then the runner-up of a problem whose best article barely leads it, least sure first: a
-    # third citation is worth more there than a second answer to a problem matched surely.
-    slugs += [p.hits[1].slug for p in sorted(problems, key=_lead)
-              if len(problems) > 1 and len(p.hits) > 1 and _lead(p) < UNSURE_LEAD]
+    slugs = []
+    if len(problems) > 1:
+        slugs += [p.slug for p in problems]
+        # Then the runner-up of a problem whose best article barely leads it, least sure first: a
+        # third citation is worth more there than a second answer to a problem matched surely.
+        slugs += [p.hits[1].slug for p in sorted(problems, key=_lead) if len(p.hits) > 1 and _lead(p) < UNSURE_LEAD]
     slugs += [hit.slug for hit in lead_with_category(hits, category)]
     cited = [articles[slug] for slug in dict.fromkeys(slugs) if slug in articles][:MAX_CITED]
     if not cited:

@@ -78,10 +78,8 @@ class TicketModel:
         return scores
 
     def probabilities(self, description: str, cues: frozenset[str] = frozenset()) -> dict[str, float]:
-        scores = self.scores(features(description, cues))
-        top = max(scores)
-        exp = [math.exp(s - top) for s in scores]
-        return {label: e / sum(exp) for label, e in zip(self.classes, exp)}
+        shares = _softmax(self.scores(features(description, cues)), range(len(self.classes)))
+        return {label: shares[i] for i, label in enumerate(self.classes)}
 
     def predict(self, description: str, cues: frozenset[str] = frozenset(),
                 among: frozenset[str] | None = None) -> Guess:
@@ -89,16 +87,23 @@ class TicketModel:
         found = features(description, cues)
         scores = self.scores(found)
         allowed = [i for i, label in enumerate(self.classes) if among is None or label in among]
-        top = max(scores[i] for i in allowed)
-        exp = {i: math.exp(scores[i] - top) for i in allowed}
+        shares = _softmax(scores, allowed)
         ranked = sorted(allowed, key=lambda i: -scores[i])
         best, second = ranked[0], ranked[1] if len(ranked) > 1 else ranked[0]
         pull = sorted(((self.weights[f][best] - self.weights[f][second], f) for f in found
                        if f in self.weights and not f.startswith("cue:")
                        and not set(f.split()) <= _FUNCTION_WORDS), reverse=True)
-        return Guess(label=self.classes[best], probability=exp[best] / sum(exp.values()),
+        return Guess(label=self.classes[best], probability=shares[best],
                      runner_up=self.classes[second],
                      words=tuple(f for margin, f in pull[:WORDS_SHOWN] if margin > 0))
+
+
+def _softmax(scores: list[float], among) -> dict[int, float]:
+    """Each index of `among`'s probability, over those indices only."""
+    top = max(scores[i] for i in among)
+    exp = {i: math.exp(scores[i] - top) for i in among}
+    total = sum(exp.values())
+    return {i: e / total for i, e in exp.items()}
 
 
 @lru_cache(maxsize=len(MODEL_NAMES))

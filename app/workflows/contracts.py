@@ -221,6 +221,11 @@ class ProposalSubject(_Contract):
     category: str
     priority: str
 
+    @classmethod
+    def of(cls, ticket: TicketWorkflowInput, triage: TriageResult) -> ProposalSubject:
+        return cls(ticket_id=ticket.ticket_id, description=ticket.description, category=triage.category,
+                   priority=triage.priority)
+
 
 class ProposeRequest(_Contract):
     # v1-v3: the whole ticket and triage; v4: `subject`. Exactly one of the two is sent.
@@ -244,10 +249,7 @@ class ProposeRequest(_Contract):
         return self
 
     def about(self) -> ProposalSubject:
-        if self.subject is not None:
-            return self.subject
-        return ProposalSubject(ticket_id=self.ticket.ticket_id, description=self.ticket.description,
-                               category=self.triage.category, priority=self.triage.priority)
+        return self.subject if self.subject is not None else ProposalSubject.of(self.ticket, self.triage)
 
 
 class ProposalRef(_Contract):

@@ -236,9 +236,7 @@ class TicketRun:
 
     def propose_subject(self) -> dict:
         if self.subject_only:
-            t = self.ticket
-            return {"subject": c.ProposalSubject(ticket_id=t.ticket_id, description=t.description,
-                                                 category=self.triage.category, priority=self.triage.priority)}
+            return {"subject": c.ProposalSubject.of(self.ticket, self.triage)}
         return {"ticket": self.ticket, "triage": self.triage}
 
     def wait_for_decision(self, proposal: c.Proposal | c.ProposalRef, events: list[c.TimelineEvent]):
