@@ -1,6 +1,6 @@
-"""The FastAPI app. Its lifespan waits for the sidecar, then builds the clients and stores once,
-starts the workflow runtime (handing the activities the same clients) and the read model's
-upkeep."""
+"""The FastAPI app. Its lifespan waits for the sidecar, builds the clients and stores once, and
+starts the workflow worker (app/workflows/worker.py: the runtime and the read model's upkeep) in a
+process of its own, or in this one with WORKER_MODE=inline."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ from app.core.logging import configure_logging
 from app.core.security import TokenConfigError
 
 logger = logging.getLogger(__name__)
+# How long the start waits for the worker process to connect to the sidecar before serving.
+WORKER_CONNECT_TIMEOUT_S = 60.0
 
 
 @asynccontextmanager
@@ -41,44 +43,43 @@ async def lifespan(app: FastAPI):
                                          "dev_mode": settings.dev_mode})
     if settings.dev_mode:
         logger.warning("DEV_MODE=true: the published development tokens are accepted; never in production")
-    # Imported here: building the runtime imports every activity (and the knowledge base).
-    from app.activities import deps
     from app.core.services import build_services
     from app.core.tracing import configure_grpc_tracing
-    from app.readmodel.runtime_watch import RuntimeChangeWatch
-    from app.readmodel.sync import PurgeCheck, ReadModelSync
     from app.services.admission import AdmissionGate
-    from app.workflows.runtime import build_workflow_runtime
 
     configure_grpc_tracing(settings.tracing_enabled)  # before the first channel is opened
     services = build_services(settings)  # the client polls the sidecar's health before returning
-    if services.faults:
-        logger.warning("FAULT_INJECTION is set: activities will fail on purpose",
-                       extra={"rules": [f"{a}@{p}:{m}" for a, p, m in services.faults.rules]})
-    workflows = services.workflows
-    app.state.services, app.state.workflows = services, workflows
+    app.state.services, app.state.workflows = services, services.workflows
     app.state.admission = AdmissionGate(settings.max_active_tickets, services.read_model)
     app.state.decision_admission = AdmissionGate(settings.max_active_decisions, services.read_model,
                                                  working_on="notification after a decision")
-    deps.provide(services)
-    watch = RuntimeChangeWatch()
-    runtime = build_workflow_runtime(with_agents=settings.llm_configured,
-                                     versions_module=settings.workflow_versions_module,
-                                     activity_threads=settings.activity_threads, interceptors=[watch])
-    runtime.start()
-    sync = ReadModelSync(workflows, services.read_model, watch=watch, purge_check=PurgeCheck())
-    app.state.read_model_sync = sync
-    sync.start()
-    logger.info("workflow runtime started", extra={"llm_mode": settings.effective_llm_provider})
+    worker = _start_worker(services)
     try:
         yield
     finally:
-        services.faults.release()  # hung (injected) activities return, so the worker can stop
-        sync.stop()
-        runtime.shutdown()
-        workflows.close()
-        deps.provide(None)
+        worker.stop()
         services.close()
+
+
+def _start_worker(services):
+    """The workflow worker, started: its own process (WORKER_MODE=process), or in this one."""
+    if services.settings.worker_mode == "inline":
+        from app.workflows.worker import WorkflowWorker
+
+        worker = WorkflowWorker(services)
+        worker.start()
+        return worker
+    from app.core.sidecar_http import wait_for_workflow_worker
+    from app.core.worker_process import WorkerProcess
+
+    worker = WorkerProcess()
+    worker.start()
+    # Serve once the worker is connected, as the inline worker is: a ticket filed earlier would
+    # wait for it anyway. Readiness (/health/ready) keeps saying so if it never connects.
+    if not wait_for_workflow_worker(WORKER_CONNECT_TIMEOUT_S):
+        logger.error("no workflow worker connected to the sidecar yet; serving anyway",
+                     extra={"waited_s": WORKER_CONNECT_TIMEOUT_S, "worker_pid": worker.pid})
+    return worker
 
 
 def create_app() -> FastAPI:

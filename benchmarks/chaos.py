@@ -6,7 +6,8 @@ Seeded: the seed fixes the plan (which process dies, at which kind of moment, th
 ticket texts); the moments themselves come from the running system. The run:
 
 - files the tickets in waves, one wave before each kill;
-- SIGKILLs the app or daprd (both kinds, alternating by plan) at moments of these kinds:
+- SIGKILLs the app (its process group: the API and its worker process), daprd, or the workflow
+  worker process alone (which the app starts again itself), by plan, at moments of these kinds:
   `expert` (a ticket is in expert_analysis), `after_decision` (right after a decision was
   answered 202), `notification` (a ticket was approved and shows stage `notifying`) and
   `random`; after an app kill it sends a decision while the app is down (the client retries it
@@ -49,12 +50,13 @@ REDELIVERY_WAIT = 75  # s: processingTimeout 30 s + redeliverInterval 5 s + marg
 # The order in which combinations enter a plan: the first five already cover both kinds and
 # the three named moments, so a small run (5 kills) has them all.
 COVERAGE = [("app", "expert"), ("daprd", "after_decision"), ("app", "notification"),
-            ("daprd", "expert"), ("app", "after_decision"), ("daprd", "notification"),
-            ("app", "random"), ("daprd", "random")]
+            ("daprd", "expert"), ("app", "after_decision"), ("worker", "expert"), ("worker", "notification"),
+            ("daprd", "notification"), ("app", "random"), ("daprd", "random"), ("worker", "after_decision")]
+KINDS = ("app", "daprd", "worker")
 
 
 def kill_plan(kills: int, rng: random.Random) -> list[tuple[str, str]]:
-    plan = COVERAGE[:kills] + [(rng.choice(("app", "daprd")), rng.choice(MOMENTS))
+    plan = COVERAGE[:kills] + [(rng.choice(KINDS), rng.choice(MOMENTS))
                                for _ in range(max(0, kills - len(COVERAGE)))]
     rng.shuffle(plan)
     return plan
@@ -198,12 +200,24 @@ class Chaos:
         stage = hit[1] if hit else self.ledger.stages.get(reserved)
         return {"ticket": reserved, "stage": stage, **({} if stage == "notifying" else {"missed": "not seen notifying"})}
 
+    def _kill(self, kind: str) -> None:
+        if kind == "worker":
+            self.service.kill_worker()
+        else:
+            self.service.kill(kind)
+
     def _restart(self, kind: str) -> float:
+        """Starts what was killed; a worker process is started again by the app itself: the time
+        until it runs."""
         began = time.monotonic()
         if kind == "app":
             self.service.start_app()
-        else:
+        elif kind == "daprd":
             self.service.start_sidecar()
+        else:
+            deadline = Deadline(30)
+            while self.service.worker_pid() is None and not deadline.passed():
+                time.sleep(0.05)
         return round(time.monotonic() - began, 2)
 
     def _waves(self) -> list[list[dict]]:
@@ -230,7 +244,7 @@ class Chaos:
                 observed = self._moment(moment, [b["ticket_id"] for b in wave], reserved)
                 with self.ledger.lock:
                     in_flight = {t: s for t, s in self.ledger.stages.items() if s not in FINAL}
-                self.service.kill(kind)
+                self._kill(kind)
                 killed_at = time.monotonic()
                 record = {"n": number, "kind": kind, "moment": moment, **observed,
                           "in_flight": len([s for s in in_flight.values() if s != "awaiting_approval"]),
@@ -271,7 +285,10 @@ class Chaos:
 
     def _decide_while_down(self, kind: str) -> str | None:
         """Sends one decision while the app or its sidecar is down: it must fail now (no answer,
-        or a 5xx) and be retried by the client after the restart."""
+        or a 5xx) and be retried by the client after the restart. With only the worker down the
+        API still takes decisions, so none is sent then."""
+        if kind == "worker":
+            return None
         with self.ledger.lock:
             waiting = [t for t in self.ledger.held if self.ledger.stages.get(t) == "awaiting_approval"
                        and t not in self.ledger.decided]

@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from scripts.devstack import read_pid, start_process, stop_process, wait_until  # noqa: E402
+from scripts.devstack import children, process_tree, read_pid, start_process, stop_process, wait_until  # noqa: E402,F401
 from tests.support.harness import Service, ServicePorts  # noqa: E402
 
 # Entitled customers only (CUST003 is not entitled: its tickets end after triage).
@@ -133,30 +133,6 @@ def pss_tree_mb(pid: int | None) -> float | None:
         except OSError:
             continue
     return round(total / 1024, 1)
-
-
-def process_tree(pid: int) -> list[int]:
-    """A process and all its descendants."""
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        todo.extend(children(current))
-    return found
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            found.append(int(entry.name))
-    return found
 
 
 def cpu_seconds(pid: int | None) -> float | None:

@@ -15,7 +15,8 @@ from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 from sse_starlette import EventSourceResponse
 
-from app.api.deps import (CustomersDep, ReadyReadModelDep, RecordsDep, ServicesDep, SettingsDep, WorkflowsDep)
+from app.api.deps import (CustomersDep, ReadyReadModelDep, RecordsDep, ServicesDep, SettingsDep, WorkflowsDep,
+                          get_ticket_changes)
 from app.console import views
 from app.console.rendering import page
 from app.console.session import (CSRF_FIELD, ConsoleUser, check_csrf, current_user, login_nonce_valid,
@@ -226,7 +227,8 @@ async def decide(request: Request, user: User, services: ServicesDep, workflows:
                                    support_notes=fields["support_notes"] or None)
             accepted = await anyio.to_thread.run_sync(
                 lambda: tickets.submit_decision(workflows, services.records, settings, ticket_id, body, user.name,
-                                                read_model, fields["idempotency_key"] or None))
+                                                get_ticket_changes(request, read_model),
+                                                fields["idempotency_key"] or None))
             verb = "Rejected: a revised proposal is on its way" if action == "reject" else "Approved"
             message = ("ok", f"{verb} (revision {accepted.revision}, {accepted.status}; stage now {accepted.stage}).")
     except TicketError as error:

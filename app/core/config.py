@@ -116,6 +116,13 @@ class Settings(BaseSettings):
     # activities wait on I/O (a model call up to LLM_TIMEOUT, a mail send up to 30 s), so six
     # slow ones held every other ticket's steps, whatever the CPU was doing.
     activity_threads: int = Field(default=32, ge=1)
+    # Where the workflow worker runs (app/workflows/worker.py). "process": a child process of the
+    # API's, so the REST handlers share neither the GIL nor the CPU with the steps' work;
+    # "inline": in the API's process (one process, as before session 17).
+    worker_mode: Literal["process", "inline"] = "process"
+    # The worker process's niceness: under load the REST handlers go first, the steps take what
+    # is left (an accepted request answers fast; the backlog waits in the workflows).
+    worker_nice: int = Field(default=5, ge=0, le=19)
     # Tests and drills only: `activity@ticket-prefix,...` fails those activities (app/core/faults.py).
     fault_injection: str | None = None
     # Upgrade drills and tests only: a module adding workflow versions (app/workflows/runtime.py).

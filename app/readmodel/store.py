@@ -20,12 +20,16 @@ import json
 import re
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
 from app.workflows.contracts import FINAL_STAGES, ProgressRecord, TimelineEvent
+
+# The meta entry where the worker's sweep shows what its last purge check cost (app/readmodel/sync.py).
+PURGE_CHECK_META = "purge_check"
 
 # Columns a list can filter on, with their SQL types.
 COLUMNS = {
@@ -206,6 +210,7 @@ class ReadModel:
         self._backend = _backend(url)
         self.path = getattr(self._backend, "path", None)
         self._lock = threading.Lock()
+        self._built = False
 
     @property
     def errors(self) -> tuple:
@@ -297,6 +302,20 @@ class ReadModel:
         rows = self._query("SELECT value FROM meta WHERE name = ?", (name,))
         return rows[0]["value"] if rows else None
 
+    def wait_built(self, timeout: float, poll: float = 0.1) -> bool:
+        """Whether the worker's sync has built it (app/readmodel/sync.py marks `built_at`),
+        waiting up to `timeout` s. Once built it stays so for this process: a later rebuild only
+        replaces rows."""
+        deadline = time.monotonic() + timeout
+        while not self._built:
+            if self.get_meta("built_at") is not None:
+                self._built = True
+            elif time.monotonic() >= deadline:
+                return False
+            else:
+                time.sleep(poll)
+        return True
+
     # -- reads ---------------------------------------------------------------------------------
     def get(self, ticket_id: str) -> dict | None:
         rows = self._query("SELECT * FROM tickets WHERE ticket_id = ?", (ticket_id,))
@@ -363,6 +382,17 @@ class ReadModel:
             rows = self._query("SELECT MAX(updated_at) AS changed, COUNT(*) AS n FROM tickets "
                                "WHERE ticket_id = ?", (ticket_id,))
         return f"{rows[0]['changed'] or ''}/{rows[0]['n']}"
+
+    def change_markers(self, ticket_ids: list[str]) -> dict[str, str]:
+        """{ticket id: its row's `updated_at`} for the ids that have a row: one indexed read for
+        every ticket the API's waiters watch (app/readmodel/ticket_changes.py)."""
+        markers = {}
+        for start in range(0, len(ticket_ids), 500):  # under every SQLite build's variable limit
+            chunk = ticket_ids[start:start + 500]
+            rows = self._query(f"SELECT ticket_id, updated_at FROM tickets WHERE ticket_id IN "
+                               f"({', '.join('?' for _ in chunk)})", chunk)
+            markers.update((row["ticket_id"], row["updated_at"]) for row in rows)
+        return markers
 
     def positions(self, ticket_ids: list[str]) -> dict[str, tuple[str | None, int]]:
         """{ticket id: (recorded stage, revision)} for the ids the read model has (admission

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
 from app.readmodel.runtime_watch import RuntimeChangeWatch
-from app.readmodel.store import ReadModel
+from app.readmodel.store import PURGE_CHECK_META, ReadModel
 from app.services.workflow_gateway import WorkflowGateway
 from app.workflows.contracts import PROGRESS_FIELD, TICKET_WORKFLOW, Activities, ProgressRecord, carried_record
 
@@ -127,6 +127,7 @@ class PurgeCheck:
     def __init__(self, min_interval: float = 0.5, share: float = 0.05):
         self.min_interval, self.share = min_interval, share
         self.last_pass_s: float | None = None
+        self.passes = 0
         self.last_listed = 0
         self.spacing_s = min_interval  # between the starts of two passes, from the last one's cost
         self._next = 0.0
@@ -146,6 +147,7 @@ class PurgeCheck:
             return []
         missing = [t for t in read_model.filed_before(listing_began) if t not in listed]
         self.last_pass_s = time.monotonic() - started
+        self.passes += 1
         self.spacing_s = max(self.min_interval, self.last_pass_s / self.share)
         self._next = started + self.spacing_s
         self.last_listed = len(listed)
@@ -184,6 +186,7 @@ class ReadModelSync:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="read-model-sync", daemon=True)
         self.ready = threading.Event()
+        self._passes_shown = 0
 
     def start(self) -> None:
         self._thread.start()
@@ -208,6 +211,10 @@ class ReadModelSync:
         the watch noticed, then the rows in flight, then waiting ones; returns the ids it checked."""
         cutoff = (datetime.now(timezone.utc) - timedelta(seconds=self.min_age)).isoformat()
         ids = self.purge_check.suspects(self.workflows, self.read_model) if self.purge_check else []
+        if self.purge_check is not None and self.purge_check.passes != self._passes_shown:
+            # For the operators' system view, which the API's process answers.
+            self.read_model.set_meta(PURGE_CHECK_META, json.dumps(self.purge_check.describe()))
+            self._passes_shown = self.purge_check.passes
         ids += self.watch.due() if self.watch else []
         ids += self.read_model.running(self.in_flight, cutoff, waiting=False)
         if (room := self.batch - len(ids)) > 0:

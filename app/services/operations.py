@@ -29,7 +29,7 @@ from typing import Any, Iterable
 import httpx
 
 from app.core.config import Settings
-from app.readmodel.store import ReadModel
+from app.readmodel.store import PURGE_CHECK_META, ReadModel
 from app.services.tickets import TicketConflict, TicketError, TicketNotFound, stage_of
 from app.services.workflow_gateway import Instance, WorkflowGateway
 from app.store import ETagConflict, StateStore
@@ -680,8 +680,10 @@ def read_model_lag(workflows: WorkflowGateway, read_model: ReadModel, sample: in
                            "runtime": f"{runtime_status}/{runtime_stage}",
                            "behind_seconds": round((now - updated).total_seconds(), 1) if updated else None})
     lags = [b["behind_seconds"] for b in behind if b["behind_seconds"] is not None]
+    purge_check = read_model.get_meta(PURGE_CHECK_META)
     return {"rows": read_model.count(), "built_at": read_model.get_meta("built_at"), "sampled": len(rows),
-            "disagreeing": behind, "max_behind_seconds": max(lags) if lags else 0.0}
+            "disagreeing": behind, "max_behind_seconds": max(lags) if lags else 0.0,
+            "purge_check": json.loads(purge_check) if purge_check else {"passes": "none yet"}}
 
 
 def system_overview(workflows: WorkflowGateway, read_model: ReadModel, settings: Settings,

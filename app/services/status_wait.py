@@ -4,10 +4,13 @@
 A caller that waits for a stage (a support tool showing "analysing...", a script waiting for a
 proposal) would otherwise poll: every poll is a request through the API and a read of the
 workflow through the sidecar, most of them answering what the caller already knows. Here the
-caller asks once; the app watches the read model's change marker for the ticket (a local
-indexed read, no sidecar call) and reads the workflow again only when the marker moves, and
-then once in a while, because the workflow records its last transition just before it
-completes (the read model can move before the workflow's own status does).
+caller asks once; the app watches the read model's change marker for the ticket (one local
+indexed read for every waiter at once, no sidecar call: app/readmodel/ticket_changes.py) and
+reads the workflow again when the marker moves, then a few times more as it backs off, because
+the workflow records its last transition just before it completes (the read model can move
+before the workflow's own status does). Every writer of the row moves the marker (the
+workflow's records, the sweep's runtime statuses, a purge), so with no move the workflow is
+read again only every IDLE_REREAD s, as a backstop.
 
 The ETag is weak: it covers what the status says, not the fields that move with the clock
 (`waiting_seconds`) or with every step the runtime takes (`last_updated_at`).
@@ -20,16 +23,17 @@ import json
 import time
 from typing import Awaitable, Callable, TypeVar
 
-import anyio
 from pydantic import BaseModel
 
 # Fields left out of the ETag: they change without the status changing.
 MOVING_FIELDS = frozenset({"waiting_seconds", "last_updated_at"})
-# How often the read model's marker is looked at while waiting.
-CHECK_INTERVAL = 0.1
-# After the marker moves, the workflow is read again after 0.1, 0.2, 0.4, ... s, at least
-# every REREAD_MAX s, until the status changes.
+# After the marker moves, the workflow is read at once, then again after 0.1, 0.2, 0.4, ... s,
+# at least every REREAD_MAX s, until the status changes.
+FIRST_REREAD = 0.1
 REREAD_MAX = 1.0
+# With no move, how often the workflow is read anyway (1 s before session 17: a read through the
+# sidecar per waiter per second, most of the status reads the runtime served).
+IDLE_REREAD = 5.0
 
 Status = TypeVar("Status", bound=BaseModel)
 
@@ -49,24 +53,20 @@ def matches(if_none_match: str | None, etag: str) -> bool:
     return etag.removeprefix("W/") in tags
 
 
-async def wait_for_change(read_status: Callable[[], Awaitable[Status]], marker: Callable[[], Awaitable[str]],
-                          etag: str, wait: float, *, clock: Callable[[], float] = time.monotonic,
-                          check_interval: float = CHECK_INTERVAL) -> Status | None:
-    """The status once its ETag is no longer `etag`, or None when `wait` seconds pass first."""
+async def wait_for_change(read_status: Callable[[], Awaitable[Status]], moved: Callable[[float], Awaitable[bool]],
+                          etag: str, wait: float, *, clock: Callable[[], float] = time.monotonic) -> Status | None:
+    """The status once its ETag is no longer `etag`, or None when `wait` seconds pass first.
+    `moved(timeout)` answers, within `timeout` s, whether the ticket's marker moved."""
     deadline = clock() + wait
-    last_marker = await marker()
-    backoff = REREAD_MAX
+    backoff = IDLE_REREAD
     next_read = clock() + backoff
-    while clock() < deadline:
-        await anyio.sleep(min(check_interval, max(0.0, deadline - clock())))
-        current_marker = await marker()
-        if current_marker != last_marker:
-            last_marker, backoff = current_marker, 0.0
-            next_read = clock()
+    while (now := clock()) < deadline:
+        if await moved(max(0.0, min(next_read, deadline) - now)):
+            backoff, next_read = 0.0, clock()
         if clock() >= next_read:
             status = await read_status()
             if status_etag(status) != etag:
                 return status
-            backoff = min(max(backoff * 2, check_interval), REREAD_MAX)
+            backoff = min(max(backoff * 2, FIRST_REREAD), REREAD_MAX if backoff < IDLE_REREAD else IDLE_REREAD)
             next_read = clock() + backoff
     return None

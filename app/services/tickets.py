@@ -20,6 +20,7 @@ from app.domain.status import TicketStatus
 from app.domain.stored import analysis_key, notification_key
 from app.domain.ticket import TicketRequest
 from app.readmodel.store import ReadModel
+from app.readmodel.ticket_changes import TicketChanges, TicketWatch
 from app.services.workflow_gateway import Instance, InstanceExists, WorkflowGateway
 from app.store import StateStore
 from app.workflows.contracts import (APPROVAL_EVENT, CANCEL_EVENT, FINAL_STAGES, TICKET_WORKFLOW, Proposal,
@@ -208,7 +209,7 @@ def _repeat_filing(existing: Instance | None, request: TicketRequest) -> str:
 
 # -- decisions ----------------------------------------------------------------------------------
 def submit_decision(workflows: WorkflowGateway, records: StateStore, settings: Settings, ticket_id: str,
-                    body: DecisionRequest, approver: str, read_model: ReadModel, idempotency_key: str | None = None,
+                    body: DecisionRequest, approver: str, changes: TicketChanges, idempotency_key: str | None = None,
                     admission: AdmissionGate | None = None) -> DecisionAccepted:
     """Delivers an engineer's decision to the revision waiting for one, and answers with what the
     workflow made of it (accepted, or 409 with the workflow's reason).
@@ -222,7 +223,7 @@ def submit_decision(workflows: WorkflowGateway, records: StateStore, settings: S
         if earlier is not None:
             if earlier["decision"] != decision:
                 raise TicketConflict("this Idempotency-Key was used for a different decision")
-            return _deliver(workflows, settings, ticket_id, earlier["event"], read_model)
+            return _deliver(workflows, settings, ticket_id, earlier["event"], changes)
 
     instance = ticket_instance(workflows, ticket_id)
     stage = stage_of(instance)
@@ -249,7 +250,7 @@ def submit_decision(workflows: WorkflowGateway, records: StateStore, settings: S
         if idempotency_key:
             records.insert_if_absent(f"idempotency:{ticket_id}:{idempotency_key}",
                                      {"decision": decision, "event": stored})
-        answer = _deliver(workflows, settings, ticket_id, stored, read_model)
+        answer = _deliver(workflows, settings, ticket_id, stored, changes)
         accepted = True
         return answer
     finally:
@@ -257,24 +258,29 @@ def submit_decision(workflows: WorkflowGateway, records: StateStore, settings: S
             admission.release(ticket_id)
 
 
-# Waiting for the workflow's answer to a decision: the read model's change marker for the ticket is
-# looked at every ACK_CHECK s (a local indexed read, no sidecar call). The workflow records the
-# decision in the step that follows it, after the turn that answered it is committed, so the
-# workflow is read again as soon as the marker moves, and otherwise after ACK_REREAD_FIRST s,
-# doubling up to ACK_REREAD_MAX s (an instance suspended by an operator records nothing).
-ACK_CHECK = 0.02
+# Waiting for the workflow's answer to a decision: the ticket's read-model change marker is watched
+# (app/readmodel/ticket_changes.py: one local read for every waiter, no sidecar call). The
+# workflow records the decision in the step that follows it, after the turn that answered it is
+# committed, so the workflow is read again as soon as the marker moves, and otherwise after
+# ACK_REREAD_FIRST s, doubling up to ACK_REREAD_MAX s (an instance suspended by an operator
+# records nothing).
 ACK_REREAD_FIRST = 0.25
 ACK_REREAD_MAX = 1.0
 
 
 def _deliver(workflows: WorkflowGateway, settings: Settings, ticket_id: str, event: dict,
-             read_model: ReadModel) -> DecisionAccepted:
+             changes: TicketChanges) -> DecisionAccepted:
     """Raises the decision (again, when repeated: a crash may have come between the record and
     the raise; the workflow applies one decision per revision) and waits for its answer."""
+    with changes.watch(ticket_id) as watch:  # from before the raise: no move is missed
+        return _await_answer(workflows, settings, ticket_id, event, watch)
+
+
+def _await_answer(workflows: WorkflowGateway, settings: Settings, ticket_id: str, event: dict,
+                  watch: TicketWatch) -> DecisionAccepted:
     raised = False
     deadline = time.monotonic() + settings.decision_ack_timeout
     delay = ACK_REREAD_FIRST
-    marker = None
     while True:
         instance = ticket_instance(workflows, ticket_id)
         acks = instance.custom_status.get("acks") or instance.output.get("acks") or []
@@ -291,35 +297,17 @@ def _deliver(workflows: WorkflowGateway, settings: Settings, ticket_id: str, eve
             raise TicketConflict(f"ticket {ticket_id!r} moved on before the decision reached it "
                                  f"(stage: {stage_of(instance)})")
         if not raised:
-            marker = _marker(read_model, ticket_id)  # before the raise: no move is missed
             # Stalled since the read above: InstanceStalled, answered 503 like held_stalled (app/api/errors.py).
             workflows.raise_event(ticket_id, APPROVAL_EVENT, event)
             raised = True
         if time.monotonic() >= deadline:
             return DecisionAccepted(status="delivered", ticket_id=ticket_id, instance_id=instance.instance_id,
                                     revision=event["revision"], stage=stage_of(instance))
-        marker = _marker_moved(read_model, ticket_id, marker, min(time.monotonic() + delay, deadline))
+        # The marker only hastens the next read: while the read model cannot be read (its
+        # database restarting) the reads come on their timed schedule, and the answer still
+        # comes from the workflow.
+        watch.moved(min(delay, deadline - time.monotonic()))
         delay = min(delay * 2, ACK_REREAD_MAX)
-
-
-def _marker_moved(read_model: ReadModel, ticket_id: str, marker: str | None, until: float) -> str | None:
-    """Waits until the ticket's change marker is no longer `marker`, or until `until`; the marker now."""
-    while time.monotonic() < until:
-        time.sleep(ACK_CHECK)
-        current = _marker(read_model, ticket_id)
-        if current is not None and current != marker:
-            return current
-    return marker
-
-
-def _marker(read_model: ReadModel, ticket_id: str) -> str | None:
-    """The ticket's change marker; None while the read model cannot be read (its database
-    restarting): the marker only hastens the next read of the workflow, which then comes on
-    its timed schedule, and the decision's answer still comes from the workflow."""
-    try:
-        return read_model.last_change(ticket_id)
-    except read_model.errors:
-        return None
 
 
 def held_stalled(ticket_id: str) -> ServiceUnavailable:

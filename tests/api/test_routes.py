@@ -176,7 +176,7 @@ def test_a_decision_is_answered_from_the_workflow_while_the_read_model_cannot_be
     def database_down(ticket_id=None):
         raise sqlite3.OperationalError("unable to open database file")
 
-    read_model.last_change = database_down
+    read_model.change_markers = database_down
 
     def workflow_applies_later(instance, event, data):
         threading.Timer(0.1, lambda: instance.custom_status.update(stage="notifying", acks=[
@@ -327,7 +327,6 @@ def test_the_system_view_shows_what_the_purge_check_costs(world):
     for ticket_id in ("P-1", "P-2"):
         workflows.instances[ticket_id] = waiting(ticket_id)
     sync = ReadModelSync(workflows, read_model, min_age=0, purge_check=PurgeCheck())
-    client.app.state.read_model_sync = sync
     assert client.get("/ops/system").json()["read_model"]["purge_check"] == {"passes": "none yet"}
     sync.turn()
     shown = client.get("/ops/system").json()["read_model"]["purge_check"]

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from scripts.devstack import stop_process
+from scripts.devstack import read_pid, stop_process
 from tests.support.harness import poll, status_of, wait_for_stage
 
 DESCRIPTIONS = [
@@ -119,3 +119,33 @@ def test_a_broker_outage_longer_than_the_retries_is_waited_out(service):
             assert len(announced["messages"]) == 1, announced
         assert api.post(f"/support/approve/{tickets[0]}", json={"approved": True}).status_code == 202
         assert wait_for_stage(api, tickets[0], "completed")["escalations"] == []
+
+
+def test_the_worker_process_killed_alone_is_started_again(service):
+    """The workflow worker runs in a child process of the API's (WORKER_MODE=process): its crash
+    leaves the API answering, the API starts it again, and the tickets it held go on, each
+    notified once."""
+    tickets = ["WRK-1", "WRK-2", "WRK-3"]
+    app_pid = read_pid("app", service.stack.run_dir)
+    assert service.worker_pid() is not None, "the worker runs in the app's process: WORKER_MODE=process expected"
+    with service.client() as api:
+        for ticket_id, description in zip(tickets, DESCRIPTIONS):
+            filed = api.post("/support/ticket", json={"ticket_id": ticket_id, "customer_id": "CUST002",
+                                                      "description": description})
+            assert filed.status_code == 202, filed.text
+        killed = service.kill_worker()  # mid-flight: the tickets are in triage or expert analysis
+        # The API's process was not touched: it answers at once, reads included.
+        assert api.get("/health/live").status_code == 200
+        assert api.get(f"/support/status/{tickets[0]}").status_code == 200
+        restarted = poll(service.worker_pid, lambda pid: pid is not None, 30, message="the worker was not started again")
+        assert restarted != killed and read_pid("app", service.stack.run_dir) == app_pid
+        for ticket_id in tickets:
+            wait_for_stage(api, ticket_id, "awaiting_approval", timeout=90)
+            assert api.post(f"/support/approve/{ticket_id}", json={"approved": True}).status_code == 202
+        service.kill_worker()  # decisions sent: notifications are in flight
+        for ticket_id in tickets:
+            wait_for_stage(api, ticket_id, "completed", timeout=90)
+    for ticket_id in tickets:
+        received = poll(lambda t=ticket_id: service.state("analysis-state", f"inbox:customer-notifications:{t}"),
+                        lambda v: v is not None, message=f"{ticket_id} notification not received")
+        assert len(received["messages"]) == 1, received

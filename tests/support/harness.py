@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from scripts.devstack import (DAPR_BIN, POSTGRES_DATABASE, POSTGRES_USER, REPO, Ports, Stack, http_ok,
+from scripts.devstack import (DAPR_BIN, POSTGRES_DATABASE, POSTGRES_USER, REPO, Ports, Stack, children, http_ok,
                               profile_resources, read_pid, start_process, stop_process, wait_until)
 
 
@@ -182,6 +182,19 @@ class Service:
         assert pid, f"{name} is not running"
         os.killpg(pid, signal.SIGKILL)
         wait_until(lambda: read_pid(name, self.stack.run_dir) is None, 10, f"{name} survived SIGKILL")
+
+    def worker_pid(self) -> int | None:
+        """The app's workflow worker process (WORKER_MODE=process, the default), else None."""
+        app = read_pid("app", self.stack.run_dir)
+        return next(iter(children(app)), None) if app else None
+
+    def kill_worker(self) -> int:
+        """SIGKILL to the worker process alone, as its own crash would; returns its pid."""
+        pid = self.worker_pid()
+        assert pid, "no worker process is running"
+        os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: self.worker_pid() != pid, 10, "the worker process survived SIGKILL")
+        return pid
 
     def restart_app(self) -> None:
         stop_process("app", self.stack.run_dir)

@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import os
-
 import httpx
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from app.api.deps import ServicesDep
+from app.core.sidecar_http import SIDECAR_PROBE_TIMEOUT_S, sidecar_metadata, sidecar_request
 
 router = APIRouter(tags=["health"])
 
@@ -74,20 +73,6 @@ SCHEDULER_PROBE_DUE = "2999-01-01T00:00:00Z"
 # The MCPServer resource that keeps daprd 1.18.1 from unregistering the workflow actors when the
 # app's stream drops (resources/knowledge-base-mcp.yaml).
 KNOWLEDGE_BASE_MCP = "knowledge-base"
-SIDECAR_PROBE_TIMEOUT_S = 2.0
-
-
-def _sidecar(method: str, path: str, **kwargs) -> httpx.Response:
-    port = os.environ.get("DAPR_HTTP_PORT", "3500")
-    token = os.environ.get("DAPR_API_TOKEN")
-    return httpx.request(method, f"http://127.0.0.1:{port}{path}", timeout=SIDECAR_PROBE_TIMEOUT_S,
-                         headers={"dapr-api-token": token} if token else None, **kwargs)
-
-
-def _sidecar_metadata() -> dict:
-    response = _sidecar("GET", "/v1.0/metadata")
-    response.raise_for_status()
-    return response.json()
 
 
 def _scheduler_problem() -> str | None:
@@ -96,11 +81,11 @@ def _scheduler_problem() -> str | None:
     scheduler answers at once, and with none reachable the read hangs past the deadline."""
     path = f"/v1.0-alpha1/jobs/{SCHEDULER_PROBE_JOB}"
     try:
-        response = _sidecar("GET", path)
+        response = sidecar_request("GET", path)
         if response.status_code != 200 and "job not found" in response.text:
             # A scheduler answered; the job is created so that later probes read it.
             # overwrite: replicas probing at once may each create it.
-            response = _sidecar("POST", path, json={"dueTime": SCHEDULER_PROBE_DUE, "overwrite": True,
+            response = sidecar_request("POST", path, json={"dueTime": SCHEDULER_PROBE_DUE, "overwrite": True,
                                                     "data": {"purpose": "readiness probe"}})
     except httpx.TimeoutException:
         return f"no scheduler answered the sidecar within {SIDECAR_PROBE_TIMEOUT_S:g}s"
@@ -112,7 +97,7 @@ def _scheduler_problem() -> str | None:
 
 
 @router.get("/health/ready", responses={503: {"description": "not ready: the body names what is missing"}})
-def ready(request: Request, services: ServicesDep):
+def ready(services: ServicesDep):
     """200 only when tickets can be served end to end: the workflow worker connected, placement
     and the scheduler reachable from the sidecar, every store answering, the knowledge-base
     MCPServer loaded (the daprd 1.18.1 deadlock workaround), the read model built and the
@@ -120,7 +105,7 @@ def ready(request: Request, services: ServicesDep):
     settings = services.settings
     problems: dict[str, str] = {}
     try:
-        metadata = _sidecar_metadata()
+        metadata = sidecar_metadata()
         actors = metadata.get("actorRuntime") or {}
         if actors.get("runtimeStatus") != "RUNNING" or "connected" not in str(actors.get("placement", "")):
             problems["placement"] = f"actor runtime {actors.get('runtimeStatus')}, {actors.get('placement')}"
@@ -146,8 +131,7 @@ def ready(request: Request, services: ServicesDep):
         name, error = _check(store, lambda s=store: services.store(s).get_value("health-probe"))
         if error:
             problems[name] = error
-    sync = getattr(request.app.state, "read_model_sync", None)
-    if sync is not None and not sync.ready.is_set():
+    if not services.read_model.wait_built(timeout=0):
         problems["read-model"] = "being rebuilt from the workflows"
     try:
         if not services.customers.get_many(list(SAMPLE_CUSTOMERS)):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.auth import CanInspect, require
@@ -145,10 +145,6 @@ def purge_finished(principal: CanOperate, workflows: WorkflowsDep, records: Reco
 
 
 @router.get("/system", responses=responses(401, 403))
-def system(_: CanInspect, request: Request, workflows: WorkflowsDep, read_model: ReadModelDep,
+def system(_: CanInspect, workflows: WorkflowsDep, read_model: ReadModelDep,
            settings: SettingsDep) -> dict:
-    overview = operations.system_overview(workflows, read_model, settings)
-    sync = getattr(request.app.state, "read_model_sync", None)
-    if sync is not None and sync.purge_check is not None:
-        overview["read_model"]["purge_check"] = sync.purge_check.describe()
-    return overview
+    return operations.system_overview(workflows, read_model, settings)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Path, Query, Response
 from pydantic import Field
 
 from app.api.auth import CanRead
-from app.api.deps import ReadModelDep, RecordsDep, WorkflowsDep
+from app.api.deps import ReadModelDep, RecordsDep, TicketChangesDep, WorkflowsDep
 from app.api.errors import responses
 from app.api.scope import can_read, sees_full_status
 from app.domain.client_status import ClientTicketStatus, to_client_status
@@ -30,6 +30,7 @@ StatusView = Annotated[Union[TicketStatus, ClientTicketStatus], Field(discrimina
                                             "when given, with no change)"},
                        **responses(401, 403, 404, 422)})
 async def ticket_status(response: Response, workflows: WorkflowsDep, records: RecordsDep, read_model: ReadModelDep,
+                        changes: TicketChangesDep,
                         principal: CanRead, ticket_id: str = Path(pattern=TICKET_ID_PATTERN),
                         wait: float = Query(0, ge=0, le=60, description="with If-None-Match: wait up to this many "
                                             "seconds for the status to change instead of answering 304 at once"),
@@ -47,16 +48,20 @@ async def ticket_status(response: Response, workflows: WorkflowsDep, records: Re
                                     can_read(principal, customer_id, filed_by), read_model=read_model)
         return status if sees_full_status(principal) else to_client_status(status)
 
-    status = await anyio.to_thread.run_sync(read)
-    etag = status_etag(status)
-    if matches(if_none_match, etag):
-        changed = None
-        if wait:
-            changed = await wait_for_change(lambda: anyio.to_thread.run_sync(read),
-                                            lambda: anyio.to_thread.run_sync(read_model.last_change, ticket_id),
-                                            etag, wait)
-        if changed is None:
+    if not (wait and if_none_match):
+        status = await anyio.to_thread.run_sync(read)
+        etag = status_etag(status)
+        if matches(if_none_match, etag):
             return Response(status_code=304, headers={"ETag": etag})
-        status, etag = changed, status_etag(changed)
+    else:
+        # Watched from before the read: a change right after it is not missed.
+        async with changes.watch(ticket_id) as watch:
+            status = await anyio.to_thread.run_sync(read)
+            etag = status_etag(status)
+            if matches(if_none_match, etag):
+                changed = await wait_for_change(lambda: anyio.to_thread.run_sync(read), watch.moved_async, etag, wait)
+                if changed is None:
+                    return Response(status_code=304, headers={"ETag": etag})
+                status, etag = changed, status_etag(changed)
     response.headers["ETag"] = etag
     return status
