@@ -47,32 +47,41 @@ class TicketWatch:
                 self._loop.call_soon_threadsafe(self._async_signal.set)
 
     def _consume(self) -> bool:
+        """Whether the marker moved since the waiter last took a move; takes it. The state, not
+        the signal, decides: a signal set while a move was being taken wakes the waiter once,
+        for nothing, and is cleared."""
         if self._latest is not None and self._seen is not None and self._latest != self._seen:
             self._seen = self._latest
-            self._signal.clear()
-            if self._async_signal is not None:
-                self._async_signal.clear()
             return True
         return False
 
     def moved(self, timeout: float) -> bool:
         """Blocks up to `timeout` s (a thread's waiter)."""
-        if self._consume():
-            return True
-        self._signal.wait(max(0.0, timeout))
-        return self._consume()
+        deadline = time.monotonic() + max(0.0, timeout)
+        while not self._consume():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self._signal.wait(left)
+            self._signal.clear()
+        return True
 
     async def moved_async(self, timeout: float) -> bool:
         """Waits up to `timeout` s without holding a thread (an async route's waiter)."""
+        loop = asyncio.get_running_loop()
         if self._async_signal is None:
-            self._loop, self._async_signal = asyncio.get_running_loop(), asyncio.Event()
-        if self._consume():
-            return True
-        try:
-            await asyncio.wait_for(self._async_signal.wait(), max(0.0, timeout))
-        except asyncio.TimeoutError:
-            pass
-        return self._consume()
+            self._loop, self._async_signal = loop, asyncio.Event()
+        deadline = loop.time() + max(0.0, timeout)
+        while not self._consume():
+            left = deadline - loop.time()
+            if left <= 0:
+                return False
+            try:
+                await asyncio.wait_for(self._async_signal.wait(), left)
+            except asyncio.TimeoutError:
+                pass
+            self._async_signal.clear()
+        return True
 
 
 class TicketChanges:
@@ -84,6 +93,7 @@ class TicketChanges:
         self._watches: dict[int, TicketWatch] = {}
         self._lock = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._failing = False  # logged once per outage, not at every round
 
     def watch(self, ticket_id: str) -> "_Watching":
         """`with changes.watch(ticket_id) as watch:` (or `async with`): the marker as it is on
@@ -120,9 +130,12 @@ class TicketChanges:
             try:
                 markers = self._read(sorted({w.ticket_id for w in watches}))
             except Exception as error:  # noqa: BLE001 - a waiter falls back on its timed re-reads
-                logger.warning("reading the tickets' change markers failed",
-                               extra={"error": f"{type(error).__name__}: {error}"[:300]})
+                if not self._failing:
+                    logger.warning("reading the tickets' change markers failed; waiters fall back on timed reads",
+                                   extra={"error": f"{type(error).__name__}: {error}"[:300]})
+                self._failing = True
             else:
+                self._failing = False
                 for watch in watches:
                     watch._update(markers.get(watch.ticket_id, ""))
             time.sleep(max(0.0, self.interval - (time.monotonic() - started)))

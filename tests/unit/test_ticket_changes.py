@@ -97,3 +97,26 @@ def test_a_read_model_that_cannot_be_read_leaves_the_waiter_to_its_timeout():
         began = time.monotonic()
         assert not watch.moved(timeout=0.1)
         assert time.monotonic() - began >= 0.1
+
+
+def test_a_wake_up_without_a_move_does_not_end_the_wait():
+    """A signal left set while a move was being taken (a race with the reading thread) wakes
+    the waiter once for nothing; it waits on for the rest of its timeout, it does not spin."""
+    markers = Markers()
+    markers.rows = {"G": "t1"}
+    changes = TicketChanges(markers, interval=0.02)
+    with changes.watch("G") as watch:
+        watch._signal.set()  # stale: the marker did not move
+        began = time.monotonic()
+        assert not watch.moved(timeout=0.2)
+        assert time.monotonic() - began >= 0.2
+
+    async def wait_async() -> tuple[bool, float]:
+        async with changes.watch("G") as watch:
+            assert not await watch.moved_async(0.01)  # creates the async signal
+            watch._async_signal.set()
+            began = time.monotonic()
+            return await watch.moved_async(0.2), time.monotonic() - began
+
+    moved, waited = asyncio.run(wait_async())
+    assert not moved and waited >= 0.2
