@@ -84,19 +84,9 @@ def _take_transient() -> dict:
 
 def _cpu(service, names=("app", "daprd", "floor", "placement", "scheduler", "redis")) -> dict:
     usage = {name: cpu_seconds(pid_of(service, name)) for name in names}
-    usage["worker"] = _worker_cpu(service)
+    usage["worker"] = cpu_seconds(service.worker_pid())
     usage["bench"] = cpu_seconds(os.getpid())
     return usage
-
-
-def _worker_pid(service) -> int | None:
-    """The app's workflow worker process (WORKER_MODE=process: the app's child), else None."""
-    app = pid_of(service, "app")
-    return next(iter(children(app)), None) if app else None
-
-
-def _worker_cpu(service) -> float | None:
-    return cpu_seconds(_worker_pid(service))
 
 
 def _cpu_delta(before: dict, after: dict) -> dict:
@@ -106,7 +96,7 @@ def _cpu_delta(before: dict, after: dict) -> dict:
 
 def _memory(service) -> dict:
     daprd = pid_of(service, "daprd")
-    return {"app_rss_mb": rss_mb(pid_of(service, "app")), "worker_rss_mb": rss_mb(_worker_pid(service)),
+    return {"app_rss_mb": rss_mb(pid_of(service, "app")), "worker_rss_mb": rss_mb(service.worker_pid()),
             "daprd_rss_mb": rss_mb(daprd),
             "daprd_children_rss_mb": round(sum(rss_mb(c) or 0 for c in children(daprd)), 1) if daprd else None,
             "placement_rss_mb": rss_mb(pid_of(service, "placement")),

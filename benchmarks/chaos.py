@@ -40,7 +40,7 @@ if __package__ in (None, ""):
 
 import httpx  # noqa: E402
 
-from benchmarks.support import Deadline, Progress, new_service, stream_messages, ticket_body  # noqa: E402
+from benchmarks.support import Deadline, Progress, new_service, stream_messages, ticket_body, wait_until  # noqa: E402
 from tests.support.harness import TEST_TOKENS, Service, mailpit_messages  # noqa: E402
 
 ENGINEER = {"Authorization": f"Bearer {TEST_TOKENS['engineer']}"}
@@ -215,9 +215,8 @@ class Chaos:
         elif kind == "daprd":
             self.service.start_sidecar()
         else:
-            deadline = Deadline(30)
-            while self.service.worker_pid() is None and not deadline.passed():
-                time.sleep(0.05)
+            wait_until(lambda: self.service.worker_pid() is not None, 30, "the app did not start its worker again",
+                       interval=0.05)
         return round(time.monotonic() - began, 2)
 
     def _waves(self) -> list[list[dict]]:

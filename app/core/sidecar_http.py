@@ -24,8 +24,9 @@ def sidecar_metadata() -> dict:
     return response.json()
 
 
-def connected_workflow_workers() -> int:
-    return (sidecar_metadata().get("workflows") or {}).get("connectedWorkers") or 0
+def connected_workflow_workers(metadata: dict) -> int:
+    """The workflow workers connected to the sidecar, from its metadata."""
+    return (metadata.get("workflows") or {}).get("connectedWorkers") or 0
 
 
 def wait_for_workflow_worker(timeout: float, poll: float = 0.1) -> bool:
@@ -33,7 +34,7 @@ def wait_for_workflow_worker(timeout: float, poll: float = 0.1) -> bool:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            if connected_workflow_workers() > 0:
+            if connected_workflow_workers(sidecar_metadata()) > 0:
                 return True
         except httpx.HTTPError:
             pass  # the sidecar restarting: ask again

@@ -67,6 +67,7 @@ async def wait_for_change(read_status: Callable[[], Awaitable[Status]], moved: C
             status = await read_status()
             if status_etag(status) != etag:
                 return status
-            backoff = min(max(backoff * 2, FIRST_REREAD), REREAD_MAX if backoff < IDLE_REREAD else IDLE_REREAD)
+            # Idle: every IDLE_REREAD s; after a move: 0.1, 0.2, ... up to REREAD_MAX.
+            backoff = IDLE_REREAD if backoff >= IDLE_REREAD else min(max(backoff * 2, FIRST_REREAD), REREAD_MAX)
             next_read = clock() + backoff
     return None

@@ -8,7 +8,8 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from app.api.deps import ServicesDep
-from app.core.sidecar_http import SIDECAR_PROBE_TIMEOUT_S, sidecar_metadata, sidecar_request
+from app.core.sidecar_http import (SIDECAR_PROBE_TIMEOUT_S, connected_workflow_workers, sidecar_metadata,
+                                   sidecar_request)
 
 router = APIRouter(tags=["health"])
 
@@ -111,7 +112,7 @@ def ready(services: ServicesDep):
             problems["placement"] = f"actor runtime {actors.get('runtimeStatus')}, {actors.get('placement')}"
         if (scheduler := _scheduler_problem()) is not None:
             problems["scheduler"] = scheduler
-        workers = (metadata.get("workflows") or {}).get("connectedWorkers") or 0
+        workers = connected_workflow_workers(metadata)
         hosted = {a.get("type", "") for a in actors.get("activeActors") or []}
         registered = any(t.endswith(".workflow") for t in hosted)
         if not workers or not registered:

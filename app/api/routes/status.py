@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Annotated, Union
 
 import anyio
@@ -48,20 +49,16 @@ async def ticket_status(response: Response, workflows: WorkflowsDep, records: Re
                                     can_read(principal, customer_id, filed_by), read_model=read_model)
         return status if sees_full_status(principal) else to_client_status(status)
 
-    if not (wait and if_none_match):
+    # A caller that waits is watched from before the read: a change right after it is not missed.
+    async with changes.watch(ticket_id) if wait and if_none_match else nullcontext() as watch:
         status = await anyio.to_thread.run_sync(read)
         etag = status_etag(status)
         if matches(if_none_match, etag):
-            return Response(status_code=304, headers={"ETag": etag})
-    else:
-        # Watched from before the read: a change right after it is not missed.
-        async with changes.watch(ticket_id) as watch:
-            status = await anyio.to_thread.run_sync(read)
-            etag = status_etag(status)
-            if matches(if_none_match, etag):
+            changed = None
+            if watch is not None:
                 changed = await wait_for_change(lambda: anyio.to_thread.run_sync(read), watch.moved_async, etag, wait)
-                if changed is None:
-                    return Response(status_code=304, headers={"ETag": etag})
-                status, etag = changed, status_etag(changed)
+            if changed is None:
+                return Response(status_code=304, headers={"ETag": etag})
+            status, etag = changed, status_etag(changed)
     response.headers["ETag"] = etag
     return status
