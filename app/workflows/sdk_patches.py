@@ -1,4 +1,4 @@
-"""Two corrections to the pinned workflow SDK (dapr-ext-workflow 1.18.3), applied when the worker
+"""Three corrections to the pinned workflow SDK (dapr-ext-workflow 1.18.3), applied when the worker
 is built; remove it once the SDK carries the fix.
 
 While an instance is suspended, the SDK's replayer buffers every history event until it is
@@ -15,6 +15,15 @@ And an external event whose payload is not JSON (anyone who can reach the sideca
 one) fails the whole instance inside the SDK ("Expecting value: line 1 column 1") before the
 workflow sees it. The replayer's JSON decoding keeps the raw text instead when it does not
 parse, so the workflow validates it like any other payload, drops it and records why.
+
+And a history in which daprd 1.18.1 recorded one of the workflow's commands twice no longer fails
+the instance. After a turn it cancelled mid-way (a control-plane process killed), daprd can hand
+the worker the same turn again and append the command it issued a second time, with the same id
+(docs/benchmarks.md, "Runtime problems found"; seen in the replicated kill-each-kind test). The
+SDK's replayer then finds no pending action for the second record and fails the instance with
+"A previous execution called call_activity with ID=N ...". A record of a command already
+confirmed, with the same id and the same target, can only be such a copy: the replayer skips it.
+The activity itself may have run twice; every activity is idempotent by ticket and step.
 """
 
 from __future__ import annotations
@@ -30,6 +39,29 @@ _original = _worker._is_suspendable
 
 def _is_suspendable(event) -> bool:
     return event.WhichOneof("eventType") not in COMMAND_RECORDS and _original(event)
+
+
+# What identifies a confirmed command, by the kind of its record (eventSent confirms nothing).
+_COMMAND_TARGET = {
+    "taskScheduled": lambda e: e.taskScheduled.name,
+    "timerCreated": lambda e: e.timerCreated.fireAt.ToJsonString(),
+    "childWorkflowInstanceCreated": lambda e: (e.childWorkflowInstanceCreated.name,
+                                               e.childWorkflowInstanceCreated.instanceId),
+}
+_original_process_event = _worker._OrchestrationExecutor.process_event
+
+
+def _process_event(self, ctx, event) -> None:
+    target = _COMMAND_TARGET.get(event.WhichOneof("eventType"))
+    if target is None:
+        return _original_process_event(self, ctx, event)
+    confirmed = ctx.__dict__.setdefault("_confirmed_commands", {})
+    key = (event.WhichOneof("eventType"), event.eventId)
+    if key in confirmed and event.eventId not in ctx._pending_actions and confirmed[key] == target(event):
+        return None  # the runtime's second record of a command already confirmed
+    _original_process_event(self, ctx, event)
+    confirmed[key] = target(event)
+    return None
 
 
 class _TolerantShared:
@@ -50,6 +82,8 @@ class _TolerantShared:
 
 
 def apply() -> None:
+    if _worker._OrchestrationExecutor.process_event is not _process_event:
+        _worker._OrchestrationExecutor.process_event = _process_event
     if _worker._is_suspendable is not _is_suspendable:
         _worker._is_suspendable = _is_suspendable
     if not isinstance(_worker.shared, _TolerantShared):
