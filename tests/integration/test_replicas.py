@@ -410,7 +410,8 @@ def describe_instance(cluster: Cluster, instance_id: str) -> str:
         return f"not described: {error!r}"
     instance = body.get("instance", {})
     events = [(e.get("at"), e.get("summary") or e.get("kind")) for e in body.get("history", [])]
-    return f"{instance.get('runtime_status')} stage={instance.get('stage')} last events={events[-8:]}"
+    failure = f" failure={instance['failure']!r}" if instance.get("failure") else ""
+    return f"{instance.get('runtime_status')} stage={instance.get('stage')}{failure} last events={events[-8:]}"
 
 
 def stalled_seconds(api: httpx.Client, instance_id: str) -> float:
