@@ -8,6 +8,10 @@
   never by a read: a list page answers from the read model alone.
 - `PurgeCheck`: a purge made around the API reaches no worker; the sweep lists the runtime's
   instances and looks up the rows it lacks.
+
+A ticket found FAILED is handed to `on_failed` (the worker's: app/services/failed_tickets.py, an
+escalation to a person) before its row says so; when that raises, the row is left as it was and
+the next turn that checks it tries again, so no failed ticket goes unannounced.
 """
 
 from __future__ import annotations
@@ -18,10 +22,11 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
+from typing import Callable
 
 from app.readmodel.runtime_watch import RuntimeChangeWatch
 from app.readmodel.store import PURGE_CHECK_META, ReadModel
-from app.services.workflow_gateway import WorkflowGateway
+from app.services.workflow_gateway import Instance, WorkflowGateway
 from app.workflows.contracts import PROGRESS_FIELD, TICKET_WORKFLOW, Activities, ProgressRecord, carried_record
 
 logger = logging.getLogger(__name__)
@@ -29,6 +34,9 @@ logger = logging.getLogger(__name__)
 # Runtime statuses the workflow cannot record itself, and the stage a list shows for each.
 STAGE_FOR_STATUS = {"failed": "failed", "terminated": "cancelled"}
 _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="reconcile")
+# Told of a ticket found FAILED (its read-model row, its instance with the failure message); raises
+# when it could not act, and is called again on a later turn.
+OnFailed = Callable[[dict, Instance], object]
 
 
 def progress_records(history: list) -> list[ProgressRecord]:
@@ -47,7 +55,7 @@ def progress_records(history: list) -> list[ProgressRecord]:
     return records
 
 
-def rebuild(workflows: WorkflowGateway, read_model: ReadModel) -> int:
+def rebuild(workflows: WorkflowGateway, read_model: ReadModel, on_failed: OnFailed | None = None) -> int:
     """Re-creates every ticket's row and timeline from the workflows; returns the count."""
     read_model.clear()
     count = 0
@@ -57,6 +65,8 @@ def rebuild(workflows: WorkflowGateway, read_model: ReadModel) -> int:
             continue  # agent child workflows and other instances are not tickets
         for record in progress_records(workflows.history(instance_id)):
             read_model.apply(record)
+        if instance.runtime_status == "failed" and not _told_of_failure(workflows, read_model, instance_id, on_failed):
+            continue  # the row stays as recorded; the sweep finds it failed and tries again
         _apply_runtime_status(read_model, instance_id, instance.runtime_status)
         count += 1
     read_model.set_meta("built_at", datetime.now(timezone.utc).isoformat())
@@ -71,7 +81,26 @@ def _apply_runtime_status(read_model: ReadModel, ticket_id: str, runtime_status:
         read_model.set_runtime_status(ticket_id, runtime_status)
 
 
-def reconcile(workflows: WorkflowGateway, read_model: ReadModel, rows: list[dict]) -> list[dict]:
+def _told_of_failure(workflows: WorkflowGateway, read_model: ReadModel, ticket_id: str,
+                     on_failed: OnFailed | None) -> bool:
+    """on_failed called for a ticket found FAILED (with its failure message, which a lookup
+    without payloads lacks); False when it raised."""
+    if on_failed is None:
+        return True
+    row = read_model.get(ticket_id) or {"ticket_id": ticket_id}
+    try:
+        instance = workflows.get(ticket_id)
+        if instance is not None:
+            on_failed(row, instance)
+        return True
+    except Exception as error:  # noqa: BLE001 - told again on the next turn that checks it
+        logger.warning("a failed ticket was not escalated; the sweep tries again", extra={
+            "ticket_id": ticket_id, "error": f"{type(error).__name__}: {error}"[:300]})
+        return False
+
+
+def reconcile(workflows: WorkflowGateway, read_model: ReadModel, rows: list[dict],
+              on_failed: OnFailed | None = None) -> list[dict]:
     """The rows, each corrected to what the runtime says of its instance now (purged ones
     dropped), checked in parallel. Finished rows are checked too: a finished instance can
     still be purged, or terminated by an operator just before it completed."""
@@ -101,6 +130,10 @@ def reconcile(workflows: WorkflowGateway, read_model: ReadModel, rows: list[dict
             row = {**row, "status": status, "awaiting_decision": False,
                    "stage": instance.custom_status.get("stage", row.get("stage"))}
             read_model.set_runtime_status(row["ticket_id"], status, row["stage"])
+        if status == "failed" and row.get("status") != "failed" \
+                and not _told_of_failure(workflows, read_model, row["ticket_id"], on_failed):
+            result.append(row)
+            continue
         if status != row.get("status"):
             _apply_runtime_status(read_model, row["ticket_id"], status)
             row = {**row, "status": status, **({"stage": STAGE_FOR_STATUS[status], "awaiting_decision": False}
@@ -179,8 +212,10 @@ class ReadModelSync:
     # backstop. A purge reaches no worker: the purge check names those rows, first of all.
     def __init__(self, workflows: WorkflowGateway, read_model: ReadModel, interval: float = 0.5,
                  batch: int = 15, min_age: float = 0.5, in_flight: int = 10,
-                 watch: RuntimeChangeWatch | None = None, purge_check: PurgeCheck | None = None):
+                 watch: RuntimeChangeWatch | None = None, purge_check: PurgeCheck | None = None,
+                 on_failed: OnFailed | None = None):
         self.workflows, self.read_model, self.watch = workflows, read_model, watch
+        self.on_failed = on_failed
         self.purge_check = purge_check
         self.interval, self.batch, self.min_age, self.in_flight = interval, batch, min_age, in_flight
         self._stop = threading.Event()
@@ -199,7 +234,7 @@ class ReadModelSync:
         while not self._stop.is_set():
             try:
                 if self.read_model.get_meta("built_at") is None:
-                    rebuild(self.workflows, self.read_model)
+                    rebuild(self.workflows, self.read_model, self.on_failed)
                 self.ready.set()
                 self.turn()
             except Exception as error:  # noqa: BLE001 - the sweep retries at its next turn
@@ -222,5 +257,5 @@ class ReadModelSync:
         ids = list(dict.fromkeys(ids))
         rows = [row for row in map(self.read_model.get, ids) if row]
         if rows:
-            reconcile(self.workflows, self.read_model, rows)
+            reconcile(self.workflows, self.read_model, rows, self.on_failed)
         return ids

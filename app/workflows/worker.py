@@ -27,6 +27,7 @@ class WorkflowWorker:
         # Imported here: building the runtime imports every activity (and the knowledge base).
         from app.readmodel.runtime_watch import RuntimeChangeWatch
         from app.readmodel.sync import PurgeCheck, ReadModelSync
+        from app.services.failed_tickets import FailedTicketEscalation
         from app.workflows.runtime import build_workflow_runtime
 
         settings = services.settings
@@ -35,7 +36,8 @@ class WorkflowWorker:
         self.runtime = build_workflow_runtime(with_agents=settings.llm_configured,
                                               versions_module=settings.workflow_versions_module,
                                               activity_threads=settings.activity_threads, interceptors=[watch])
-        self.sync = ReadModelSync(services.workflows, services.read_model, watch=watch, purge_check=PurgeCheck())
+        self.sync = ReadModelSync(services.workflows, services.read_model, watch=watch, purge_check=PurgeCheck(),
+                                  on_failed=FailedTicketEscalation(services))
 
     def start(self) -> None:
         from app.activities import deps

@@ -5,7 +5,9 @@
 - decisions are validated against the workflow, and its answer is the API's answer;
 - events raised around the API that do not hold are dropped and recorded, never fail a ticket;
 - list, status and timeline agree with the runtime for terminated, suspended and purged
-  instances.
+  instances;
+- a workflow that fails as a whole (a bug in its code: a test build that raises) still reaches a
+  person: escalated `workflow_failed` once, with the runtime's failure message.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pytest
 from app.workflows.contracts import TICKET_WORKFLOW_LATEST
 from scripts.devstack import DAPR_BIN
 from tests.support.harness import poll, status_of, wait_for_stage
+from tests.support.workflow_broken import BUG
 
 FAULTS = ("triage_ticket@FI-TRIAGE,search_knowledge_base@FI-SEARCH,propose_solution@FI-PROPOSE,"
           "notify_customer@FI-NOTIFY,escalate_ticket@FI-ESCALATE")
@@ -190,3 +193,28 @@ def test_the_readmes_workflow_list_command_lists_the_tickets(service, api):
                 api.get("/support/tickets", params={"workflow_version": TICKET_WORKFLOW_LATEST, "limit": 200}).json()["tickets"]}
     assert versions.get("OW-LIST") == TICKET_WORKFLOW_LATEST and set(versions.values()) == {TICKET_WORKFLOW_LATEST}
     assert api.get("/support/tickets", params={"workflow_version": "v0", "limit": 200}).json()["tickets"] == []
+
+
+def test_a_ticket_whose_workflow_fails_as_a_whole_is_escalated_to_a_person_once(service):
+    service.app_env["WORKFLOW_VERSIONS_MODULE"] = "tests.support.workflow_broken"
+    try:
+        service.restart_app()
+        with service.client() as api:
+            file(api, "OW-BUG")
+            failed = poll(lambda: status_of(api, "OW-BUG"), lambda s: s.get("status") == "failed", 60)
+            assert BUG in failed["output"]["error"]
+            # The sweep tells the support team before the list shows the ticket failed.
+            listed = poll(lambda: [(t["status"], t["stage"]) for t in
+                                   api.get("/support/tickets", params={"q": "OW-BUG"}).json()["tickets"]],
+                          lambda v: v == [("failed", "failed")], 30)
+            assert listed == [("failed", "failed")]
+            inbox = escalations_of(service, "OW-BUG")
+            [message] = inbox["messages"]
+            assert message["data"]["reason"] == "workflow_failed" and BUG in message["data"]["detail"]
+            assert message["data"]["customer_id"] == "CUST001"
+            assert service.state("analysis-state", "published:OW-BUG:escalation:workflow_failed") is not None
+            events = api.get("/support/tickets/OW-BUG/timeline").json()["events"]
+            assert events[-1]["kind"] == "failed" and BUG in events[-1]["details"]["failure"]
+    finally:
+        service.app_env.pop("WORKFLOW_VERSIONS_MODULE")
+        service.restart_app()

@@ -224,3 +224,61 @@ def test_a_listing_that_fails_leaves_the_rest_of_the_turn_alone(read_model):
     assert sweep.turn() == [ticket_id]
     assert read_model.get(ticket_id)["status"] == "suspended"
     assert check.suspects(runtime, read_model) == [] and len(tries) == 1  # not tried again at once
+
+
+def failed(ticket_id: str, failure: str) -> Instance:
+    return Instance(instance_id=ticket_id, name=TICKET_WORKFLOW, runtime_status="failed",
+                    custom_status={"stage": "triage"}, failure=failure)
+
+
+def file_in_triage(read_model, ticket_id: str) -> None:
+    read_model.apply(ProgressRecord(ticket_id=ticket_id, seq=1, events=[], progress=TicketProgress(
+        customer_id="CUST001", stage="triage", priority="high")))
+
+
+def test_a_ticket_whose_workflow_failed_is_told_once_before_its_row_shows_it(read_model):
+    file_in_triage(read_model, "T-F")
+    runtime = ScriptedRuntime({"T-F": failed("T-F", "RuntimeError: a bug")})
+    told = []
+
+    def on_failed(row, found):
+        assert read_model.get("T-F")["status"] == "running"  # told before the row says failed
+        told.append((row["ticket_id"], row["customer_id"], row["priority"], found.failure))
+
+    [row] = reconcile(runtime, read_model, [read_model.get("T-F")], on_failed)
+    assert (row["status"], row["stage"]) == ("failed", "failed")
+    assert told == [("T-F", "CUST001", "high", "RuntimeError: a bug")]
+    reconcile(runtime, read_model, [read_model.get("T-F")], on_failed)  # the next turn: already failed
+    assert len(told) == 1
+
+
+def test_a_failed_ticket_that_could_not_be_told_stays_running_and_is_told_on_a_later_turn(read_model):
+    file_in_triage(read_model, "T-G")
+    runtime = ScriptedRuntime({"T-G": failed("T-G", "RuntimeError: a bug")})
+    attempts = []
+
+    def on_failed(row, found):
+        attempts.append(row["ticket_id"])
+        if len(attempts) == 1:
+            raise ConnectionError("pub/sub unreachable")
+
+    [row] = reconcile(runtime, read_model, [read_model.get("T-G")], on_failed)
+    assert row["status"] == "running" and read_model.get("T-G")["status"] == "running"
+    [row] = reconcile(runtime, read_model, [read_model.get("T-G")], on_failed)
+    assert row["status"] == "failed" and attempts == ["T-G", "T-G"]
+
+
+def test_a_rebuild_tells_of_the_failed_tickets_it_finds(read_model):
+    from app.readmodel.sync import rebuild
+
+    class Listing(ScriptedRuntime):
+        def list_ids(self):
+            return iter(self.instances)
+
+        def history(self, instance_id):
+            return []
+
+    runtime = Listing({"T-H": failed("T-H", "RuntimeError: a bug"), "T-OK": instance("T-OK", "running", "triage")})
+    told = []
+    assert rebuild(runtime, read_model, lambda row, found: told.append((row["ticket_id"], found.failure))) == 2
+    assert told == [("T-H", "RuntimeError: a bug")]
