@@ -10,11 +10,7 @@ from dapr.ext.workflow import WorkflowActivityContext
 from app.activities import deps
 from app.core.logging import ticket_logger
 from app.messaging import publish_once
-from app.workflows.contracts import EscalateRequest, Escalation
-
-
-def escalation_message_id(ticket_id: str, reason: str) -> str:
-    return f"{ticket_id}:escalation:{reason}"
+from app.workflows.contracts import EscalateRequest, Escalation, escalation_message_id
 
 
 def escalate_ticket(ctx: WorkflowActivityContext, request: EscalateRequest) -> Escalation:

@@ -14,11 +14,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timezone
 
-from app.activities.escalation import escalation_message_id
 from app.core.services import Services
 from app.messaging import publish_once
 from app.services.workflow_gateway import Instance
-from app.workflows.contracts import Escalation
+from app.workflows.contracts import Escalation, escalation_message_id
 
 logger = logging.getLogger(__name__)
 

@@ -277,6 +277,11 @@ class EscalateRequest(_Contract):
     escalated_at: str  # the workflow's clock: the same payload on every retry
 
 
+def escalation_message_id(ticket_id: str, reason: str) -> str:
+    """One escalation per ticket and reason, whoever publishes it and however often."""
+    return f"{ticket_id}:escalation:{reason}"
+
+
 class Escalation(_Contract):
     ticket_id: str
     reason: EscalationReason
