@@ -442,11 +442,17 @@ def instance_detail(workflows: WorkflowGateway, records: StateStore, settings: S
     children = [{"instance_id": e["child_id"], "name": e["name"], "event_index": e["index"]}
                 for e in history if e["kind"] == "childWorkflowInstanceCreated"]
     row = to_row(instance, settings.stuck_after, now or _now())
-    twice = step_recorded_twice(history) if instance.runtime_status == "running" else None
-    fault = (f"the runtime recorded activity {twice!r} as scheduled twice, from two turns with no result "
-             "between: replays of this history fail, so no step can run (daprd 1.18.1 after a turn it "
-             "cancelled mid-way was answered twice; docs/benchmarks.md)") if twice else None
-    return {"instance": {**asdict(instance), "kind": row.kind, "stage": row.stage, "stuck": row.stuck or bool(fault),
+    running = instance.runtime_status == "running"
+    twice = step_recorded_twice(history) if instance.runtime_status in ("running", "failed") else None
+    fault = None
+    if twice:
+        # Since sdk_patches skips such a copy, a replay no longer fails on it; these are the
+        # instances the runtime broke before that, or in a way the correction does not reach.
+        fault = (f"the runtime recorded activity {twice!r} as scheduled twice, from two turns with no result "
+                 "between (daprd 1.18.1 after a turn it cancelled mid-way was answered twice; "
+                 "docs/benchmarks.md): " + ("no step can run" if running else "its replay failed the instance"))
+    return {"instance": {**asdict(instance), "kind": row.kind, "stage": row.stage,
+                         "stuck": row.stuck or (running and bool(fault)),
                          "idle_seconds": row.idle_seconds, "runtime_fault": fault},
             "parent_id": started.get("parent_id") or row.parent_id, "children": children,
             "history": history, "audit": read_audit(records, instance_id)}

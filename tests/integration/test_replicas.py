@@ -10,10 +10,11 @@ everything stopped and started again. The spread test files REPLICAS_TEST_TICKET
 the others fewer, so the module stays within minutes on two cores.
 
 One failure is the runtime's, not the service's: with a control-plane process killed mid-turn,
-daprd 1.18.1 has recorded one step of a workflow twice, and that instance then stays RUNNING with
-no step able to run (docs/benchmarks.md, "Runtime problems found"). The kill-each-kind test tells
-such an instance apart by that history and reports it as an expected failure; every other
-ticket must still complete.
+daprd 1.18.1 has recorded one step of a workflow twice, and that instance then stayed RUNNING with
+no step able to run, or (session 18) its replay failed it (docs/benchmarks.md, "Runtime problems
+found"). The worker now skips such a copy on replay (app/workflows/sdk_patches.py); the
+kill-each-kind test still tells such an instance apart by that history and reports it as an
+expected failure; every other ticket must still complete.
 """
 
 from __future__ import annotations

@@ -150,6 +150,12 @@ def test_an_instance_whose_history_holds_a_step_scheduled_twice_is_shown_stuck_w
     detail = operations.instance_detail(workflows, EtagStore(), Settings(stuck_after=600), "T-W", now=NOW)
     assert detail["instance"]["stuck"] is True  # at once, not after stuck_after
     assert "'deliver_notification' as scheduled twice" in detail["instance"]["runtime_fault"]
+    # The same history on an instance its replay failed: named, and not stuck (it is finished).
+    workflows.instances["T-W"] = instance("T-W", status="failed", stage="notifying", updated=NOW)
+    detail = operations.instance_detail(workflows, EtagStore(), Settings(stuck_after=600), "T-W", now=NOW)
+    assert detail["instance"]["stuck"] is False
+    assert "its replay failed the instance" in detail["instance"]["runtime_fault"]
+    workflows.instances["T-W"] = instance("T-W", stage="notifying", updated=NOW - timedelta(seconds=30))
     workflows.histories["T-W"] = workflows.histories["T-W"][:2]  # one scheduling: an ordinary wait
     detail = operations.instance_detail(workflows, EtagStore(), Settings(stuck_after=600), "T-W", now=NOW)
     assert (detail["instance"]["stuck"], detail["instance"]["runtime_fault"]) == (False, None)
