@@ -19,6 +19,7 @@ expected failure; every other ticket must still complete.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -391,6 +392,14 @@ def test_one_process_of_each_kind_killed_under_load_comes_back_within_5s_unaided
         assert any(f"exited: {name} (terminated by SIGKILL; not expected)" in line for line in restarts), name
     cluster.supervised.wait_ready(120)
     if wedged:
+        # Kept for study: the cluster's logs and each wedged instance's whole history.
+        kept = cluster.keep_logs()
+        print(kept)
+        kept_dir = Path(kept.splitlines()[0].rsplit(" ", 1)[-1])
+        with cluster.client(role="operator") as api:
+            for ticket_id in wedged:
+                (kept_dir / f"{ticket_id}-history.json").write_text(
+                    json.dumps(api.get(f"/ops/instances/{ticket_id}").json()["history"], indent=1))
         pytest.xfail(f"daprd 1.18.1 recorded one step twice and the instance no longer runs: {wedged} "
                      "(docs/benchmarks.md, Runtime problems found)")
 
