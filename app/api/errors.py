@@ -36,6 +36,7 @@ def responses(*codes: int) -> dict:
     entries[429] = {"model": ErrorBody, "description": "this principal is over RATE_LIMIT; retry after Retry-After",
                     "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}}
     entries[503] = {"model": ErrorBody, "description": "the Dapr sidecar (or a component behind it) is unavailable, "
+                    "the workflow's state changed under the request (its host replica changing), "
                     "or filing is at MAX_ACTIVE_TICKETS (deciding at MAX_ACTIVE_DECISIONS); "
                     "retry after Retry-After",
                     "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}}
@@ -55,12 +56,28 @@ _UNREACHABLE = ("connection refused", "connection reset", "broken pipe", "no suc
                 "sqlstate 08", "sqlstate 57p")
 
 
+# What daprd answers when the workflow's own state was written by another host between its read
+# and its write ("possible etag mismatch. error from state store"): seen raising a decision while
+# a placement node was killed and the workflow's actor moved between replicas. Nothing was
+# applied; the same request may be sent again (a decision is recorded first and raised again).
+_CONCURRENT_WRITE = ("etag mismatch",)
+
+
+def _details(error: RpcError) -> str:
+    return ((error.details() if hasattr(error, "details") else None) or "").lower()
+
+
+def concurrent_state_write(error: RpcError) -> bool:
+    code = error.code() if hasattr(error, "code") else None
+    return code in (StatusCode.UNKNOWN, StatusCode.INTERNAL, StatusCode.ABORTED) \
+        and any(marker in _details(error) for marker in _CONCURRENT_WRITE)
+
+
 def component_unreachable(error: RpcError) -> bool:
     code = error.code() if hasattr(error, "code") else None
     if code not in (StatusCode.UNKNOWN, StatusCode.INTERNAL):
         return False
-    details = (error.details() if hasattr(error, "details") else None) or ""
-    return any(marker in details.lower() for marker in _UNREACHABLE)
+    return any(marker in _details(error) for marker in _UNREACHABLE)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -86,6 +103,10 @@ def install_error_handlers(app: FastAPI) -> None:
             return JSONResponse(status_code=503, headers={"Retry-After": "2"},
                                 content={"detail": "a store or broker behind the Dapr sidecar is unavailable; "
                                                    "retry shortly"})
+        if concurrent_state_write(error):
+            return JSONResponse(status_code=503, headers={"Retry-After": "1"},
+                                content={"detail": "the workflow's state changed under this request (its host "
+                                                   "replica is changing); nothing was applied: retry shortly"})
         details = (error.details() if hasattr(error, "details") else None) or ""
         logger.warning("sidecar error answered 500", extra={"path": request.url.path, "code": code.name if code else None,
                                                            "details": " ".join(details.split())[:300]})

@@ -7,6 +7,7 @@ import sqlite3
 import threading
 import time
 
+import grpc
 import pytest
 from fastapi.testclient import TestClient
 
@@ -20,6 +21,7 @@ from app.services.admission import AdmissionGate
 from app.services.workflow_gateway import Instance, InstanceStalled
 from app.workflows.contracts import ProgressRecord, TicketProgress, TimelineEvent
 from tests.api.fakes import FakeStore, FakeWorkflows, waiting
+from tests.unit.grpc_errors import RpcFailure
 
 ENGINEER = Principal(name="eng-1", role="engineer")
 CLIENT = Principal(name="tester", role="client")
@@ -355,6 +357,29 @@ def test_a_decision_for_a_ticket_stalled_as_it_is_raised_answers_503_to_retry(wo
     response = client.post("/support/approve/T-11", json={"approved": True})
     assert response.status_code == 503 and "held by the runtime" in response.json()["detail"]
     assert response.headers["Retry-After"]
+
+
+def test_a_decision_raised_while_the_workflow_moves_between_replicas_answers_503_then_applies(world):
+    # daprd refuses the raise when another host wrote the workflow's state meanwhile (its actor
+    # moving while placement changes); the same decision sent again is delivered.
+    client, workflows, *_ = world
+    workflows.instances["T-12"] = waiting("T-12")
+    raised = []
+
+    def refuse_once(instance, event, data):
+        raised.append(data["decision_id"])
+        if len(raised) == 1:
+            raise RpcFailure(grpc.StatusCode.UNKNOWN, "possible etag mismatch. error from state store")
+        instance.custom_status.update(stage="notifying", acks=[
+            {"decision_id": data["decision_id"], "revision": data["revision"], "outcome": "applied"}])
+
+    workflows.on_event = refuse_once
+    response = client.post("/support/approve/T-12", json={"approved": True})
+    assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+    assert "retry" in response.json()["detail"]
+    again = client.post("/support/approve/T-12", json={"approved": True})
+    assert again.status_code == 202 and again.json()["status"] == "accepted", again.text
+    assert raised[0] == raised[1]  # the decision recorded first is the one raised again
 
 
 def test_a_stalled_ticket_shows_the_stage_its_workflow_last_recorded(world):
