@@ -220,7 +220,6 @@ class ReadModelSync:
         self.interval, self.batch, self.min_age, self.in_flight = interval, batch, min_age, in_flight
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="read-model-sync", daemon=True)
-        self.ready = threading.Event()
         self._passes_shown = 0
 
     def start(self) -> None:
@@ -235,7 +234,6 @@ class ReadModelSync:
             try:
                 if self.read_model.get_meta("built_at") is None:
                     rebuild(self.workflows, self.read_model, self.on_failed)
-                self.ready.set()
                 self.turn()
             except Exception as error:  # noqa: BLE001 - the sweep retries at its next turn
                 logger.warning("read model sync failed", extra={"error": f"{type(error).__name__}: {error}"[:300]})
