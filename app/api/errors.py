@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from grpc import RpcError, StatusCode
 from pydantic import BaseModel
 
+from app.readmodel.store import ReadModelUnavailable
 from app.services.tickets import TicketError, held_stalled
 from app.services.workflow_gateway import InstanceStalled
 
@@ -90,6 +91,14 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _stalled(request: Request, error: InstanceStalled) -> JSONResponse:
         # An event refused for a stalled instance (a decision, a cancel, an operator's event).
         return await _ticket_error(request, held_stalled(str(error)))
+
+    @app.exception_handler(ReadModelUnavailable)
+    async def _read_model_unavailable(request: Request, error: ReadModelUnavailable) -> JSONResponse:
+        # PostgreSQL restarting under the views: the same request answers once it is back.
+        logger.warning("read model unavailable", extra={"path": request.url.path, "error": str(error)})
+        return JSONResponse(status_code=503, headers={"Retry-After": "2"},
+                            content={"detail": "the tickets' read model (its database) is unavailable; "
+                                               "retry shortly"})
 
     @app.exception_handler(RpcError)
     async def _sidecar_error(request: Request, error: RpcError) -> JSONResponse:

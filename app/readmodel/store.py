@@ -101,7 +101,8 @@ class _SQLite:
 
     placeholder = "?"
     event_order = "rowid"
-    errors: tuple = (sqlite3.OperationalError,)
+    # A local file is never "unreachable": its errors (a locked or broken file) stay errors.
+    unreachable: tuple = ()
 
     def __init__(self, url: str):
         path = Path(url.removeprefix("sqlite:///"))
@@ -150,7 +151,8 @@ class _PostgreSQL:
         except ImportError as error:  # pragma: no cover - requirements.txt pins it
             raise ValueError("a postgresql:// READ_MODEL_URL needs psycopg (requirements.txt)") from error
         self._psycopg, self._dict_row, self._url = psycopg, dict_row, url
-        self.errors = (psycopg.OperationalError,)
+        # The server refused or lost the connection (restarting, not yet accepting connections).
+        self.unreachable = (psycopg.OperationalError,)
         self.db = None
         self._connect()
         with self.transaction():
@@ -202,6 +204,11 @@ def _backend(url: str):
                      "use sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DATABASE")
 
 
+class ReadModelUnavailable(RuntimeError):
+    """The read model's database cannot be reached (a PostgreSQL server restarting): the views
+    answer 503 with Retry-After (app/api/errors.py), not 500; nothing was read or written."""
+
+
 class ReadModel:
     """The tickets table and their events. Thread-safe; one connection per process. The SQL is
     shared by both backends; they differ in the placeholder and the events' insertion order."""
@@ -211,11 +218,6 @@ class ReadModel:
         self.path = getattr(self._backend, "path", None)
         self._lock = threading.Lock()
         self._built = False
-
-    @property
-    def errors(self) -> tuple:
-        """What a read raises when the database cannot answer (a PostgreSQL server restarting)."""
-        return self._backend.errors
 
     def close(self) -> None:
         with self._lock:
@@ -227,20 +229,25 @@ class ReadModel:
     def _query(self, sql: str, args: Iterable = ()) -> list:
         """One statement outside a transaction; a connection lost since the last call (the
         server restarted) is reopened once and the statement retried (reads and idempotent writes)."""
-        with self._lock:
+        with self._lock, self._unreachable_as_unavailable():
             try:
                 return self._backend.execute(self._sql(sql), args)
-            except self._backend.errors:
-                if isinstance(self._backend, _SQLite):
-                    raise
+            except self._backend.unreachable:
                 return self._backend.execute(self._sql(sql), args)
 
     @contextmanager
     def _writing(self):
         """A transaction holding the process's lock; yields (execute, executemany)."""
-        with self._lock, self._backend.transaction():
+        with self._lock, self._unreachable_as_unavailable(), self._backend.transaction():
             yield (lambda sql, args=(): self._backend.execute(self._sql(sql), args),
                    lambda sql, rows: self._backend.executemany(self._sql(sql), rows))
+
+    @contextmanager
+    def _unreachable_as_unavailable(self):
+        try:
+            yield
+        except self._backend.unreachable as error:
+            raise ReadModelUnavailable(f"the read model's database is unavailable: {str(error).strip()[:200]}") from error
 
     # -- writes (the workflow's record_progress step, and reconciliation with the runtime) -----
     def apply(self, record: ProgressRecord) -> bool:

@@ -401,3 +401,33 @@ def test_a_stalled_ticket_shows_the_stage_its_workflow_last_recorded(world):
     workflows.instances["T-8"] = waiting("T-8")
     read_model.apply(ProgressRecord(ticket_id="T-8", seq=1, progress=TicketProgress(stage="triage")))
     assert client.get("/support/status/T-8").json()["stage"] == "awaiting_approval"
+
+
+class _ServerRestarting(Exception):
+    """What a client library raises while the database server restarts (psycopg's OperationalError)."""
+
+
+def test_views_answer_503_with_retry_after_while_the_read_models_database_restarts(world):
+    # PostgreSQL restarting under the read model: the list and the timeline say "retry shortly"
+    # (503 with Retry-After), not 500; once it is back, the same requests answer.
+    client, workflows, _, read_model, _ = world
+    workflows.instances["R-1"] = waiting("R-1")
+    read_model.apply(ProgressRecord(ticket_id="R-1", seq=1, progress=TicketProgress(
+        customer_id="CUST001", filed_at="2026-11-23T12:00:00+00:00", stage="awaiting_approval"),
+        events=[TimelineEvent(key="filed", kind="filed", actor="tester", at="2026-11-23T12:00:00+00:00")]))
+    backend, down = read_model._backend, {"now": True}
+    real_execute = backend.execute
+
+    def execute(sql, args=()):
+        if down["now"]:
+            raise _ServerRestarting("the database system is starting up")
+        return real_execute(sql, args)
+
+    backend.unreachable, backend.execute = (_ServerRestarting,), execute
+    for path in ("/support/tickets", "/support/tickets/R-1/timeline"):
+        response = client.get(path)
+        assert response.status_code == 503, (path, response.text)
+        assert response.headers["Retry-After"] == "2" and "read model" in response.json()["detail"]
+    down["now"] = False
+    assert [t["ticket_id"] for t in client.get("/support/tickets").json()["tickets"]] == ["R-1"]
+    assert [e["kind"] for e in client.get("/support/tickets/R-1/timeline").json()["events"]] == ["filed"]

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from app.api.deps import ServicesDep
 from app.core.sidecar_http import (SIDECAR_PROBE_TIMEOUT_S, connected_workflow_workers, sidecar_metadata,
                                    sidecar_request)
+from app.readmodel.store import ReadModelUnavailable
 
 router = APIRouter(tags=["health"])
 
@@ -132,8 +133,11 @@ def ready(services: ServicesDep):
         name, error = _check(store, lambda s=store: services.store(s).get_value("health-probe"))
         if error:
             problems[name] = error
-    if not services.read_model.wait_built(timeout=0):
-        problems["read-model"] = "being rebuilt from the workflows"
+    try:
+        if not services.read_model.wait_built(timeout=0):
+            problems["read-model"] = "being rebuilt from the workflows"
+    except ReadModelUnavailable as error:
+        problems["read-model"] = str(error)
     try:
         if not services.customers.get_many(list(SAMPLE_CUSTOMERS)):
             problems["data"] = "no customer records loaded (python setup_sample_data.py)"
