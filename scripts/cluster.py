@@ -217,7 +217,10 @@ class Cluster:
                 lambda r=r: http_ok(f"http://127.0.0.1:{p.apps[r]}/health/live"), 40,
                 environment={"PYTHONPATH": str(REPO), "DAPR_HTTP_PORT": str(p.dapr_http[r]),
                              "DAPR_GRPC_PORT": str(p.dapr_grpc[r]), "READ_MODEL_URL": self.read_model_url,
-                             "REPLICA": str(r), **self.mail_log_env(), **self.app_env,
+                             "REPLICA": str(r),
+                             # supervisord starts a sidecar that exits again: the app may restart
+                             # one on which the runtime wedged a workflow (app/core/sidecar_watchdog.py).
+                             "SIDECAR_WATCHDOG": "true", **self.mail_log_env(), **self.app_env,
                              **self.replica_env.get(r, {})}))
         if self.replicas > 1:
             programs.append(Program("haproxy", [haproxy_binary(), "-db", "-f", str(self.run_dir / "haproxy.cfg")],

@@ -105,7 +105,10 @@ def install_error_handlers(app: FastAPI) -> None:
         # The sidecar, or the store or broker behind it, is down or restarting: say so (a JSON
         # 503 the client may retry), not a bare "Internal Server Error".
         code = error.code() if hasattr(error, "code") else None
-        if code in (StatusCode.UNAVAILABLE, StatusCode.DEADLINE_EXCEEDED, StatusCode.RESOURCE_EXHAUSTED):
+        # CANCELLED: daprd reset the call's stream (seen for a decision raised to a workflow the
+        # runtime had wedged): nothing known applied, and every call the API makes may be sent again.
+        if code in (StatusCode.UNAVAILABLE, StatusCode.DEADLINE_EXCEEDED, StatusCode.RESOURCE_EXHAUSTED,
+                    StatusCode.CANCELLED):
             return JSONResponse(status_code=503, headers={"Retry-After": "1"},
                                 content={"detail": "the Dapr sidecar is unavailable; retry shortly"})
         if component_unreachable(error):

@@ -10,6 +10,7 @@ from dapr.clients import DaprClient
 from app.core.config import Settings
 from app.core.faults import FaultPlan
 from app.core.sidecar_deadline import sidecar_deadline
+from app.core.sidecar_watchdog import SidecarWatchdog
 from app.delivery.sent_log import MailpitSentLog, SentLog
 from app.readmodel.store import ReadModel
 from app.services.workflow_gateway import DaprWorkflows, WorkflowGateway
@@ -59,7 +60,8 @@ def build_services(settings: Settings) -> Services:
     """Blocks until the sidecar answers (the client polls its health first)."""
     deadline = sidecar_deadline(settings.sidecar_timeout, settings.llm_timeout)
     return Services(settings=settings, dapr=DaprClient(interceptors=[deadline]),
-                    workflows=DaprWorkflows(timeout=settings.sidecar_timeout),
+                    workflows=DaprWorkflows(timeout=settings.sidecar_timeout, watchdog=SidecarWatchdog(
+                        after_s=settings.sidecar_watchdog_after) if settings.sidecar_watchdog else None),
                     read_model=ReadModel(settings.read_model_url),
                     faults=FaultPlan.parse(settings.fault_injection),
                     sent_log=MailpitSentLog(settings.email_sent_log_url) if settings.email_sent_log_url else None)

@@ -19,6 +19,8 @@ from dapr.ext.workflow._durabletask.internal.orchestrator_service_pb2_grpc impor
 from dapr.ext.workflow.util import getAddress
 from grpc import RpcError
 
+from app.core.sidecar_watchdog import SidecarWatchdog
+
 
 class InstanceExists(Exception):
     """An instance with that id exists (a concurrent start won)."""
@@ -105,6 +107,13 @@ def to_instance(state: WorkflowState) -> Instance:
                     failure=details.message if details else None)
 
 
+# The calls daprd 1.18.1 runs through the workflow's actor (and its lock): the ones a wedged
+# workflow holds past their deadline. A status read (GetInstance) reads the store: it answers
+# for a wedged workflow too, so it says nothing either way.
+_THROUGH_THE_ACTOR = frozenset({"StartInstance", "RaiseEvent", "TerminateInstance", "SuspendInstance",
+                                "ResumeInstance", "PurgeInstances"})
+
+
 class DaprWorkflows:
     """The gateway over the sidecar's workflow API. Every call goes over one stub with a
     deadline (`timeout`): the SDK's client waits forever by default, and a sidecar that cannot
@@ -112,15 +121,31 @@ class DaprWorkflows:
     A call past its deadline raises DEADLINE_EXCEEDED, which the API answers with 503 and
     Retry-After (app/api/errors.py)."""
 
-    def __init__(self, timeout: float = 10.0, address: str | None = None):
+    def __init__(self, timeout: float = 10.0, address: str | None = None, watchdog: SidecarWatchdog | None = None):
         self.timeout = timeout
         self._channel = grpc.insecure_channel(address or getAddress())
         self._stub = TaskHubSidecarServiceStub(self._channel)
+        self._watchdog = watchdog
 
     def _call(self, method: str, request):
         token = dapr_settings.DAPR_API_TOKEN
-        return getattr(self._stub, method)(request, timeout=self.timeout,
-                                           metadata=[("dapr-api-token", token)] if token else None)
+        watched = self._watchdog is not None and method in _THROUGH_THE_ACTOR
+        instance_id = request.instanceId if watched else ""
+        try:
+            answer = getattr(self._stub, method)(request, timeout=self.timeout,
+                                                 metadata=[("dapr-api-token", token)] if token else None)
+        except RpcError as error:
+            if instance_id:
+                # Past the deadline: maybe a wedged workflow. The sidecar unreachable or the call
+                # cancelled under it: nothing known of the actor. Any other answer: it answered.
+                if error.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                    self._watchdog.timed_out(instance_id)
+                elif error.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
+                    self._watchdog.answered(instance_id)
+            raise
+        if instance_id:
+            self._watchdog.answered(instance_id)
+        return answer
 
     def get(self, instance_id: str, payloads: bool = True) -> Instance | None:
         request = pb.GetInstanceRequest(instanceId=instance_id, getInputsAndOutputs=payloads)

@@ -431,3 +431,20 @@ def test_views_answer_503_with_retry_after_while_the_read_models_database_restar
     down["now"] = False
     assert [t["ticket_id"] for t in client.get("/support/tickets").json()["tickets"]] == ["R-1"]
     assert [e["kind"] for e in client.get("/support/tickets/R-1/timeline").json()["events"]] == ["filed"]
+
+
+@pytest.mark.parametrize("code", [grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE,
+                                  grpc.StatusCode.CANCELLED])
+def test_a_decision_the_sidecar_did_not_answer_answers_503_to_retry_not_500(world, code):
+    # Past the deadline, sidecar unreachable, or its stream reset under the call (daprd did so
+    # for a decision to a workflow the runtime had wedged): the client may send it again.
+    client, workflows, *_ = world
+    workflows.instances["T-13"] = waiting("T-13")
+
+    def fail(instance, event, data):
+        raise RpcFailure(code, "Stream removed" if code == grpc.StatusCode.CANCELLED else "")
+
+    workflows.on_event = fail
+    response = client.post("/support/approve/T-13", json={"approved": True})
+    assert response.status_code == 503 and response.headers["Retry-After"] == "1", response.text
+    assert "sidecar" in response.json()["detail"]

@@ -1,0 +1,119 @@
+"""The sidecar watchdog (app/core/sidecar_watchdog.py) on real processes under supervisord, the
+topology of `make run` (one replica, SQLite): placement, scheduler, daprd, the app, redis and
+Mailpit, every one restarted by supervisord when it exits.
+
+The wedge is the runtime's: daprd 1.18.1 handed a workflow's turn to the worker and never got the
+answer back (seen in CI under the replicas test's kills), so the workflow's actor held its lock and
+every call for that instance ran into its deadline until the sidecar restarted. The test build
+tests.support.workflow_wedged makes that happen on demand: the worker holds the first turn of a
+WEDGE- ticket and does not answer. The watchdog must see the calls time out, restart the sidecar
+through its shutdown API (supervisord starts it again) and the ticket must then go on, to one mail.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from benchmarks.support import ticket_body
+from tests.support.harness import Cluster, mailpit_messages, poll, wait_for_stage
+
+BASE_PORT = 18000  # ClusterPorts.from_base(18000, 1): 18010..18926
+WATCHDOG_AFTER_S = 20
+SIDECAR_TIMEOUT_S = 5
+HOLD_S = 240  # how long the test build's worker holds the wedged turn: far past the watchdog
+
+
+@pytest.fixture(scope="module")
+def workdir():
+    workdir = Path(tempfile.mkdtemp(prefix="support-watchdog-"))
+    workdir.chmod(0o711)
+    yield workdir
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def markers(workdir):
+    markers = workdir / "wedge-markers"
+    markers.mkdir()
+    return markers
+
+
+@pytest.fixture(scope="module")
+def cluster(request, workdir, markers):
+    cluster = Cluster(workdir, BASE_PORT, replicas=1, app_env={
+        "WORKFLOW_VERSIONS_MODULE": "tests.support.workflow_wedged", "WEDGE_MARKER_DIR": str(markers),
+        "WEDGE_HOLD_S": str(HOLD_S), "SIDECAR_TIMEOUT": f"{SIDECAR_TIMEOUT_S}s",
+        "SIDECAR_WATCHDOG_AFTER": f"{WATCHDOG_AFTER_S}s", "APPROVAL_TIMEOUT": "1h"})
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        if request.session.testsfailed:
+            print(cluster.keep_logs())
+        cluster.stop()
+
+
+def _sidecar_exits(cluster: Cluster) -> list[datetime]:
+    """When supervisord saw daprd-0 exit, by its own log."""
+    exits = []
+    for line in cluster.supervised.supervisor_log.read_text().splitlines():
+        if "exited: daprd-0" in line:
+            exits.append(datetime.strptime(line[:19], "%Y-%m-%d %H:%M:%S"))
+    return exits
+
+
+def test_a_workflow_the_runtime_wedged_goes_on_once_the_watchdog_restarts_its_sidecar(cluster, markers):
+    with cluster.client(timeout=30) as api:
+        for n, ticket_id in enumerate(("WEDGE-1", "CALM-1")):
+            assert api.post("/support/ticket", json=ticket_body(ticket_id, n)).status_code == 202
+        for ticket_id in ("WEDGE-1", "CALM-1"):
+            wait_for_stage(api, ticket_id, "awaiting_approval", timeout=60)
+
+        # The wedge: WEDGE-1's next turn is handed to the worker and never answered. The
+        # engineer's decision is sent until the workflow says it applied it (one Idempotency-Key,
+        # as a client that did not see "accepted" does); meanwhile each raise runs into the
+        # sidecar's deadline and the API answers 503 to retry.
+        (markers / "WEDGE-1.arm").touch()
+        armed_at, answers = datetime.now(), []
+        while True:
+            response = api.post("/support/approve/WEDGE-1", json={"approved": True},
+                                headers={"Idempotency-Key": "watchdog-test"})
+            answers.append((round((datetime.now() - armed_at).total_seconds(), 1), response.status_code,
+                            response.json().get("status") or response.json().get("detail")))
+            if response.status_code == 202 and response.json()["status"] == "accepted":
+                break
+            assert response.status_code in (202, 503), response.text
+            assert (datetime.now() - armed_at).total_seconds() < 100, f"never accepted: {answers}"
+            time.sleep(1)
+        assert (markers / "WEDGE-1.wedged").exists(), "the test build did not hold a turn"
+        assert any(code == 503 and "sidecar" in detail for _, code, detail in answers), \
+            f"no call ran into the sidecar's deadline: {answers}"
+
+        # Going on is the watchdog's doing: the sidecar exited through its shutdown API (status
+        # 0) once the calls had timed out for WATCHDOG_AFTER_S, long before the test build let go.
+        exits = _sidecar_exits(cluster)
+        assert len(exits) == 1, exits
+        waited = (exits[0] - armed_at.replace(microsecond=0)).total_seconds()
+        assert WATCHDOG_AFTER_S - 1 <= waited < HOLD_S / 2, (waited, answers)
+        assert any("exited: daprd-0 (exit status 0" in line
+                   for line in cluster.supervised.supervisor_log.read_text().splitlines())
+        app_log = (cluster.supervised.log_dir / "app-0.log").read_text()
+        restarted = [line for line in app_log.splitlines() if "restarting it" in line]
+        assert restarted and re.search(r'"instances": \[[^]]*"WEDGE-1"', restarted[0]), restarted
+
+        # Both tickets complete, each mailed once; the control ticket lost nothing.
+        assert api.post("/support/approve/CALM-1", json={"approved": True}).status_code == 202
+        for ticket_id in ("WEDGE-1", "CALM-1"):
+            wait_for_stage(api, ticket_id, "completed", timeout=90)
+        subjects = poll(lambda: [m["Subject"] for m in mailpit_messages(cluster)],
+                        lambda s: all(any(f"Ticket {t}:" in x for x in s) for t in ("WEDGE-1", "CALM-1")), 60,
+                        message="a ticket was never mailed")
+        assert {t: sum(f"Ticket {t}:" in s for s in subjects) for t in ("WEDGE-1", "CALM-1")} == \
+            {"WEDGE-1": 1, "CALM-1": 1}
