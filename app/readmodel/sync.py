@@ -11,7 +11,9 @@
 
 A ticket found FAILED is handed to `on_failed` (the worker's: app/services/failed_tickets.py, an
 escalation to a person) before its row says so; when that raises, the row is left as it was and
-the next turn that checks it tries again, so no failed ticket goes unannounced.
+the next turn that checks it tries again, so no failed ticket goes unannounced. Every ticket found
+still running is handed to `on_running` (the worker's: app/services/stuck_tickets.py, which
+escalates one whose workflow stopped moving); when that raises, its next check asks again.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="reconcile")
 # Told of a ticket found FAILED (its read-model row, its instance with the failure message); raises
 # when it could not act, and is called again on a later turn.
 OnFailed = Callable[[dict, Instance], object]
+# Told of a ticket found running (its row, its instance without payloads), at each check.
+OnRunning = Callable[[dict, Instance], object]
 
 
 def progress_records(history: list) -> list[ProgressRecord]:
@@ -100,7 +104,7 @@ def _told_of_failure(workflows: WorkflowGateway, read_model: ReadModel, ticket_i
 
 
 def reconcile(workflows: WorkflowGateway, read_model: ReadModel, rows: list[dict],
-              on_failed: OnFailed | None = None) -> list[dict]:
+              on_failed: OnFailed | None = None, on_running: OnRunning | None = None) -> list[dict]:
     """The rows, each corrected to what the runtime says of its instance now (purged ones
     dropped), checked in parallel. Finished rows are checked too: a finished instance can
     still be purged, or terminated by an operator just before it completed."""
@@ -134,6 +138,8 @@ def reconcile(workflows: WorkflowGateway, read_model: ReadModel, rows: list[dict
                 and not _told_of_failure(workflows, read_model, row["ticket_id"], on_failed):
             result.append(row)
             continue
+        if status in ("running", "pending") and on_running is not None:
+            _tell_running(on_running, row, instance)
         if status != row.get("status"):
             _apply_runtime_status(read_model, row["ticket_id"], status)
             row = {**row, "status": status, **({"stage": STAGE_FOR_STATUS[status], "awaiting_decision": False}
@@ -141,6 +147,14 @@ def reconcile(workflows: WorkflowGateway, read_model: ReadModel, rows: list[dict
         result.append(row)
     read_model.mark_checked(found)
     return result
+
+
+def _tell_running(on_running: OnRunning, row: dict, instance: Instance) -> None:
+    try:
+        on_running(row, instance)
+    except Exception as error:  # noqa: BLE001 - asked again at the ticket's next check
+        logger.warning("a running ticket's check failed; the sweep asks again", extra={
+            "ticket_id": row["ticket_id"], "error": f"{type(error).__name__}: {error}"[:300]})
 
 
 class PurgeCheck:
@@ -213,9 +227,9 @@ class ReadModelSync:
     def __init__(self, workflows: WorkflowGateway, read_model: ReadModel, interval: float = 0.5,
                  batch: int = 15, min_age: float = 0.5, in_flight: int = 10,
                  watch: RuntimeChangeWatch | None = None, purge_check: PurgeCheck | None = None,
-                 on_failed: OnFailed | None = None):
+                 on_failed: OnFailed | None = None, on_running: OnRunning | None = None):
         self.workflows, self.read_model, self.watch = workflows, read_model, watch
-        self.on_failed = on_failed
+        self.on_failed, self.on_running = on_failed, on_running
         self.purge_check = purge_check
         self.interval, self.batch, self.min_age, self.in_flight = interval, batch, min_age, in_flight
         self._stop = threading.Event()
@@ -255,5 +269,5 @@ class ReadModelSync:
         ids = list(dict.fromkeys(ids))
         rows = [row for row in map(self.read_model.get, ids) if row]
         if rows:
-            reconcile(self.workflows, self.read_model, rows, self.on_failed)
+            reconcile(self.workflows, self.read_model, rows, self.on_failed, self.on_running)
         return ids

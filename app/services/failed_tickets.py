@@ -33,15 +33,20 @@ class FailedTicketEscalation:
         self.services = services
 
     def __call__(self, row: dict, instance: Instance) -> bool:
-        settings = self.services.settings
-        escalation = Escalation(
-            ticket_id=row["ticket_id"], reason=REASON, message_id=escalation_message_id(row["ticket_id"], REASON),
-            customer_id=row.get("customer_id"), priority=row.get("priority"), plan=row.get("plan"),
-            detail=(instance.failure or "the workflow failed")[:DETAIL_CHARS],
-            escalated_at=datetime.now(timezone.utc).isoformat())
-        published = publish_once(self.services.dapr, self.services.records, settings.pubsub_name,
-                                 settings.topic_escalations, escalation.message_id, escalation.model_dump(mode="json"))
-        if published:
-            logger.warning("ticket escalated: its workflow failed", extra={
-                "ticket_id": escalation.ticket_id, "reason": REASON, "detail": escalation.detail})
-        return published
+        return publish_sweep_escalation(self.services, row, REASON, instance.failure or "the workflow failed")
+
+
+def publish_sweep_escalation(services: Services, row: dict, reason: str, detail: str) -> bool:
+    """One escalation of the sweep's on `ticket-escalations`, published once per ticket and
+    reason (False: published before); raises when the broker or the records store cannot take it."""
+    settings = services.settings
+    escalation = Escalation(
+        ticket_id=row["ticket_id"], reason=reason, message_id=escalation_message_id(row["ticket_id"], reason),
+        customer_id=row.get("customer_id"), priority=row.get("priority"), plan=row.get("plan"),
+        detail=detail[:DETAIL_CHARS], escalated_at=datetime.now(timezone.utc).isoformat())
+    published = publish_once(services.dapr, services.records, settings.pubsub_name,
+                             settings.topic_escalations, escalation.message_id, escalation.model_dump(mode="json"))
+    if published:
+        logger.warning("ticket escalated by the sweep", extra={
+            "ticket_id": escalation.ticket_id, "reason": reason, "detail": escalation.detail})
+    return published

@@ -137,10 +137,11 @@ def _left_out_while_unset():
 Stage = Literal["pending", "triage", "expert_analysis", "awaiting_approval", "escalating", "notifying",
                 "completed", "not_entitled", "escalated", "cancelled", "failed"]
 FINAL_STAGES = frozenset({"completed", "not_entitled", "escalated", "cancelled", "failed"})
-# workflow_failed: raised by the read model's sweep, not by a workflow (app/services/failed_tickets.py).
+# workflow_failed, workflow_stuck: raised by the read model's sweep, not by a workflow
+# (app/services/failed_tickets.py, app/services/stuck_tickets.py).
 EscalationReason = Literal["approval_timeout", "sla_breach", "revisions_exhausted", "system_error",
                            "out_of_scope", "delivery_failed", "no_address", "delivery_uncertain",
-                           "workflow_failed"]
+                           "workflow_failed", "workflow_stuck"]
 NotificationKind = Literal["resolved", "not_entitled", "escalated", "cancelled"]
 
 

@@ -28,6 +28,7 @@ class WorkflowWorker:
         from app.readmodel.runtime_watch import RuntimeChangeWatch
         from app.readmodel.sync import PurgeCheck, ReadModelSync
         from app.services.failed_tickets import FailedTicketEscalation
+        from app.services.stuck_tickets import StuckTicketEscalation
         from app.workflows.runtime import build_workflow_runtime
 
         settings = services.settings
@@ -37,7 +38,8 @@ class WorkflowWorker:
                                               versions_module=settings.workflow_versions_module,
                                               activity_threads=settings.activity_threads, interceptors=[watch])
         self.sync = ReadModelSync(services.workflows, services.read_model, watch=watch, purge_check=PurgeCheck(),
-                                  on_failed=FailedTicketEscalation(services))
+                                  on_failed=FailedTicketEscalation(services),
+                                  on_running=StuckTicketEscalation(services))
 
     def start(self) -> None:
         from app.activities import deps

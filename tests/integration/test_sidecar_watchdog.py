@@ -8,6 +8,8 @@ every call for that instance ran into its deadline until the sidecar restarted. 
 tests.support.workflow_wedged makes that happen on demand: the worker holds the first turn of a
 WEDGE- ticket and does not answer. The watchdog must see the calls time out, restart the sidecar
 through its shutdown API (supervisord starts it again) and the ticket must then go on, to one mail.
+A wedged workflow that nobody calls gives the watchdog nothing to see: the read model's sweep must
+then hand it to a person once it has not changed for STUCK_AFTER.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from tests.support.harness import Cluster, mailpit_messages, poll, wait_for_stag
 BASE_PORT = 18000  # ClusterPorts.from_base(18000, 1): 18010..18926
 WATCHDOG_AFTER_S = 20
 SIDECAR_TIMEOUT_S = 5
+STUCK_AFTER_S = 15
 HOLD_S = 240  # how long the test build's worker holds the wedged turn: far past the watchdog
 
 
@@ -50,7 +53,8 @@ def cluster(request, workdir, markers):
     cluster = Cluster(workdir, BASE_PORT, replicas=1, app_env={
         "WORKFLOW_VERSIONS_MODULE": "tests.support.workflow_wedged", "WEDGE_MARKER_DIR": str(markers),
         "WEDGE_HOLD_S": str(HOLD_S), "SIDECAR_TIMEOUT": f"{SIDECAR_TIMEOUT_S}s",
-        "SIDECAR_WATCHDOG_AFTER": f"{WATCHDOG_AFTER_S}s", "APPROVAL_TIMEOUT": "1h"})
+        "SIDECAR_WATCHDOG_AFTER": f"{WATCHDOG_AFTER_S}s", "APPROVAL_TIMEOUT": "1h",
+        "STUCK_AFTER": f"{STUCK_AFTER_S}s"})
     try:
         cluster.start()
         yield cluster
@@ -117,3 +121,24 @@ def test_a_workflow_the_runtime_wedged_goes_on_once_the_watchdog_restarts_its_si
                         message="a ticket was never mailed")
         assert {t: sum(f"Ticket {t}:" in s for s in subjects) for t in ("WEDGE-1", "CALM-1")} == \
             {"WEDGE-1": 1, "CALM-1": 1}
+
+
+def test_a_wedged_workflow_nobody_calls_reaches_a_person_after_stuck_after(cluster, markers):
+    # Its second turn is held before any decision is asked for; nothing calls through its actor
+    # (status reads go to the store), so only the sweep can notice.
+    (markers / "STUCK-1.arm").write_text("1")
+    exits_before = len(_sidecar_exits(cluster))
+    with cluster.client(timeout=30) as api:
+        assert api.post("/support/ticket", json=ticket_body("STUCK-1", 2)).status_code == 202
+        row = poll(lambda: api.get("/support/status/STUCK-1"), lambda r: r.status_code == 200, 30,
+                   message="STUCK-1 has no status").json()
+        assert row["stage"] in ("triage", "expert_analysis"), row
+    inbox = poll(lambda: cluster.state("analysis-state", "inbox:ticket-escalations:STUCK-1"),
+                 lambda v: v is not None, STUCK_AFTER_S + 45, message="the stuck ticket was not escalated")
+    [message] = inbox["messages"]
+    assert message["data"]["reason"] == "workflow_stuck" and message["data"]["customer_id"], message
+    assert "no change in the ticket's workflow" in message["data"]["detail"]
+    assert (markers / "STUCK-1.wedged").exists(), "the test build did not hold a turn"
+    with cluster.client() as api:
+        assert api.get("/support/status/STUCK-1").json()["stage"] in ("triage", "expert_analysis")
+    assert len(_sidecar_exits(cluster)) == exits_before  # the sweep's doing, not a restart

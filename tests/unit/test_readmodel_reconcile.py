@@ -282,3 +282,19 @@ def test_a_rebuild_tells_of_the_failed_tickets_it_finds(read_model):
     told = []
     assert rebuild(runtime, read_model, lambda row, found: told.append((row["ticket_id"], found.failure))) == 2
     assert told == [("T-H", "RuntimeError: a bug")]
+
+
+def test_each_running_ticket_checked_is_shown_to_the_running_hook_and_its_failure_changes_nothing(read_model):
+    for ticket_id in ("T-R", "T-C"):
+        file_in_triage(read_model, ticket_id)
+    runtime = ScriptedRuntime({"T-R": instance("T-R", "running", "triage"),
+                               "T-C": instance("T-C", "completed", "completed")})
+    shown = []
+
+    def on_running(row, found):
+        shown.append((row["ticket_id"], found.runtime_status))
+        raise ConnectionError("pub/sub unreachable")  # logged; the row is unaffected
+
+    rows = reconcile(runtime, read_model, [read_model.get("T-R"), read_model.get("T-C")], on_running=on_running)
+    assert shown == [("T-R", "running")]
+    assert [(r["ticket_id"], r["status"]) for r in rows] == [("T-R", "running"), ("T-C", "completed")]
