@@ -387,6 +387,9 @@ def test_one_process_of_each_kind_killed_under_load_comes_back_within_5s_unaided
     answered_500 = [line[:400] for log in cluster.supervised.log_dir.glob("app-*.log")
                     for line in log.read_text(errors="replace").splitlines() if "sidecar error answered 500" in line]
     print(f"API 500s (sidecar errors) retried while processes restarted: {len(SIDECAR_500S)} {answered_500[:5]}")
+    watchdog = [line[:300] for log in cluster.supervised.log_dir.glob("app-*.log")
+                for line in log.read_text(errors="replace").splitlines() if "app.core.sidecar_watchdog" in line]
+    print(f"sidecar watchdog: {len(watchdog)} lines {watchdog[:5]}")
     assert set(result) == set(ids)
     unfinished = {t: s for t, s in result.items() if s != "completed"}
     for ticket_id in unfinished:
