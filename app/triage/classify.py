@@ -135,11 +135,14 @@ _FAILURE = _cues(
     r"\btime(d|s)? ?outs?\b", r"\bhang(s|ing)?\b", r"\bstuck\b", r"\bbroken\b", r"\bbr(oke|eaks|eaking)\b",
     r"\bnot (work\w*|\w+ing|found|called|delivered|received|triggered|fired|picked up)\b",
     # Negations describe misbehaviour ("doesn't start"), except about the customer's own setup
-    # ("we don't use Kubernetes").
+    # ("we don't use Kubernetes", "Dapr is not involved", "it is not deployed yet").
     r"\b(cannot|can't|cant|can not|unable to|won't|wont|doesn't|doesnt|don't|dont|didn't|didnt|isn't|isnt"
     r"|aren't|arent|wasn't|wasnt|hasn't|hasnt|haven't|havent|has not|have not|does not|do not"
-    r"|did not|is not|are not|was not)\b(?! (use|using|have|need|know|want|plan|care)\b)",
-    r"\bnever\b", r"\bnothing\b", r"\bno (\w+ )?(response|reply|replies|messages?|events?|data|output|logs?|traffic|connection|route|leader"
+    r"|did not|is not|are not|was not)\b(?! (yet )?(use|using|have|need|know|want|plan|care|involved|part of"
+    r"|deployed|live|in production|released|shipped|built)\b)",
+    # "nothing arrives" is a failure; "nothing deployed (yet)" is a project's state.
+    r"\bnever\b", r"\bnothing\b(?! (is |has been |was )?(yet )?(deployed|live|in production|released|shipped"
+    r"|built|running yet)\b)", r"\bno (\w+ )?(response|reply|replies|messages?|events?|data|output|logs?|traffic|connection|route|leader"
     r"|address|such|space|pollers?|subscribers?|consumers?|healthy|available|endpoints?|metrics|traces?"
     r"|spans?|instances?|pods?|sidecars?|actors?|containers?|workers?)\b", r"\bno longer\b",
     r"\bmissing\b", r"\b(lost|lose|losing|loss)\b", r"\bdrop(ped|s|ping)\b", r"\breject\w*",
@@ -263,6 +266,9 @@ _WORKAROUND = _cues(
     # Restored by a step of theirs: "we deleted the binding to get the pods healthy again".
     r"(?<!trying )(?<!tried )(?<!try )(?<!attempting )(?<!attempted )\bto get (\w+ ){0,3}(healthy|running|working|up|back)( again)?\b",
     r"\b(everything|it|all) (runs|works|is running|is working) (again|now)\b",
+    # Restored and holding since: "it came back and everything has worked since".
+    r"\b(has|have) (worked|been (working|fine|stable|ok|healthy))( fine| normally)? (ever )?since\b",
+    r"\bsince then,? (it|everything|all|things)( has| have|'s)? (been )?(worked|working|fine|stable|ok|healthy)\b",
     # A job that restarts or re-runs things on a schedule: "a CronJob that restarts the deployment at 3am".
     r"\b(cron ?jobs?|scripts?|scheduled (job|task)s?|jobs?)\b[^.;]{0,20}\b(that|which|to) (restart|bounce|re-?run"
     r"|retr|re-?deploy|recycle|delet|clean|purg|prun|trim|terminat|kill|re-?submit|re-?queue)\w*",
