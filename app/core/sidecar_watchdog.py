@@ -3,9 +3,9 @@
 daprd 1.18.1 can hand a workflow's turn to the worker and never get the answer back (seen after
 a placement node was killed while the actor moved between replicas: docs/benchmarks.md, "Runtime
 problems found"). The workflow's actor then waits on that turn and holds its lock, so every later
-call for that instance (a decision, a status read, the read model's sweep) runs into its deadline,
+call that goes through that actor (a start, a decision raised, a cancel) runs into its deadline,
 its own timers never fire, and nothing heals until that sidecar restarts: its metadata and health
-look fine the whole time.
+look fine the whole time, and status reads (which read the store) still answer.
 
 The watchdog sees that from the calls this process makes: the same instance past its deadline
 `min_timeouts` times over at least `after_s` seconds, with no answer for it in between. When the

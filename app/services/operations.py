@@ -217,16 +217,22 @@ def kind_of(instance: Instance) -> str:
     return "other"
 
 
+def idle_seconds(instance: Instance, now: datetime) -> float | None:
+    """Seconds since the runtime last changed the instance, or since it was created (None: the
+    runtime gave neither time)."""
+    updated = _parse(instance.last_updated_at) or _parse(instance.created_at)
+    return None if updated is None else (now - updated).total_seconds()
+
+
 def is_stuck(instance: Instance, stuck_after: float, now: datetime) -> bool:
     """Running with no progress for `stuck_after`. A ticket waiting for a decision waits on
     purpose (its SLA and approval timeout cover it), so it is stuck only once its approval
     timer should also have fired."""
     if instance.runtime_status not in ("running", "pending"):
         return False
-    updated = _parse(instance.last_updated_at) or _parse(instance.created_at)
-    if updated is None:
+    idle = idle_seconds(instance, now)
+    if idle is None:
         return False
-    idle = (now - updated).total_seconds()
     if instance.name == TICKET_WORKFLOW and instance.custom_status.get("stage") == "awaiting_approval":
         return idle > float(instance.input.get("approval_timeout_seconds") or 0) + stuck_after
     return idle > stuck_after

@@ -9,8 +9,9 @@ needs no call: the read model's sweep (app/readmodel/sync.py) hands every runnin
 checks to `StuckTicketEscalation`, which escalates, reason `workflow_stuck`, one whose instance
 has not changed for STUCK_AFTER (15 min), or, while it waits for a decision, for the approval
 timeout and STUCK_AFTER, since its own approval timer should have fired by then. The same rule
-as the operators' "stuck" (app/services/operations.py), read from the row instead of the
-instance's payloads, which the sweep does not fetch. Published once per ticket.
+as the operators' "stuck" (app/services/operations.py `is_stuck`, whose `idle_seconds` it uses),
+with the wait for a decision read from the row instead of the instance's payloads, which the
+sweep does not fetch. Published once per ticket.
 """
 
 from __future__ import annotations
@@ -20,16 +21,10 @@ from datetime import datetime, timezone
 
 from app.core.services import Services
 from app.services.failed_tickets import publish_sweep_escalation
+from app.services.operations import idle_seconds
 from app.services.workflow_gateway import Instance
 
 REASON = "workflow_stuck"
-
-
-def idle_seconds(instance: Instance, now: datetime) -> float | None:
-    updated = instance.last_updated_at or instance.created_at
-    if not updated:
-        return None
-    return (now - datetime.fromisoformat(updated)).total_seconds()
 
 
 class StuckTicketEscalation:
