@@ -149,9 +149,13 @@ def run_tickets(cluster: Cluster, ids: list[str], approve: bool = True, concurre
                     # got the answer) holds every decision past the sidecar's deadline until the
                     # sidecar watchdog restarts that sidecar, after SIDECAR_WATCHDOG_AFTER (60 s)
                     # of them (app/core/sidecar_watchdog.py; seen in CI, stop 28).
+                    # A 409 "moved on" is returned, not retried: the workflow went on without the
+                    # decision (its approval timer fired while the decision was held), and the
+                    # ticket's final stage says so; each test judges that stage.
                     _retrying(lambda: api.post(f"/support/approve/{ticket_id}", json={"approved": True},
                                                headers={"Idempotency-Key": f"test-{ticket_id}"}), (202,),
-                              timeout=300, retry_sidecar_500=retry_sidecar_500)
+                              timeout=300, retry_sidecar_500=retry_sidecar_500,
+                              give_up=lambda r: r.status_code == 409 and "moved on before the decision" in r.text)
                     approved = True
                 time.sleep(0.4)
             return ticket_id, f"timeout (last stage {stage})"
@@ -387,16 +391,23 @@ def test_one_process_of_each_kind_killed_under_load_comes_back_within_5s_unaided
     answered_500 = [line[:400] for log in cluster.supervised.log_dir.glob("app-*.log")
                     for line in log.read_text(errors="replace").splitlines() if "sidecar error answered 500" in line]
     print(f"API 500s (sidecar errors) retried while processes restarted: {len(SIDECAR_500S)} {answered_500[:5]}")
-    watchdog = [line[:300] for log in cluster.supervised.log_dir.glob("app-*.log")
+    watchdog = [line for log in cluster.supervised.log_dir.glob("app-*.log")
                 for line in log.read_text(errors="replace").splitlines() if "app.core.sidecar_watchdog" in line]
-    print(f"sidecar watchdog: {len(watchdog)} lines {watchdog[:5]}")
+    print(f"sidecar watchdog: {len(watchdog)} lines {[line[:300] for line in watchdog[:5]]}")
+    # Tickets the runtime wedged and the watchdog healed by restarting a sidecar (named in its
+    # log): held past this module's 20 s approval timeout meanwhile, they may end `escalated`
+    # (approval_timeout) instead of completed (seen in CI: CRASH-6's decisions held 70 s).
+    healed = {i for line in watchdog if "restarting it" in line for i in json.loads(line).get("instances", [])}
     assert set(result) == set(ids)
     unfinished = {t: s for t, s in result.items() if s != "completed"}
     for ticket_id in unfinished:
         print(f"--- {ticket_id}: {describe_instance(cluster, ticket_id)}")
     # A ticket the runtime itself wedged (module docstring) is told apart; every other must complete.
     wedged = {t: fault for t in unfinished if (fault := runtime_fault(cluster, t))}
-    assert {t: s for t, s in unfinished.items() if t not in wedged} == {}
+    escalated_while_healed = {t for t, s in unfinished.items() if t in healed and s == "escalated"}
+    if escalated_while_healed:
+        print(f"wedged, healed by the sidecar watchdog, escalated on their approval timeout: {escalated_while_healed}")
+    assert {t: s for t, s in unfinished.items() if t not in wedged and t not in escalated_while_healed} == {}
     restarts = cluster.supervised.restarts()
     for name in KINDS:
         assert any(f"exited: {name} (terminated by SIGKILL; not expected)" in line for line in restarts), name
