@@ -116,8 +116,11 @@ class Settings(BaseSettings):
     # for SIDECAR_WATCHDOG_AFTER while its control plane is connected: daprd 1.18.1 can wedge a
     # workflow that way until the sidecar restarts (app/core/sidecar_watchdog.py). Only where a
     # process manager starts the sidecar again (the replicated profile, Kubernetes).
+    # The worker restarts it too when a turn it was handed is not applied for as long
+    # (app/core/held_turns.py). At most one restart per SIDECAR_WATCHDOG_COOLDOWN.
     sidecar_watchdog: bool = False
     sidecar_watchdog_after: float = 60.0
+    sidecar_watchdog_cooldown: float = 300.0
     # Threads the workflow worker runs activities on. The SDK's default is cores + 4 (6 here):
     # activities wait on I/O (a model call up to LLM_TIMEOUT, a mail send up to 30 s), so six
     # slow ones held every other ticket's steps, whatever the CPU was doing.
@@ -171,7 +174,7 @@ class Settings(BaseSettings):
         return value
 
     @field_validator("approval_timeout", "sla_override", "agent_timeout", "decision_ack_timeout", "sidecar_timeout",
-                     "sidecar_watchdog_after", "stuck_after", "console_session_max_age", mode="before")
+                     "sidecar_watchdog_after", "sidecar_watchdog_cooldown", "stuck_after", "console_session_max_age", mode="before")
     @classmethod
     def _duration(cls, value):  # noqa: N805 - pydantic validator
         return None if value in (None, "") else parse_duration(value)

@@ -30,6 +30,8 @@ class Services:
     sent_log: SentLog | None = None
     # Copies of the records store's write-once records, shared by the routes and the steps.
     write_once: WriteOnceCache = field(default_factory=lambda: WriteOnceCache(WRITE_ONCE_PREFIXES))
+    # Restarts the sidecar when the runtime wedged a workflow on it (None: SIDECAR_WATCHDOG off).
+    watchdog: SidecarWatchdog | None = None
 
     def store(self, name: str) -> StateStore:
         return StateStore(self.dapr, name)
@@ -59,9 +61,10 @@ class Services:
 def build_services(settings: Settings) -> Services:
     """Blocks until the sidecar answers (the client polls its health first)."""
     deadline = sidecar_deadline(settings.sidecar_timeout, settings.llm_timeout)
+    watchdog = SidecarWatchdog(after_s=settings.sidecar_watchdog_after, cooldown_s=settings.sidecar_watchdog_cooldown) \
+        if settings.sidecar_watchdog else None
     return Services(settings=settings, dapr=DaprClient(interceptors=[deadline]),
-                    workflows=DaprWorkflows(timeout=settings.sidecar_timeout, watchdog=SidecarWatchdog(
-                        after_s=settings.sidecar_watchdog_after) if settings.sidecar_watchdog else None),
+                    workflows=DaprWorkflows(timeout=settings.sidecar_timeout, watchdog=watchdog), watchdog=watchdog,
                     read_model=ReadModel(settings.read_model_url),
                     faults=FaultPlan.parse(settings.fault_injection),
                     sent_log=MailpitSentLog(settings.email_sent_log_url) if settings.email_sent_log_url else None)

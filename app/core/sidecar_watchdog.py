@@ -22,11 +22,15 @@ that replica (the load balancer takes it out meanwhile); a wedge costs the insta
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
+import tempfile
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 
@@ -68,9 +72,13 @@ def shut_down_sidecar() -> None:
 class SidecarWatchdog:
     def __init__(self, after_s: float = 60.0, min_timeouts: int = 3, cooldown_s: float = 300.0,
                  problem: Callable[[], str | None] = sidecar_control_plane_problem,
-                 restart: Callable[[], None] = shut_down_sidecar, clock: Callable[[], float] = time.monotonic):
+                 restart: Callable[[], None] = shut_down_sidecar, clock: Callable[[], float] = time.monotonic,
+                 claim: Callable[[float], bool] | None = None):
         self.after_s, self.min_timeouts, self.cooldown_s = after_s, min_timeouts, cooldown_s
         self._problem, self._restart, self._clock = problem, restart, clock
+        # Shared by this sidecar's processes (the API's and the worker's watchdogs): one restart
+        # per cooldown whichever of them sees the wedge first.
+        self._claim = claim or RestartClaim()
         self._lock = threading.Lock()
         self._timeouts: OrderedDict[str, list[float]] = OrderedDict()  # instance -> times, oldest first
         self._restarted_at: float | None = None
@@ -90,10 +98,22 @@ class SidecarWatchdog:
                 self._timeouts.popitem(last=False)
             if len(times) < self.min_timeouts or now - times[0] < self.after_s:
                 return
-            if self._restarted_at is not None and now - self._restarted_at < self.cooldown_s:
-                return
             wedged = [i for i, t in self._timeouts.items()
                       if len(t) >= self.min_timeouts and now - t[0] >= self.after_s]
+        self._restart_for(wedged, "the runtime has wedged workflows on this replica's sidecar (their calls time "
+                                  "out while its control plane is connected): restarting it")
+
+    def turn_held(self, instance_id: str, held_s: float) -> bool:
+        """The worker was handed a turn of the instance `held_s` ago that the runtime has not
+        applied (app/core/held_turns.py). True when the sidecar was asked to restart now."""
+        return self._restart_for([instance_id], f"the runtime has not applied a workflow turn it handed this "
+                                                f"replica's worker {round(held_s)} s ago: restarting it")
+
+    def _restart_for(self, wedged: list[str], message: str) -> bool:
+        now = self._clock()
+        with self._lock:
+            if self._restarted_at is not None and now - self._restarted_at < self.cooldown_s:
+                return False
             # Claimed before the checks (which call the sidecar): one restart per wedge, whichever
             # thread saw it first.
             self._restarted_at = now
@@ -101,17 +121,51 @@ class SidecarWatchdog:
         if problem is not None:
             with self._lock:
                 self._restarted_at = None
-            logger.warning("calls for a workflow keep timing out, and the sidecar says why; not restarting it",
+            logger.warning("a workflow is wedged, and the sidecar says why; not restarting it",
                            extra={"instances": wedged[:10], "problem": problem})
-            return
-        logger.error("the runtime has wedged workflows on this replica's sidecar (their calls time out while "
-                     "its control plane is connected): restarting it", extra={"instances": wedged[:10]})
+            return False
+        if not self._claim(self.cooldown_s):
+            logger.info("a workflow is wedged; another process of this replica restarted the sidecar lately",
+                        extra={"instances": wedged[:10]})
+            return False
+        logger.error(message, extra={"instances": wedged[:10]})
         try:
             self._restart()
         except httpx.HTTPError as error:
             logger.error("asking the sidecar to shut down failed", extra={"error": repr(error)})
-            return
+            return False
         with self._lock:
             self.restarts += 1
             for instance_id in wedged:
                 self._timeouts.pop(instance_id, None)
+        return True
+
+
+class RestartClaim:
+    """One restart of a sidecar per cooldown across the processes that share it (the API's and
+    the worker's, in one container): a file named after the sidecar's port, whose time says when
+    the last restart was asked for."""
+
+    def __init__(self, path: Path | None = None):
+        port = os.environ.get("DAPR_HTTP_PORT", "3500")
+        self.path = path or Path(tempfile.gettempdir()) / f"support-sidecar-{port}-restart"
+
+    def __call__(self, cooldown_s: float) -> bool:
+        try:
+            fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+        except OSError:
+            return True  # no shared place: each process keeps its own cooldown
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            last = float(os.read(fd, 32) or 0)
+            now = time.time()
+            if now - last < cooldown_s:
+                return False
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.ftruncate(fd, 0)
+            os.write(fd, repr(now).encode())
+            return True
+        except ValueError:
+            return True
+        finally:
+            os.close(fd)

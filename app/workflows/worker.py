@@ -25,6 +25,7 @@ class WorkflowWorker:
 
     def __init__(self, services: Services):
         # Imported here: building the runtime imports every activity (and the knowledge base).
+        from app.core.held_turns import HeldTurns, WedgedTurnCheck
         from app.readmodel.runtime_watch import RuntimeChangeWatch
         from app.readmodel.sync import PurgeCheck, ReadModelSync
         from app.services.failed_tickets import FailedTicketEscalation
@@ -33,13 +34,19 @@ class WorkflowWorker:
 
         settings = services.settings
         self.services = services
-        watch = RuntimeChangeWatch()
+        watch, turns = RuntimeChangeWatch(), HeldTurns()
         self.runtime = build_workflow_runtime(with_agents=settings.llm_configured,
                                               versions_module=settings.workflow_versions_module,
-                                              activity_threads=settings.activity_threads, interceptors=[watch])
+                                              activity_threads=settings.activity_threads,
+                                              interceptors=[watch, turns])
+        # Each running ticket the sweep checks: a turn the runtime holds on this replica's sidecar
+        # restarts it (when the watchdog is on); one stuck past STUCK_AFTER goes to a person.
+        running_checks = [StuckTicketEscalation(services)]
+        if services.watchdog is not None:
+            running_checks.insert(0, WedgedTurnCheck(turns, services.watchdog))
         self.sync = ReadModelSync(services.workflows, services.read_model, watch=watch, purge_check=PurgeCheck(),
                                   on_failed=FailedTicketEscalation(services),
-                                  on_running=StuckTicketEscalation(services))
+                                  on_running=_each(running_checks))
 
     def start(self) -> None:
         from app.activities import deps
@@ -60,6 +67,19 @@ class WorkflowWorker:
         self.sync.stop()
         self.runtime.shutdown()
         deps.provide(None)
+
+
+def _each(checks: list):
+    """One `on_running` for the sweep that runs every check, each on its own."""
+    def run(row, instance):
+        for check in checks:
+            try:
+                check(row, instance)
+            except Exception as error:  # noqa: BLE001 - asked again at the ticket's next check
+                logger.warning("a running ticket's check failed; the sweep asks again", extra={
+                    "ticket_id": row.get("ticket_id"), "check": type(check).__name__,
+                    "error": f"{type(error).__name__}: {error}"[:300]})
+    return run
 
 
 def run_worker_process(settings: Settings) -> None:

@@ -8,8 +8,10 @@ every call for that instance ran into its deadline until the sidecar restarted. 
 tests.support.workflow_wedged makes that happen on demand: the worker holds the first turn of a
 WEDGE- ticket and does not answer. The watchdog must see the calls time out, restart the sidecar
 through its shutdown API (supervisord starts it again) and the ticket must then go on, to one mail.
-A wedged workflow that nobody calls gives the watchdog nothing to see: the read model's sweep must
-then hand it to a person once it has not changed for STUCK_AFTER.
+A wedged workflow that nobody calls gives the watchdog no call to see, but the worker was handed
+the turn: it must see the turn unapplied for SIDECAR_WATCHDOG_AFTER and restart the sidecar
+(app/core/held_turns.py). A wedge that no restart heals must reach a person once the workflow has
+not changed for STUCK_AFTER.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import httpx
 import pytest
 
 from benchmarks.support import ticket_body
@@ -28,8 +31,9 @@ from tests.support.harness import Cluster, mailpit_messages, poll, wait_for_stag
 
 BASE_PORT = 18000  # ClusterPorts.from_base(18000, 1): 18010..18926
 WATCHDOG_AFTER_S = 20
+SIDECAR_COOLDOWN_S = 30  # between two restarts of the sidecar (300 s by default)
 SIDECAR_TIMEOUT_S = 5
-STUCK_AFTER_S = 15
+STUCK_AFTER_S = 60  # past the watchdog's WATCHDOG_AFTER_S, which must act first
 HOLD_S = 240  # how long the test build's worker holds the wedged turn: far past the watchdog
 
 
@@ -53,7 +57,8 @@ def cluster(request, workdir, markers):
     cluster = Cluster(workdir, BASE_PORT, replicas=1, app_env={
         "WORKFLOW_VERSIONS_MODULE": "tests.support.workflow_wedged", "WEDGE_MARKER_DIR": str(markers),
         "WEDGE_HOLD_S": str(HOLD_S), "SIDECAR_TIMEOUT": f"{SIDECAR_TIMEOUT_S}s",
-        "SIDECAR_WATCHDOG_AFTER": f"{WATCHDOG_AFTER_S}s", "APPROVAL_TIMEOUT": "1h",
+        "SIDECAR_WATCHDOG_AFTER": f"{WATCHDOG_AFTER_S}s", "SIDECAR_WATCHDOG_COOLDOWN": f"{SIDECAR_COOLDOWN_S}s",
+        "APPROVAL_TIMEOUT": "1h",
         "STUCK_AFTER": f"{STUCK_AFTER_S}s"})
     try:
         cluster.start()
@@ -71,6 +76,14 @@ def _sidecar_exits(cluster: Cluster) -> list[datetime]:
         if "exited: daprd-0" in line:
             exits.append(datetime.strptime(line[:19], "%Y-%m-%d %H:%M:%S"))
     return exits
+
+
+def _state_unless_restarting(cluster: Cluster, key: str):
+    """A record of the records store, read through the sidecar; None while the watchdog restarts it."""
+    try:
+        return cluster.state("analysis-state", key)
+    except httpx.TransportError:
+        return None
 
 
 def test_a_workflow_the_runtime_wedged_goes_on_once_the_watchdog_restarts_its_sidecar(cluster, markers):
@@ -123,22 +136,40 @@ def test_a_workflow_the_runtime_wedged_goes_on_once_the_watchdog_restarts_its_si
             {"WEDGE-1": 1, "CALM-1": 1}
 
 
-def test_a_wedged_workflow_nobody_calls_reaches_a_person_after_stuck_after(cluster, markers):
+def test_a_wedged_workflow_nobody_calls_goes_on_once_the_worker_sees_its_turn_held(cluster, markers):
     # Its second turn is held before any decision is asked for; nothing calls through its actor
-    # (status reads go to the store), so only the sweep can notice.
-    (markers / "STUCK-1.arm").write_text("1")
+    # (status reads go to the store): the worker, which was handed the turn, must notice.
+    (markers / "HELD-1.arm").write_text("1")
     exits_before = len(_sidecar_exits(cluster))
+    with cluster.client(timeout=30) as api:
+        assert api.post("/support/ticket", json=ticket_body("HELD-1", 3)).status_code == 202
+        poll(lambda: (markers / "HELD-1.wedged").exists(), bool, 60, message="the test build did not hold a turn")
+        held_at = datetime.now()
+        row = wait_for_stage(api, "HELD-1", "awaiting_approval", timeout=WATCHDOG_AFTER_S + SIDECAR_COOLDOWN_S + 60)
+        went_on = (datetime.now() - held_at).total_seconds()
+        assert WATCHDOG_AFTER_S - 1 <= went_on < HOLD_S / 2, (went_on, row)
+    assert len(_sidecar_exits(cluster)) == exits_before + 1
+    app_log = (cluster.supervised.log_dir / "app-0.log").read_text()
+    held = [line for line in app_log.splitlines() if "has not applied a workflow turn" in line and "HELD-1" in line]
+    assert held and "restarting it" in held[0], held
+    # Gone on before STUCK_AFTER: nobody was told it was stuck.
+    assert cluster.state("analysis-state", "inbox:ticket-escalations:HELD-1") is None
+
+
+def test_a_wedge_no_restart_heals_reaches_a_person_after_stuck_after(cluster, markers):
+    # Every turn of STUCK-1 after its first is held, handed out again or not: the worker's
+    # restarts (at most two for one workflow) cannot free it, so the sweep must hand it to a person.
+    (markers / "STUCK-1.arm").write_text("1 always")
     with cluster.client(timeout=30) as api:
         assert api.post("/support/ticket", json=ticket_body("STUCK-1", 2)).status_code == 202
         row = poll(lambda: api.get("/support/status/STUCK-1"), lambda r: r.status_code == 200, 30,
                    message="STUCK-1 has no status").json()
         assert row["stage"] in ("triage", "expert_analysis"), row
-    inbox = poll(lambda: cluster.state("analysis-state", "inbox:ticket-escalations:STUCK-1"),
-                 lambda v: v is not None, STUCK_AFTER_S + 45, message="the stuck ticket was not escalated")
+    inbox = poll(lambda: _state_unless_restarting(cluster, "inbox:ticket-escalations:STUCK-1"),
+                 lambda v: v is not None, STUCK_AFTER_S + 90, message="the stuck ticket was not escalated")
     [message] = inbox["messages"]
     assert message["data"]["reason"] == "workflow_stuck" and message["data"]["customer_id"], message
     assert "no change in the ticket's workflow" in message["data"]["detail"]
     assert (markers / "STUCK-1.wedged").exists(), "the test build did not hold a turn"
     with cluster.client() as api:
         assert api.get("/support/status/STUCK-1").json()["stage"] in ("triage", "expert_analysis")
-    assert len(_sidecar_exits(cluster)) == exits_before  # the sweep's doing, not a restart

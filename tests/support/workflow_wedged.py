@@ -3,7 +3,8 @@ a turn to the worker and the answer never comes back, so the workflow's actor wa
 its lock, and every later call that needs that actor (a decision raised, a start, a cancel) runs
 into its deadline until that sidecar restarts (seen under the replicas test's kills:
 docs/benchmarks.md, "Runtime problems found"). Here a test arms it by creating the file
-{WEDGE_MARKER_DIR}/{ticket id}.arm (holding the number of turns to let pass first, or nothing):
+{WEDGE_MARKER_DIR}/{ticket id}.arm (holding the number of turns to let pass first, or nothing; and
+"always" to hold every turn after those):
 the worker's next turn of that ticket renames it (once) and holds the turn for WEDGE_HOLD_S
 seconds without answering; every other turn, and every other
 ticket, runs the released latest version unchanged.
@@ -29,10 +30,17 @@ def ticket_workflow_wedged(ctx, payload: dict):
     markers = Path(os.environ.get("WEDGE_MARKER_DIR", "/tmp"))
     armed = markers / f"{payload.get('ticket_id', '')}.arm"
     if armed.exists():
-        # The file may say how many turns to let pass first (a turn is one run of this function).
-        let_pass = int(armed.read_text().strip() or 0)
+        # The file may say how many turns to let pass first (a turn is one run of this function),
+        # and then "always": every later turn is held, handed out again or not (a wedge that no
+        # restart heals). "1 always" lets the first turn pass and holds every one after it.
+        said = armed.read_text().split()
+        let_pass = int(said[0]) if said and said[0].isdigit() else 0
+        always = "always" in said
         if let_pass > 0:
-            armed.write_text(str(let_pass - 1))
+            armed.write_text(" ".join([str(let_pass - 1), *(["always"] if always else [])]))
+        elif always:
+            armed.with_suffix(".wedged").touch()
+            time.sleep(float(os.environ.get("WEDGE_HOLD_S", "600")))
         else:
             armed.rename(armed.with_suffix(".wedged"))  # once: the turn handed out again runs
             time.sleep(float(os.environ.get("WEDGE_HOLD_S", "600")))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from app.core.sidecar_watchdog import SidecarWatchdog, control_plane_problem
+from app.core.sidecar_watchdog import RestartClaim, SidecarWatchdog, control_plane_problem
 
 HEALTHY = {"actorRuntime": {"runtimeStatus": "RUNNING", "hostReady": True, "placement": "placement: connected"},
            "scheduler": {"connected_addresses": ["127.0.0.1:50006"]},
@@ -25,7 +25,7 @@ class Clock:
 def rig():
     clock, restarts, problem = Clock(), [], {"now": None}
     watchdog = SidecarWatchdog(after_s=60, min_timeouts=3, cooldown_s=300, problem=lambda: problem["now"],
-                               restart=lambda: restarts.append(clock.now), clock=clock)
+                               restart=lambda: restarts.append(clock.now), clock=clock, claim=lambda _: True)
     return watchdog, clock, restarts, problem
 
 
@@ -113,3 +113,26 @@ def test_a_restart_the_sidecar_refuses_is_logged_and_tried_after_the_cooldown(ri
 def test_the_sidecars_own_metadata_says_whether_its_control_plane_explains_a_hang(change, problem):
     found = control_plane_problem({**HEALTHY, **change})
     assert found is None if problem is None else problem in found
+
+
+def test_a_turn_held_restarts_at_once_within_the_same_cooldown(rig):
+    watchdog, clock, restarts, problem = rig
+    problem["now"] = "placement: disconnected"
+    assert watchdog.turn_held("T-1", 61) is False and restarts == []
+    problem["now"] = None
+    assert watchdog.turn_held("T-1", 62) is True and restarts == [1000.0]
+    clock.now += 100
+    assert watchdog.turn_held("T-2", 61) is False  # the cooldown holds for both ways of seeing a wedge
+    _time_out(watchdog, clock, "T-3", 4, 25)
+    assert restarts == [1000.0]
+
+
+def test_the_api_and_the_worker_restart_their_shared_sidecar_once_per_cooldown(tmp_path):
+    claim = RestartClaim(tmp_path / "claim")
+    restarts = []
+    worker = SidecarWatchdog(problem=lambda: None, restart=lambda: restarts.append("worker"), claim=claim)
+    api = SidecarWatchdog(problem=lambda: None, restart=lambda: restarts.append("api"), claim=claim)
+    assert worker.turn_held("T-1", 70) is True
+    assert api.turn_held("T-1", 70) is False  # the other process asked for it a moment ago
+    assert restarts == ["worker"]
+    assert RestartClaim(tmp_path / "claim")(cooldown_s=0) is True
