@@ -126,6 +126,15 @@ _NEGATED_PRODUCTION = _cues(
     r"\b(nervous|worried|concerned|afraid|scared|anxious) (about|for|before) (\w+ )?prod(uction)?\b",
     r"\bonly (happens |seen |reproduces )?(in|on) (our )?(staging|dev|test|qa|uat|pre-?prod)\b",
     r"\b(staging|dev|test|qa|uat)( environment| cluster)? only\b",
+    # Production said to be untouched by a problem seen elsewhere: "Staging ... Prod is not affected".
+    r"\bprod(uction)? (is|was|isn't|wasn't) (not |un)?(affected|impacted|touched)\b",
+    # Nothing shipped anywhere: "nothing is deployed anywhere yet, this is my local dev setup".
+    r"\b(nothing|none of (it|this|them)) (is |has been )?(deployed|live|running|released) anywhere( yet)?\b",
+    r"\bnot (deployed|live|running|released) anywhere( yet)?\b",
+    # Said in passing: "Load test in our perf environment (not prod)".
+    r"\((not|no|never) (in |on )?prod(uction)?\)",
+    # Production spared so far: "Production traffic is lower and hasn't hit this".
+    r"\bprod(uction)?\b[^.;]{0,30}\b(hasn't|has not|haven't|have not) (hit|seen|had|reached|experienced) (this|it|that)\b",
 )
 _FAILURE = _cues(
     r"\bfail(?!over)\w*", r"\berr(or|ors|_\w+)?\b", r"\bexception\b", r"\bcrash\w*", r"\bpanic\w*",
@@ -220,7 +229,9 @@ _OUTAGE = _cues(
     r"\b(takes?|took|taking|brings?|brought|bringing) (the |our )?(entire|whole) (\w+ ){0,2}down\b",
     r"\b(cannot|can't|can not|unable to) \w+ (anybody|anyone|any (customer|user|order|payment)s?)\b",
     r"\bno (requests?|calls?|orders?|messages?|traffic) (get|gets|go|goes) through\b",
-    r"\b100 ?%",
+    # All of it failing ("100% of checkouts fail"), not a resource full ("the PVC is 100% used").
+    r"\b100 ?%(?! ?(used|full|utili[sz]\w*|usage|busy|cpu|memory|disk|capacity|of (its |the )?(memory|disk|cpu"
+    r"|capacity|quota|space|volume|pvc)))",
 )
 _DATA_LOSS = _cues(
     r"\bdata loss\b", r"\b(losing|lost|lose) (data|messages|events|orders|records|state)\b",
@@ -238,6 +249,11 @@ _PARTIAL = _cues(
     r"\b(down|dropped|fell|fallen) (by )?(~|about |around |roughly )?\d{1,2} ?%",
     # Part still works: "browsing orders still works".
     r"\bstill (works?|working|fine|flowing|flows|serving)\b",
+    # "orders themselves still go through", "payments still get processed".
+    r"\bstill (go|goes|going|get|gets|getting) (through|processed|delivered)\b",
+    r"\bstill (succeed|succeeds|complete|completes|arrive|arrives)\b",
+    # The failure confined to a part: "only scheduled work is broken".
+    r"\bonly (\w+ ){1,3}(is|are) (broken|failing|affected|impacted|down|stuck)\b",
     # A small share failing or a share of capacity left: "we get ~5% errors", "we're at ~40% capacity".
     r"(?<![\d.])~?[1-9]\d?(\.\d+)? ?% (errors?|error rate|failures?|failed|of (the )?(requests|calls|traffic))\b",
     r"\bat ~?[1-9]\d? ?% (of )?(capacity|throughput)\b",
@@ -251,6 +267,8 @@ _PARTIAL = _cues(
     r" (fine|ok|normally|working|unaffected)\b",
 )
 _WORKAROUND = _cues(
+    # Not one denied: "no workaround yet", "without a workaround".
+    r"(?<!no )(?<!without )(?<!without a )(?<!without any )(?<!not a )(?<!no known )(?<!no real )(?<!no good )"
     r"\bwork(ed|ing)? ?around\b", r"\bfor now we\b", r"\bstop-?gap\b",
     # A temporary measure, not a temporary wish ("put a sidecar on debug temporarily").
     r"\btemporary (fix|workaround|solution|patch|measure|mitigation)\b",
@@ -259,7 +277,9 @@ _WORKAROUND = _cues(
     # Service restored by a step of theirs: "we deleted that component, so the API is back".
     r"\bso (the |our )?(\w+ ){0,3}(is|are) back\b", r"\b(is|are) back (up|online|to normal)\b",
     # Trying is not yet a workaround: "trying to mitigate we applied a change (that did nothing)".
-    r"(?<!trying to )(?<!tried to )(?<!try to )(?<!attempting to )(?<!attempt to )\bmitigat\w*", r"\brolled back\b", r"\bmanually\b", r"\b(is|it's|are|was) under control\b",
+    r"(?<!trying to )(?<!tried to )(?<!try to )(?<!attempting to )(?<!attempt to )\bmitigat\w*", r"\brolled (\w+ ){0,3}back\b", r"\bmanually\b",
+    # Restored and said so: "we rolled the policy back after 20 minutes and everything recovered".
+    r"\b(everything|it|all|service|services|the service) (has |have )?(fully )?recovered\b", r"\b(is|it's|are|was) under control\b",
     # Doing the work by hand is a workaround; trying something by hand is a test ("when I call it by hand").
     r"(?<!call it )(?<!called it )(?<!calling it )(?<!try it )(?<!tried it )(?<!test it )(?<!tested it )"
     r"(?<!check it )(?<!checked it )(?<!run it )(?<!curl it )\bby hand\b",
@@ -273,6 +293,8 @@ _WORKAROUND = _cues(
     r"\b(cron ?jobs?|scripts?|scheduled (job|task)s?|jobs?)\b[^.;]{0,20}\b(that|which|to) (restart|bounce|re-?run"
     r"|retr|re-?deploy|recycle|delet|clean|purg|prun|trim|terminat|kill|re-?submit|re-?queue)\w*",
     # A stopgap that holds: "that's holding for now".
+    # Their own fix took the impact away: "customers are no longer affected".
+    r"\b(are|is|were|was) no longer (affected|impacted|seeing (it|this|them|any))\b",
     r"\bholding (up )?for now\b", r"\b(that|this|it)('s| is) holding\b(?! up)",
     r"(?<!after )(?<!since )(?<!when )(?<!once )\b(we|i)( currently| just| now)? (retry|re-?run|re-?submit"
     r"|re-?publish|re-?queue|restart|bounce)\w*\b[^.;]{0,40}\b(for now|every (night|day|morning|hour|few)"
@@ -330,7 +352,7 @@ _NO_FAILURE = _cues(
 # workaround in place, not a degraded production.
 _NO_IMPACT_YET = _cues(
     r"\bprod(uction)? (is |still )*(works|working|fine|ok|up|running|unaffected)\b",
-    r"\bnothing (\w+ ){0,2}(lost|broken|affected|impacted)\b", *_NOTHING_LOST)
+    r"\bnothing (\w+ ){0,2}(broken|affected|impacted)\b", *_NOTHING_LOST)
 # Clauses that state a goal, not a symptom: "... so that we never lose an event", "... to avoid
 # errors". Their negations must not count as failures.
 _PURPOSE_CLAUSE = re.compile(
