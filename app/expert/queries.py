@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from app.expert.problems import split_problems
-from app.knowledge.search import STOPWORDS
+from app.knowledge.search import STOPWORDS, get_knowledge_search
 
 MIN_QUERIES = 3
 MAX_CONDENSED_TERMS = 16
@@ -60,6 +60,11 @@ def condense(text: str) -> str:
     quoted = [next(group for group in match.groups() if group) for match in _QUOTED.finditer(text)]
     words = [w for w in _WORD.findall(_QUOTED.sub(" ", text))
              if len(w) > 1 and w.lower() not in _FILLER]
+    # A long ticket has more words than the query keeps: those no article holds (the customer's
+    # own names, counts, days) cannot match, so they give up their place first.
+    if len(dict.fromkeys(words)) > MAX_CONDENSED_TERMS:
+        search = get_knowledge_search()
+        words = [w for w in words if search.knows(w)]
     identifiers = [w for w in words if _IDENTIFIER.search(w)]
     others = [w for w in words if not _IDENTIFIER.search(w)]
     terms = list(dict.fromkeys([*quoted, *identifiers, *others]))

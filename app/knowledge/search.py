@@ -107,6 +107,13 @@ class KnowledgeSearch:
         ]
         # Snippet candidates with their terms, analysed once here rather than per query.
         self._sentences = [_snippet_sentences(a) for a in self._articles]
+        # Every term some article holds: a query term outside it cannot match anything.
+        self.vocabulary = frozenset(term for a in self._articles for term in analyze(
+            f"{a.title}\n{a.body}\n{' '.join(a.keywords)}\n{' '.join(a.symptoms)}"))
+
+    def knows(self, word: str) -> bool:
+        """Whether a term of the word occurs in some article."""
+        return any(term in self.vocabulary for term in analyze(word))
 
     def search(self, query: str, k: int = 5) -> list[SearchHit]:
         """The k best articles for the query, best first; articles sharing no term are left out."""
