@@ -15,6 +15,8 @@ workflow's actor on it. `HeldTurns` records the newest turn of each instance as 
 stream passes (a gRPC interceptor on the worker's channel; it changes nothing), and
 `WedgedTurnCheck`, called by the read model's sweep for each running ticket, tells the
 watchdog, which restarts the sidecar. Only the replica whose worker was handed the turn acts.
+The worker queues the turns it is handed (the SDK reads its stream ahead of its threads), so a
+turn it has not answered while many others also wait for it is its own backlog, not a wedge.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ from app.services.workflow_gateway import Instance
 logger = logging.getLogger(__name__)
 
 GET_WORK_ITEMS = "/TaskHubSidecarService/GetWorkItems"
+COMPLETE_ORCHESTRATOR_TASK = "/TaskHubSidecarService/CompleteOrchestratorTask"
+# Unanswered turns ahead of a held one that say the worker is busy rather than the turn lost.
+BUSY_WORKER = 8
 # Instances remembered at once (the newest turn of each); older ones are forgotten first.
 MAX_TRACKED = 10_000
 
@@ -67,24 +72,43 @@ class _ObservedStream:
         return getattr(self._stream, name)
 
 
-class HeldTurns(grpc.UnaryStreamClientInterceptor):
-    """The newest turn handed to this worker for each instance: when, and the time of its events."""
+class HeldTurns(grpc.UnaryStreamClientInterceptor, grpc.UnaryUnaryClientInterceptor):
+    """The newest turn handed to this worker for each instance: the time of its events, when it
+    was handed, and whether the worker has answered it yet."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic):
         self._clock = clock
         self._lock = threading.Lock()
         self._turns: OrderedDict[str, tuple[datetime, float]] = OrderedDict()
+        self._unanswered: set[str] = set()
 
     def intercept_unary_stream(self, continuation, client_call_details, request):
         stream = continuation(client_call_details, request)
         return _ObservedStream(stream, self) if client_call_details.method == GET_WORK_ITEMS else stream
 
+    def intercept_unary_unary(self, continuation, client_call_details, request):
+        if client_call_details.method == COMPLETE_ORCHESTRATOR_TASK and isinstance(request, pb.WorkflowResponse):
+            self.answered(request.instanceId)
+        return continuation(client_call_details, request)
+
     def handed(self, instance_id: str, events_at: datetime) -> None:
         with self._lock:
             self._turns.pop(instance_id, None)
             self._turns[instance_id] = (events_at, self._clock())
+            self._unanswered.add(instance_id)
             while len(self._turns) > MAX_TRACKED:
-                self._turns.popitem(last=False)
+                self._unanswered.discard(self._turns.popitem(last=False)[0])
+
+    def answered(self, instance_id: str) -> None:
+        with self._lock:
+            self._unanswered.discard(instance_id)
+
+    def queued_behind(self, instance_id: str) -> int:
+        """How many other turns this worker has been handed and not answered, when the
+        instance's own turn is one of them (0 otherwise): a worker that is only busy holds a
+        turn in its queue for a while, which is no wedge of the runtime's."""
+        with self._lock:
+            return len(self._unanswered) - 1 if instance_id in self._unanswered else 0
 
     def held_for(self, instance_id: str, last_updated_at: str | None) -> float | None:
         """Seconds since this worker was handed a turn of the instance that its history does not
@@ -101,6 +125,7 @@ class HeldTurns(grpc.UnaryStreamClientInterceptor):
             with self._lock:  # applied: forgotten, unless a newer turn came meanwhile
                 if self._turns.get(instance_id) == turn:
                     del self._turns[instance_id]
+                    self._unanswered.discard(instance_id)
             return None
         return self._clock() - handed_at
 
@@ -117,6 +142,8 @@ class WedgedTurnCheck:
     def __call__(self, row: dict, instance: Instance) -> bool:
         held = self.turns.held_for(instance.instance_id, instance.last_updated_at)
         if held is None or held < self.watchdog.after_s:
+            return False
+        if self.turns.queued_behind(instance.instance_id) >= BUSY_WORKER:
             return False
         restarts = self._restarts.get(instance.instance_id, 0)
         if restarts >= self.max_restarts:

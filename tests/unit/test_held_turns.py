@@ -105,3 +105,25 @@ def test_a_turn_no_restart_frees_is_restarted_for_twice_then_left_to_a_person():
         clock.now += 61
         check({}, stale)
     assert [i for i, _ in watchdog.held] == ["T-1", "T-1"]
+
+
+def test_a_turn_queued_behind_many_in_a_busy_worker_is_no_wedge():
+    clock, watchdog = Clock(), Watchdog()
+    turns = HeldTurns(clock)
+    check = WedgedTurnCheck(turns, watchdog)
+    for n in range(9):
+        turns.handed(f"T-{n}", T0)
+    clock.now += 61
+    stale = instance("T-0", T0 - timedelta(seconds=1))
+    assert turns.queued_behind("T-0") == 8 and check({}, stale) is False
+    for n in range(1, 9):
+        turns.answered(f"T-{n}")
+    assert check({}, stale) is True
+    # A turn the worker answered and the runtime did not apply (its answer lost) is a wedge however busy.
+    for n in range(1, 12):
+        turns.handed(f"U-{n}", T0)
+    turns.handed("T-9", T0)
+    turns.answered("T-9")
+    clock.now += 61
+    assert turns.queued_behind("T-9") == 0
+    assert check({}, instance("T-9", T0 - timedelta(seconds=1))) is True
