@@ -5,16 +5,17 @@ watchdog's module says how, app/core/sidecar_watchdog.py). The watchdog sees suc
 calls that time out; a workflow that nobody calls (it was between two steps, and status reads go
 to the store) gives it none, and used to wait for a person (app/services/stuck_tickets.py).
 
-The worker sees it itself. Each work item carries the events the turn applies (an activity's
-result, a timer fired, an event raised), stamped by the sidecar's clock. Once the runtime has
-applied a turn, the instance's history holds them, so its last change (`last_updated_at`, the
-timestamp of its history's last event, by the same clock) is at least the newest of them. An
-instance whose last change is still older than the events of a turn handed to this worker
-`after_s` ago has not applied that turn: the sidecar that handed it (this worker's own) holds the
-workflow's actor on it. `HeldTurns` records the newest turn of each instance as the work-item
-stream passes (a gRPC interceptor on the worker's channel; it changes nothing), and
-`WedgedTurnCheck`, called by the read model's sweep for each running ticket, tells the
-watchdog, which restarts the sidecar. Only the replica whose worker was handed the turn acts.
+The worker sees it itself. Each work item opens with the turn's own start event
+(`workflowStarted`, stamped by the sidecar as it hands the turn out), which the runtime adds to
+the instance's history once it applies the turn. `HeldTurns` records the newest turn of each
+instance as the work-item stream passes (a gRPC interceptor on the worker's channel; it changes
+nothing). An instance whose last change (`last_updated_at`, the time of its history's newest
+event, by the same clock) is at or after that start has applied the turn. One whose last change
+is older has not, or applied it without adding a step (its newest event is then the one it
+applied, older than the start): once `after_s` has passed, `WedgedTurnCheck`, called by the read
+model's sweep for each running ticket, reads the instance's history for the turn's start event.
+Not there: the sidecar that handed the turn (this worker's own) holds the workflow's actor on it,
+and the watchdog restarts it. Only the replica whose worker was handed the turn acts.
 The worker queues the turns it is handed (the SDK reads its stream ahead of its threads), so a
 turn it has not answered while many others also wait for it is its own backlog, not a wedge.
 """
@@ -31,9 +32,10 @@ from datetime import datetime, timezone
 import grpc
 
 import dapr.ext.workflow._durabletask.internal.protos as pb
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from app.core.sidecar_watchdog import SidecarWatchdog
-from app.services.workflow_gateway import Instance
+from app.services.workflow_gateway import Instance, WorkflowGateway
 
 logger = logging.getLogger(__name__)
 
@@ -45,14 +47,15 @@ BUSY_WORKER = 8
 MAX_TRACKED = 10_000
 
 
-def turn_events_at(work_item: pb.WorkItem) -> tuple[str, datetime] | None:
-    """(instance id, the time of the newest event the turn applies), for a workflow's turn."""
+def turn_started(work_item: pb.WorkItem) -> tuple[str, Timestamp] | None:
+    """(instance id, the turn's start as the sidecar stamped it), for a workflow's turn."""
     if not work_item.HasField("workflowRequest"):
         return None
     request = work_item.workflowRequest
-    stamps = [event.timestamp.ToDatetime(tzinfo=timezone.utc) for event in request.newEvents
-              if event.HasField("timestamp") and not event.HasField("workflowStarted")]
-    return (request.instanceId, max(stamps)) if stamps else None
+    for event in request.newEvents:
+        if event.HasField("workflowStarted"):
+            return request.instanceId, event.timestamp
+    return None
 
 
 class _ObservedStream:
@@ -64,7 +67,7 @@ class _ObservedStream:
 
     def __next__(self):
         item = next(self._stream)
-        if (turn := turn_events_at(item)) is not None:
+        if (turn := turn_started(item)) is not None:
             self._turns.handed(*turn)
         return item
 
@@ -79,7 +82,7 @@ class HeldTurns(grpc.UnaryStreamClientInterceptor, grpc.UnaryUnaryClientIntercep
     def __init__(self, clock: Callable[[], float] = time.monotonic):
         self._clock = clock
         self._lock = threading.Lock()
-        self._turns: OrderedDict[str, tuple[datetime, float]] = OrderedDict()
+        self._turns: OrderedDict[str, tuple[Timestamp, float]] = OrderedDict()  # start, handed at
         self._unanswered: set[str] = set()
 
     def intercept_unary_stream(self, continuation, client_call_details, request):
@@ -91,10 +94,10 @@ class HeldTurns(grpc.UnaryStreamClientInterceptor, grpc.UnaryUnaryClientIntercep
             self.answered(request.instanceId)
         return continuation(client_call_details, request)
 
-    def handed(self, instance_id: str, events_at: datetime) -> None:
+    def handed(self, instance_id: str, started: Timestamp) -> None:
         with self._lock:
             self._turns.pop(instance_id, None)
-            self._turns[instance_id] = (events_at, self._clock())
+            self._turns[instance_id] = (started, self._clock())
             self._unanswered.add(instance_id)
             while len(self._turns) > MAX_TRACKED:
                 self._unanswered.discard(self._turns.popitem(last=False)[0])
@@ -110,51 +113,64 @@ class HeldTurns(grpc.UnaryStreamClientInterceptor, grpc.UnaryUnaryClientIntercep
         with self._lock:
             return len(self._unanswered) - 1 if instance_id in self._unanswered else 0
 
-    def held_for(self, instance_id: str, last_updated_at: str | None) -> float | None:
-        """Seconds since this worker was handed a turn of the instance that its history does not
-        hold yet (its last change older than the turn's events); None when there is none."""
+    def held_for(self, instance_id: str, last_updated_at: str | None) -> tuple[Timestamp, float] | None:
+        """(the turn's start, seconds since it was handed) for a turn of the instance that its
+        last change does not show applied; None when there is none."""
         with self._lock:
             turn = self._turns.get(instance_id)
         if turn is None or not last_updated_at:
             return None
-        events_at, handed_at = turn
+        started, handed_at = turn
         last_updated = datetime.fromisoformat(last_updated_at)
         if last_updated.tzinfo is None:
             last_updated = last_updated.replace(tzinfo=timezone.utc)
-        if last_updated >= events_at:
-            with self._lock:  # applied: forgotten, unless a newer turn came meanwhile
-                if self._turns.get(instance_id) == turn:
-                    del self._turns[instance_id]
-                    self._unanswered.discard(instance_id)
+        # To the microsecond, as the SDK gives the last change.
+        if last_updated >= started.ToDatetime(tzinfo=timezone.utc):
+            self.forget(instance_id, started)
             return None
-        return self._clock() - handed_at
+        return started, self._clock() - handed_at
+
+    def forget(self, instance_id: str, started: Timestamp) -> None:
+        """The turn is applied: forgotten, unless a newer one came meanwhile."""
+        with self._lock:
+            if (turn := self._turns.get(instance_id)) is not None and turn[0] == started:
+                del self._turns[instance_id]
+                self._unanswered.discard(instance_id)
 
 
 class WedgedTurnCheck:
-    """For the sweep's running tickets: tells the watchdog of a turn held past its `after_s`, at
-    most `max_restarts` times for one instance. A turn that restarts do not free (a workflow
-    whose own code hangs) is then left to the stuck-ticket escalation, not restarted over forever."""
+    """For the sweep's running tickets: tells the watchdog of a turn held past its `after_s`
+    (its start event absent from the instance's history), at most `max_restarts` times for one
+    instance. A turn that restarts do not free (a workflow whose own code hangs) is then left to
+    the stuck-ticket escalation, not restarted over forever."""
 
-    def __init__(self, turns: HeldTurns, watchdog: SidecarWatchdog, max_restarts: int = 2):
-        self.turns, self.watchdog, self.max_restarts = turns, watchdog, max_restarts
+    def __init__(self, turns: HeldTurns, watchdog: SidecarWatchdog, workflows: WorkflowGateway,
+                 max_restarts: int = 2):
+        self.turns, self.watchdog, self.workflows, self.max_restarts = turns, watchdog, workflows, max_restarts
         self._restarts: OrderedDict[str, int] = OrderedDict()
 
     def __call__(self, row: dict, instance: Instance) -> bool:
-        held = self.turns.held_for(instance.instance_id, instance.last_updated_at)
-        if held is None or held < self.watchdog.after_s:
+        instance_id = instance.instance_id
+        held = self.turns.held_for(instance_id, instance.last_updated_at)
+        if held is None or held[1] < self.watchdog.after_s:
             return False
-        if self.turns.queued_behind(instance.instance_id) >= BUSY_WORKER:
+        started, held_s = held
+        if self.turns.queued_behind(instance_id) >= BUSY_WORKER:
             return False
-        restarts = self._restarts.get(instance.instance_id, 0)
+        if any(event.HasField("workflowStarted") and event.timestamp == started
+               for event in reversed(self.workflows.history(instance_id))):
+            self.turns.forget(instance_id, started)  # applied, without a step of its own
+            return False
+        restarts = self._restarts.get(instance_id, 0)
         if restarts >= self.max_restarts:
             return False
-        if not self.watchdog.turn_held(instance.instance_id, held):
+        if not self.watchdog.turn_held(instance_id, held_s):
             return False
-        self._restarts[instance.instance_id] = restarts + 1
+        self._restarts[instance_id] = restarts + 1
         while len(self._restarts) > MAX_TRACKED:
             self._restarts.popitem(last=False)
         if restarts + 1 == self.max_restarts:
             logger.warning("restarted the sidecar for this workflow's held turn as often as allowed; "
                            "if it stays wedged, the stuck-ticket escalation hands it to a person",
-                           extra={"ticket_id": instance.instance_id, "restarts": restarts + 1})
+                           extra={"ticket_id": instance_id, "restarts": restarts + 1})
         return True

@@ -43,7 +43,7 @@ class WorkflowWorker:
         # restarts it (when the watchdog is on); one stuck past STUCK_AFTER goes to a person.
         running_checks = [StuckTicketEscalation(services)]
         if services.watchdog is not None:
-            running_checks.insert(0, WedgedTurnCheck(turns, services.watchdog))
+            running_checks.insert(0, WedgedTurnCheck(turns, services.watchdog, services.workflows))
         self.sync = ReadModelSync(services.workflows, services.read_model, watch=watch, purge_check=PurgeCheck(),
                                   on_failed=FailedTicketEscalation(services),
                                   on_running=_each(running_checks))

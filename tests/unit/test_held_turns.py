@@ -1,5 +1,5 @@
 """Turns the worker was handed that the runtime never applied (app/core/held_turns.py), from real
-work items and instance states as the SDK gives them, on a scripted clock."""
+work items, histories and instance states as the SDK gives them, on a scripted clock."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from datetime import datetime, timedelta, timezone
 import dapr.ext.workflow._durabletask.internal.protos as pb
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from app.core.held_turns import HeldTurns, WedgedTurnCheck, turn_events_at
+from app.core.held_turns import BUSY_WORKER, HeldTurns, WedgedTurnCheck, turn_started
 from app.services.workflow_gateway import Instance
 
+# Nanoseconds, as the sidecar stamps events; the SDK gives an instance's last change in microseconds.
 T0 = datetime(2026, 12, 6, 12, 0, 0, 123456, tzinfo=timezone.utc)
 
 
@@ -22,51 +23,35 @@ class Clock:
         return self.now
 
 
-def _event(at: datetime, **kind) -> pb.HistoryEvent:
-    stamp = Timestamp()
-    stamp.FromDatetime(at)
-    return pb.HistoryEvent(eventId=-1, timestamp=stamp, **kind)
+def stamp(at: datetime, extra_nanos: int = 789) -> Timestamp:
+    value = Timestamp()
+    value.FromDatetime(at)
+    value.nanos += extra_nanos
+    return value
 
 
-def work_item(instance_id: str, *events: pb.HistoryEvent) -> pb.WorkItem:
-    return pb.WorkItem(workflowRequest=pb.WorkflowRequest(instanceId=instance_id, newEvents=list(events)))
+def started_event(at: Timestamp) -> pb.HistoryEvent:
+    return pb.HistoryEvent(eventId=-1, timestamp=at, workflowStarted=pb.WorkflowStartedEvent())
 
 
-def completed_at(at: datetime) -> pb.HistoryEvent:
-    return _event(at, taskCompleted=pb.TaskCompletedEvent(taskScheduledId=3, result=None))
+def completed_event(at: datetime) -> pb.HistoryEvent:
+    return pb.HistoryEvent(eventId=-1, timestamp=stamp(at, 0), taskCompleted=pb.TaskCompletedEvent(taskScheduledId=3))
 
 
 def instance(instance_id: str, last_updated: datetime) -> Instance:
-    # As the gateway gives it: the SDK's datetime (microseconds, naive UTC) in ISO form.
-    naive = last_updated.astimezone(timezone.utc).replace(tzinfo=None)
+    # As the gateway gives it: the SDK's datetime (microseconds, UTC) in ISO form.
     return Instance(instance_id=instance_id, name="ticket_workflow", runtime_status="running",
-                    last_updated_at=naive.replace(tzinfo=timezone.utc).isoformat())
+                    last_updated_at=last_updated.isoformat())
 
 
-def test_a_turn_is_dated_by_the_newest_event_it_applies_not_by_its_own_start():
-    item = work_item("T-1", _event(T0 + timedelta(seconds=5), workflowStarted=pb.WorkflowStartedEvent()),
-                     completed_at(T0), completed_at(T0 + timedelta(seconds=1)))
-    assert turn_events_at(item) == ("T-1", T0 + timedelta(seconds=1))
-    assert turn_events_at(pb.WorkItem(activityRequest=pb.ActivityRequest(name="triage"))) is None
+class Workflows:
+    def __init__(self):
+        self.histories: dict[str, list[pb.HistoryEvent]] = {}
+        self.reads = 0
 
-
-def test_a_turn_the_history_holds_is_applied_and_forgotten():
-    clock = Clock()
-    turns = HeldTurns(clock)
-    turns.handed(*turn_events_at(work_item("T-1", completed_at(T0))))
-    clock.now += 600
-    # A turn that scheduled nothing leaves the history's last event the one it applied: equal.
-    assert turns.held_for("T-1", instance("T-1", T0).last_updated_at) is None
-    assert turns.held_for("T-1", instance("T-1", T0 - timedelta(seconds=9)).last_updated_at) is None  # forgotten
-
-
-def test_a_turn_the_history_does_not_hold_is_held_since_it_was_handed():
-    clock = Clock()
-    turns = HeldTurns(clock)
-    turns.handed("T-1", T0)
-    clock.now += 61.5
-    assert turns.held_for("T-1", instance("T-1", T0 - timedelta(milliseconds=2)).last_updated_at) == 61.5
-    assert turns.held_for("T-2", instance("T-2", T0 - timedelta(seconds=5)).last_updated_at) is None  # not ours
+    def history(self, instance_id: str) -> list:
+        self.reads += 1
+        return self.histories.get(instance_id, [])
 
 
 class Watchdog:
@@ -80,49 +65,79 @@ class Watchdog:
         return True
 
 
-def test_the_sweeps_check_tells_the_watchdog_only_past_its_after():
-    clock, watchdog = Clock(), Watchdog()
+def rig():
+    clock, watchdog, workflows = Clock(), Watchdog(), Workflows()
     turns = HeldTurns(clock)
-    check = WedgedTurnCheck(turns, watchdog)
-    turns.handed("T-1", T0)
+    return clock, turns, WedgedTurnCheck(turns, watchdog, workflows), watchdog, workflows
+
+
+def test_a_turn_is_dated_by_its_own_start_event():
+    start = stamp(T0 + timedelta(seconds=5))
+    item = pb.WorkItem(workflowRequest=pb.WorkflowRequest(
+        instanceId="T-1", newEvents=[started_event(start), completed_event(T0)]))
+    assert turn_started(item) == ("T-1", start)
+    assert turn_started(pb.WorkItem(activityRequest=pb.ActivityRequest(name="triage"))) is None
+
+
+def test_a_turn_with_a_later_change_is_applied_and_forgotten_without_reading_the_history():
+    clock, turns, check, watchdog, workflows = rig()
+    turns.handed("T-1", stamp(T0))
+    clock.now += 600
+    assert check({}, instance("T-1", T0 + timedelta(milliseconds=3))) is False  # a step it added
+    assert turns.held_for("T-1", instance("T-1", T0 - timedelta(seconds=9)).last_updated_at) is None
+    assert workflows.reads == 0 and watchdog.held == []
+
+
+def test_a_turn_that_added_no_step_is_found_applied_in_the_history():
+    # Its newest event is the activity result it applied, older than the turn's start.
+    clock, turns, check, watchdog, workflows = rig()
+    start = stamp(T0)
+    turns.handed("T-1", start)
+    workflows.histories["T-1"] = [started_event(start), completed_event(T0 - timedelta(milliseconds=2))]
+    clock.now += 61
+    assert check({}, instance("T-1", T0 - timedelta(milliseconds=2))) is False and watchdog.held == []
+    assert turns.held_for("T-1", instance("T-1", T0 - timedelta(milliseconds=2)).last_updated_at) is None
+
+
+def test_a_turn_the_history_does_not_hold_past_after_restarts_the_sidecar():
+    clock, turns, check, watchdog, workflows = rig()
+    turns.handed("T-1", stamp(T0))
+    workflows.histories["T-1"] = [started_event(stamp(T0 - timedelta(seconds=30)))]  # an older turn's
     stale = instance("T-1", T0 - timedelta(seconds=1))
     clock.now += 30
-    assert check({}, stale) is False and watchdog.held == []
+    assert check({}, stale) is False and workflows.reads == 0  # not yet past after_s
     clock.now += 31
     assert check({}, stale) is True and watchdog.held == [("T-1", 61.0)]
-    # A newer turn of the same instance starts the wait again.
-    turns.handed("T-1", T0 + timedelta(seconds=2))
+    # A newer turn of the same instance starts the wait again; another worker's turns are not ours.
+    turns.handed("T-1", stamp(T0 + timedelta(seconds=2)))
     assert check({}, stale) is False
+    assert check({}, instance("T-2", T0 - timedelta(seconds=5))) is False
 
 
 def test_a_turn_no_restart_frees_is_restarted_for_twice_then_left_to_a_person():
-    clock, watchdog = Clock(), Watchdog()
-    turns = HeldTurns(clock)
-    check = WedgedTurnCheck(turns, watchdog, max_restarts=2)
+    clock, turns, check, watchdog, _ = rig()
     stale = instance("T-1", T0 - timedelta(seconds=1))
-    for _ in range(3):
-        turns.handed("T-1", T0)  # handed out again after each restart, and held again
+    for n in range(3):
+        turns.handed("T-1", stamp(T0 + timedelta(seconds=n)))  # handed out again after each restart
         clock.now += 61
         check({}, stale)
     assert [i for i, _ in watchdog.held] == ["T-1", "T-1"]
 
 
 def test_a_turn_queued_behind_many_in_a_busy_worker_is_no_wedge():
-    clock, watchdog = Clock(), Watchdog()
-    turns = HeldTurns(clock)
-    check = WedgedTurnCheck(turns, watchdog)
-    for n in range(9):
-        turns.handed(f"T-{n}", T0)
+    clock, turns, check, watchdog, _ = rig()
+    for n in range(BUSY_WORKER + 1):
+        turns.handed(f"T-{n}", stamp(T0))
     clock.now += 61
     stale = instance("T-0", T0 - timedelta(seconds=1))
-    assert turns.queued_behind("T-0") == 8 and check({}, stale) is False
-    for n in range(1, 9):
+    assert turns.queued_behind("T-0") == BUSY_WORKER and check({}, stale) is False
+    for n in range(1, BUSY_WORKER + 1):
         turns.answered(f"T-{n}")
     assert check({}, stale) is True
-    # A turn the worker answered and the runtime did not apply (its answer lost) is a wedge however busy.
-    for n in range(1, 12):
-        turns.handed(f"U-{n}", T0)
-    turns.handed("T-9", T0)
+    # A turn the worker answered and the runtime did not apply (its answer lost) counts however busy.
+    for n in range(12):
+        turns.handed(f"U-{n}", stamp(T0))
+    turns.handed("T-9", stamp(T0))
     turns.answered("T-9")
     clock.now += 61
     assert turns.queued_behind("T-9") == 0
