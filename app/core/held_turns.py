@@ -35,12 +35,11 @@ import dapr.ext.workflow._durabletask.internal.protos as pb
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from app.core.sidecar_watchdog import SidecarWatchdog
+from app.readmodel.runtime_watch import COMPLETE_ORCHESTRATOR_TASK, GET_WORK_ITEMS, ObservedStream
 from app.services.workflow_gateway import Instance, WorkflowGateway
 
 logger = logging.getLogger(__name__)
 
-GET_WORK_ITEMS = "/TaskHubSidecarService/GetWorkItems"
-COMPLETE_ORCHESTRATOR_TASK = "/TaskHubSidecarService/CompleteOrchestratorTask"
 # Unanswered turns ahead of a held one that say the worker is busy rather than the turn lost.
 BUSY_WORKER = 8
 # Instances remembered at once (the newest turn of each); older ones are forgotten first.
@@ -58,23 +57,6 @@ def turn_started(work_item: pb.WorkItem) -> tuple[str, Timestamp] | None:
     return None
 
 
-class _ObservedStream:
-    def __init__(self, stream, turns: "HeldTurns"):
-        self._stream, self._turns = stream, turns
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        item = next(self._stream)
-        if (turn := turn_started(item)) is not None:
-            self._turns.handed(*turn)
-        return item
-
-    def __getattr__(self, name):
-        return getattr(self._stream, name)
-
-
 class HeldTurns(grpc.UnaryStreamClientInterceptor, grpc.UnaryUnaryClientInterceptor):
     """The newest turn handed to this worker for each instance: the time of its events, when it
     was handed, and whether the worker has answered it yet."""
@@ -87,7 +69,11 @@ class HeldTurns(grpc.UnaryStreamClientInterceptor, grpc.UnaryUnaryClientIntercep
 
     def intercept_unary_stream(self, continuation, client_call_details, request):
         stream = continuation(client_call_details, request)
-        return _ObservedStream(stream, self) if client_call_details.method == GET_WORK_ITEMS else stream
+        return ObservedStream(stream, self._see) if client_call_details.method == GET_WORK_ITEMS else stream
+
+    def _see(self, item: pb.WorkItem) -> None:
+        if (turn := turn_started(item)) is not None:
+            self.handed(*turn)
 
     def intercept_unary_unary(self, continuation, client_call_details, request):
         if client_call_details.method == COMPLETE_ORCHESTRATOR_TASK and isinstance(request, pb.WorkflowResponse):

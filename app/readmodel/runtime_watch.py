@@ -14,6 +14,7 @@ next list page that shows the row still find those.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import grpc
 
@@ -46,19 +47,18 @@ def ended_by_failure(response: pb.WorkflowResponse) -> bool:
                for action in response.actions)
 
 
-class _ObservedStream:
-    """The work-item stream, each item shown to the watch before the worker gets it."""
+class ObservedStream:
+    """The work-item stream, each item shown to `see` before the worker gets it (unchanged)."""
 
-    def __init__(self, stream, watch: "RuntimeChangeWatch"):
-        self._stream, self._watch = stream, watch
+    def __init__(self, stream, see: Callable[[pb.WorkItem], None]):
+        self._stream, self._see = stream, see
 
     def __iter__(self):
         return self
 
     def __next__(self):
         item = next(self._stream)
-        if (instance_id := changed_by_an_operator(item)) is not None:
-            self._watch.notice(instance_id)
+        self._see(item)
         return item
 
     def __getattr__(self, name):  # cancel(), code(), ... of the underlying call
@@ -76,7 +76,11 @@ class RuntimeChangeWatch(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClien
 
     def intercept_unary_stream(self, continuation, client_call_details, request):
         stream = continuation(client_call_details, request)
-        return _ObservedStream(stream, self) if client_call_details.method == GET_WORK_ITEMS else stream
+        return ObservedStream(stream, self._see) if client_call_details.method == GET_WORK_ITEMS else stream
+
+    def _see(self, item: pb.WorkItem) -> None:
+        if (instance_id := changed_by_an_operator(item)) is not None:
+            self.notice(instance_id)
 
     def intercept_unary_unary(self, continuation, client_call_details, request):
         if (client_call_details.method == COMPLETE_ORCHESTRATOR_TASK
