@@ -58,7 +58,7 @@ def turn_started(work_item: pb.WorkItem) -> tuple[str, Timestamp] | None:
 
 
 class HeldTurns(grpc.UnaryStreamClientInterceptor, grpc.UnaryUnaryClientInterceptor):
-    """The newest turn handed to this worker for each instance: the time of its events, when it
+    """The newest turn handed to this worker for each instance: its start event's time, when it
     was handed, and whether the worker has answered it yet."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic):
