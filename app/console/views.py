@@ -25,13 +25,6 @@ OTHERS_LIMIT = 50
 NOTIFICATION_KINDS = ("resolved", "not_entitled", "escalated", "cancelled")
 
 
-def _parse(at: str | None) -> datetime | None:
-    if not at:
-        return None
-    value = datetime.fromisoformat(at)
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-
 def inbox_filters(params: dict[str, str]) -> dict[str, Any]:
     """The read-model filters of the inbox's query string (blank ones dropped)."""
     filters: dict[str, Any] = {}
@@ -56,14 +49,14 @@ def inbox_rows(read_model: ReadModel, records: StateStore,
     # Corrections by the runtime land through the read model's sweep; the pushed signature then
     # reloads the page, and a row no longer waiting moves to the others on that reload.
     far = datetime.max.replace(tzinfo=timezone.utc)
-    waiting.sort(key=lambda r: (_parse(r.get("sla_due")) or far, r.get("awaiting_since") or ""))
+    waiting.sort(key=lambda r: (operations.parse_time(r.get("sla_due")) or far, r.get("awaiting_since") or ""))
     claims = operations.claims_of(records, [r["ticket_id"] for r in waiting + others])
     return {"waiting": [_decorate(r, claims, now) for r in waiting],
             "others": [_decorate(r, claims, now) for r in others]}
 
 
 def _decorate(row: dict, claims: dict, now: datetime) -> dict:
-    since, due = _parse(row.get("awaiting_since")), _parse(row.get("sla_due"))
+    since, due = operations.parse_time(row.get("awaiting_since")), operations.parse_time(row.get("sla_due"))
     return {**row, "claim": claims.get(row["ticket_id"]),
             "waiting_seconds": (now - since).total_seconds() if since and row.get("awaiting_decision") else None,
             "sla_seconds_left": (due - now).total_seconds() if due else None}

@@ -27,7 +27,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import timezone
 
 import grpc
 
@@ -36,6 +36,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from app.core.sidecar_watchdog import SidecarWatchdog
 from app.readmodel.runtime_watch import COMPLETE_ORCHESTRATOR_TASK, GET_WORK_ITEMS, ObservedStream
+from app.services.operations import parse_time
 from app.services.workflow_gateway import Instance, WorkflowGateway
 
 logger = logging.getLogger(__name__)
@@ -107,11 +108,8 @@ class HeldTurns(grpc.UnaryStreamClientInterceptor, grpc.UnaryUnaryClientIntercep
         if turn is None or not last_updated_at:
             return None
         started, handed_at = turn
-        last_updated = datetime.fromisoformat(last_updated_at)
-        if last_updated.tzinfo is None:
-            last_updated = last_updated.replace(tzinfo=timezone.utc)
         # To the microsecond, as the SDK gives the last change.
-        if last_updated >= started.ToDatetime(tzinfo=timezone.utc):
+        if parse_time(last_updated_at) >= started.ToDatetime(tzinfo=timezone.utc):
             self.forget(instance_id, started)
             return None
         return started, self._clock() - handed_at

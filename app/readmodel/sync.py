@@ -12,8 +12,10 @@
 A ticket found FAILED is handed to `on_failed` (the worker's: app/services/failed_tickets.py, an
 escalation to a person) before its row says so; when that raises, the row is left as it was and
 the next turn that checks it tries again, so no failed ticket goes unannounced. Every ticket found
-still running is handed to `on_running` (the worker's: app/services/stuck_tickets.py, which
-escalates one whose workflow stopped moving); when that raises, its next check asks again.
+still running is handed to each of the `on_running` checks (the worker's: app/core/held_turns.py,
+which restarts a sidecar that holds its turn, and app/services/stuck_tickets.py, which escalates
+one whose workflow stopped moving); when one raises, the others still run and its next check asks
+again.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
-from typing import Callable
+from typing import Callable, Sequence
 
 from app.readmodel.runtime_watch import RuntimeChangeWatch
 from app.readmodel.store import PURGE_CHECK_META, ReadModel
@@ -104,7 +106,7 @@ def _told_of_failure(workflows: WorkflowGateway, read_model: ReadModel, ticket_i
 
 
 def reconcile(workflows: WorkflowGateway, read_model: ReadModel, rows: list[dict],
-              on_failed: OnFailed | None = None, on_running: OnRunning | None = None) -> list[dict]:
+              on_failed: OnFailed | None = None, on_running: Sequence[OnRunning] = ()) -> list[dict]:
     """The rows, each corrected to what the runtime says of its instance now (purged ones
     dropped), checked in parallel. Finished rows are checked too: a finished instance can
     still be purged, or terminated by an operator just before it completed."""
@@ -138,7 +140,7 @@ def reconcile(workflows: WorkflowGateway, read_model: ReadModel, rows: list[dict
                 and not _told_of_failure(workflows, read_model, row["ticket_id"], on_failed):
             result.append(row)
             continue
-        if status in ("running", "pending") and on_running is not None:
+        if status in ("running", "pending"):
             _tell_running(on_running, row, instance)
         if status != row.get("status"):
             _apply_runtime_status(read_model, row["ticket_id"], status)
@@ -149,12 +151,14 @@ def reconcile(workflows: WorkflowGateway, read_model: ReadModel, rows: list[dict
     return result
 
 
-def _tell_running(on_running: OnRunning, row: dict, instance: Instance) -> None:
-    try:
-        on_running(row, instance)
-    except Exception as error:  # noqa: BLE001 - asked again at the ticket's next check
-        logger.warning("a running ticket's check failed; the sweep asks again", extra={
-            "ticket_id": row["ticket_id"], "error": f"{type(error).__name__}: {error}"[:300]})
+def _tell_running(checks: Sequence[OnRunning], row: dict, instance: Instance) -> None:
+    for check in checks:
+        try:
+            check(row, instance)
+        except Exception as error:  # noqa: BLE001 - asked again at the ticket's next check
+            logger.warning("a running ticket's check failed; the sweep asks again", extra={
+                "ticket_id": row["ticket_id"], "check": type(check).__name__,
+                "error": f"{type(error).__name__}: {error}"[:300]})
 
 
 class PurgeCheck:
@@ -227,7 +231,7 @@ class ReadModelSync:
     def __init__(self, workflows: WorkflowGateway, read_model: ReadModel, interval: float = 0.5,
                  batch: int = 15, min_age: float = 0.5, in_flight: int = 10,
                  watch: RuntimeChangeWatch | None = None, purge_check: PurgeCheck | None = None,
-                 on_failed: OnFailed | None = None, on_running: OnRunning | None = None):
+                 on_failed: OnFailed | None = None, on_running: Sequence[OnRunning] = ()):
         self.workflows, self.read_model, self.watch = workflows, read_model, watch
         self.on_failed, self.on_running = on_failed, on_running
         self.purge_check = purge_check

@@ -65,7 +65,7 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _parse(at: str | None) -> datetime | None:
+def parse_time(at: str | None) -> datetime | None:
     if not at:
         return None
     value = datetime.fromisoformat(at)
@@ -119,7 +119,7 @@ def audit_timeline_events(records: StateStore, ticket_id: str) -> list[dict]:
 def merge_timeline(events: list[dict], extra: Iterable[dict]) -> list[dict]:
     """One timeline, by time; an event without a time stays last (the sort is stable)."""
     latest = datetime.max.replace(tzinfo=timezone.utc)
-    return sorted([*events, *extra], key=lambda e: _parse(e.get("at")) or latest)
+    return sorted([*events, *extra], key=lambda e: parse_time(e.get("at")) or latest)
 
 
 # -- claims -------------------------------------------------------------------------------------
@@ -220,7 +220,7 @@ def kind_of(instance: Instance) -> str:
 def idle_seconds(instance: Instance, now: datetime) -> float | None:
     """Seconds since the runtime last changed the instance, or since it was created (None: the
     runtime gave neither time)."""
-    updated = _parse(instance.last_updated_at) or _parse(instance.created_at)
+    updated = parse_time(instance.last_updated_at) or parse_time(instance.created_at)
     return None if updated is None else (now - updated).total_seconds()
 
 
@@ -260,7 +260,7 @@ def stalled_reason(history: list) -> tuple[str | None, str | None]:
 
 
 def to_row(instance: Instance, stuck_after: float, now: datetime) -> InstanceRow:
-    updated = _parse(instance.last_updated_at)
+    updated = parse_time(instance.last_updated_at)
     kind = kind_of(instance)
     return InstanceRow(
         version=version_of(instance) if kind == "ticket" else None,
@@ -305,7 +305,7 @@ def list_instances(workflows: WorkflowGateway, settings: Settings, status: str |
         listing.stuck += row.stuck
 
     def selected(row: InstanceRow) -> bool:
-        created = _parse(row.created_at)
+        created = parse_time(row.created_at)
         age = (now - created).total_seconds() if created else None
         return ((status is None or row.runtime_status == status)
                 and (older_than is None or (age is not None and age >= older_than))
@@ -576,7 +576,7 @@ def purge_finished(workflows: WorkflowGateway, records: StateStore, read_model: 
         instance = workflows.get(instance_id, payloads=False)
         if instance is None or instance.runtime_status not in FINISHED:
             continue
-        updated = _parse(instance.last_updated_at) or _parse(instance.created_at)
+        updated = parse_time(instance.last_updated_at) or parse_time(instance.created_at)
         if updated is None or updated > cutoff:
             continue
         if "." in instance_id and workflows.get(instance_id.split(".", 1)[0], payloads=False) is not None:
@@ -686,7 +686,7 @@ def read_model_lag(workflows: WorkflowGateway, read_model: ReadModel, sample: in
             continue
         runtime_status, runtime_stage = instance.runtime_status, stage_of(instance)
         if runtime_status != row.get("status") or runtime_stage != row.get("stage"):
-            updated = _parse(instance.last_updated_at)
+            updated = parse_time(instance.last_updated_at)
             behind.append({"ticket_id": row["ticket_id"],
                            "read_model": f"{row.get('status')}/{row.get('stage')}",
                            "runtime": f"{runtime_status}/{runtime_stage}",

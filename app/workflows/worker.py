@@ -46,7 +46,7 @@ class WorkflowWorker:
             running_checks.insert(0, WedgedTurnCheck(turns, services.watchdog, services.workflows))
         self.sync = ReadModelSync(services.workflows, services.read_model, watch=watch, purge_check=PurgeCheck(),
                                   on_failed=FailedTicketEscalation(services),
-                                  on_running=_each(running_checks))
+                                  on_running=running_checks)
 
     def start(self) -> None:
         from app.activities import deps
@@ -67,19 +67,6 @@ class WorkflowWorker:
         self.sync.stop()
         self.runtime.shutdown()
         deps.provide(None)
-
-
-def _each(checks: list):
-    """One `on_running` for the sweep that runs every check, each on its own."""
-    def run(row, instance):
-        for check in checks:
-            try:
-                check(row, instance)
-            except Exception as error:  # noqa: BLE001 - asked again at the ticket's next check
-                logger.warning("a running ticket's check failed; the sweep asks again", extra={
-                    "ticket_id": row.get("ticket_id"), "check": type(check).__name__,
-                    "error": f"{type(error).__name__}: {error}"[:300]})
-    return run
 
 
 def run_worker_process(settings: Settings) -> None:

@@ -295,6 +295,10 @@ def test_each_running_ticket_checked_is_shown_to_the_running_hook_and_its_failur
         shown.append((row["ticket_id"], found.runtime_status))
         raise ConnectionError("pub/sub unreachable")  # logged; the row is unaffected
 
-    rows = reconcile(runtime, read_model, [read_model.get("T-R"), read_model.get("T-C")], on_running=on_running)
-    assert shown == [("T-R", "running")]
+    def then(row, found):  # each check on its own: the one before failing does not skip it
+        shown.append(("then", row["ticket_id"]))
+
+    rows = reconcile(runtime, read_model, [read_model.get("T-R"), read_model.get("T-C")],
+                     on_running=[on_running, then])
+    assert shown == [("T-R", "running"), ("then", "T-R")]
     assert [(r["ticket_id"], r["status"]) for r in rows] == [("T-R", "running"), ("T-C", "completed")]
