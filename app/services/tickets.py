@@ -287,7 +287,7 @@ def _await_answer(workflows: WorkflowGateway, settings: Settings, ticket_id: str
         ack = next((a for a in acks if a.get("decision_id") == event["decision_id"]), None)
         if ack and ack["outcome"] == "applied":
             return DecisionAccepted(status="accepted", ticket_id=ticket_id, instance_id=instance.instance_id,
-                                    revision=event["revision"], stage=stage_of(instance))
+                                    revision=event["revision"], stage=ack.get("stage") or stage_of(instance))
         if ack:
             raise TicketConflict(f"the workflow refused the decision: {ack.get('reason')}")
         if instance.runtime_status == "stalled" and not raised:

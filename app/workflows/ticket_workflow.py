@@ -290,10 +290,13 @@ class TicketRun:
             return decision
 
     def apply_decision(self, decision: c.DecisionEvent):
-        self.ack(c.DecisionAck(decision_id=decision.decision_id, revision=decision.revision, outcome="applied"))
         next_stage = "notifying" if decision.approved else "expert_analysis"
-        self.show(next_stage if decision.approved or self.revision < self.ticket.max_revisions else "escalating",
-                  revision=self.revision + (0 if decision.approved else 1))
+        if not decision.approved and self.revision >= self.ticket.max_revisions:
+            next_stage = "escalating"
+        # Histories recorded before the patch replay their acks without the stage.
+        self.ack(c.DecisionAck(decision_id=decision.decision_id, revision=decision.revision, outcome="applied",
+                               stage=next_stage if self.ctx.is_patched(c.PATCH_ACK_STAGE) else None))
+        self.show(next_stage, revision=self.revision + (0 if decision.approved else 1))
         yield from self.record(
             c.TicketProgress(stage=self.view.stage, revision=self.view.revision, awaiting_decision=False),
             [self.event(f"decision:{decision.revision}", "decision", decision.approver,

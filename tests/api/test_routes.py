@@ -119,6 +119,22 @@ def test_a_decision_is_answered_with_the_workflows_acceptance(world):
     assert records.values["decision:T-3:0"]["decision_id"] == data["decision_id"]
 
 
+def test_an_accepted_decision_answers_the_stage_it_led_to_not_a_later_one(world):
+    client, workflows, *_ = world
+    workflows.instances["T-4"] = waiting("T-4")
+
+    def workflow_applies_and_revises_fast(instance, event, data):
+        # The rejection's re-analysis already waits again by the time the API reads the ack.
+        instance.custom_status.update(stage="awaiting_approval", revision=1, acks=[
+            {"decision_id": data["decision_id"], "revision": data["revision"], "outcome": "applied",
+             "stage": "expert_analysis"}])
+
+    workflows.on_event = workflow_applies_and_revises_fast
+    response = client.post("/support/approve/T-4", json={"approved": False, "support_notes": "check mTLS"})
+    assert response.status_code == 202, response.text
+    assert response.json()["stage"] == "expert_analysis" and response.json()["revision"] == 0
+
+
 def test_decisions_beyond_the_admission_bound_answer_503_and_record_nothing(world):
     client, workflows, records, read_model, _ = world
 

@@ -253,7 +253,9 @@ def test_approved_ticket_runs_every_stage_in_order_and_records_each_transition(v
     assert output["delivery"]["status"] == "sent"
     assert recorded[0]["events"][0]["at"] == TICKET["filed_at"]
     # The API reads the workflow's answer to its decision back from the custom status.
-    assert ctx.statuses[-1]["acks"] == [{"decision_id": "d-0-True", "revision": 0, "outcome": "applied"}]
+    # The ack names the stage the decision led to: the API answers it, not a stage read later.
+    assert ctx.statuses[-1]["acks"] == [{"decision_id": "d-0-True", "revision": 0, "outcome": "applied",
+                                         "stage": "notifying"}]
 
 
 def test_engineer_text_replaces_the_proposal():
@@ -313,6 +315,12 @@ def test_rejection_revises_with_the_notes_then_approval_completes(version):
     # Once revision 0's decision is applied, no status shows revision 0 waiting again.
     applied = next(i for i, s in enumerate(ctx.statuses) if s.get("acks"))
     assert ctx.statuses[applied]["stage"] == "expert_analysis" and ctx.statuses[applied]["revision"] == 1
+    assert [a["stage"] for a in output["acks"]] == ["expert_analysis", "notifying"]
+
+
+def test_the_last_allowed_rejection_is_acked_as_escalating():
+    output, _, _ = run([decision(False, i, support_notes=f"n{i}") for i in range(3)])
+    assert [a["stage"] for a in output["acks"]] == ["expert_analysis", "expert_analysis", "escalating"]
 
 
 def test_too_many_rejections_escalate():
@@ -497,7 +505,7 @@ def test_an_unreachable_dependency_is_waited_out_and_the_same_call_made_again(st
     # Between them, a durable timer of OUTAGE_WAIT, raced against a cancellation.
     timers = [c for c in calls if c[0] == "any" and c[1][0][0] == "timer"]
     assert len(timers) == 3
-    assert ctx.patches == [PATCH_RIDE_OUT_OUTAGES] * 3
+    assert [p for p in ctx.patches if p == PATCH_RIDE_OUT_OUTAGES] == [PATCH_RIDE_OUT_OUTAGES] * 3
     # The status says what the ticket waits for while it waits, and stops saying it after.
     waiting = [v["waiting_for"] for v in ctx.statuses if v.get("waiting_for")]
     assert len(waiting) == 3 and len(set(waiting)) == 1
@@ -519,6 +527,13 @@ def test_a_history_recorded_before_the_patch_replays_as_it_ran():
                                       ctx=FakeContext(patched=False))
     assert len(inputs(calls, "propose_solution")) == 1
     assert output["stage"] == "escalated" and output["system_error"]["step"] == "propose"
+
+
+def test_acks_recorded_before_the_patch_name_no_stage():
+    from tests.unit.fake_workflow_context import FakeContext
+
+    output, _, _ = run_workflow(WORKFLOWS[VERSION[0]], TICKET, responder([decision()]), ctx=FakeContext(patched=False))
+    assert output["acks"] == [{"decision_id": "d-0-True", "revision": 0, "outcome": "applied"}]
 
 
 def test_an_unreachable_broker_does_not_make_the_llm_notification_fall_back():
