@@ -135,6 +135,9 @@ _NEGATED_PRODUCTION = _cues(
     r"\((not|no|never) (in |on )?prod(uction)?\)",
     # Production spared so far: "Production traffic is lower and hasn't hit this".
     r"\bprod(uction)?\b[^.;]{0,30}\b(hasn't|has not|haven't|have not) (hit|seen|had|reached|experienced) (this|it|that)\b",
+    # Not rolled out there yet: "Production doesn't have this configuration yet".
+    r"\bprod(uction)?\b (\w+ ){0,3}(doesn't|does not|don't|do not) (have|run|use|contain) (this|it|that|these|those"
+    r"|the|them)\b[^.;]{0,40}\byet\b",
 )
 _FAILURE = _cues(
     r"\bfail(?!over)\w*", r"\berr(or|ors|_\w+)?\b", r"\bexception\b", r"\bcrash\w*", r"\bpanic\w*",
@@ -566,6 +569,7 @@ class _Reading:
     workaround: str | None
     exposure: str | None
     blocked: str | None
+    remedy: str | None = None  # a workaround they put in place (not only "no impact yet")
 
     def priority(self) -> tuple[Priority, list[str]]:
         severe = self.outage or self.data_loss
@@ -578,7 +582,9 @@ class _Reading:
             return "high", reasons + [f"security exposure ({self.exposure!r})"]
         if self.blocked:
             return "high", reasons + [f"release blocked ({self.blocked!r})"]
-        if not failure:
+        # A workaround in production says there is a problem, told in words no failure cue
+        # reads ("grows 6 GB a day; a nightly job deletes old rows").
+        if not failure and not (production and self.remedy):
             return "low", reasons + ["no failure reported: a question or how-to"]
         if production and workaround:
             return "medium", reasons + [f"production problem with a workaround ({workaround!r})"]
@@ -603,7 +609,7 @@ def _read(description: str, ticket: str | None = None) -> _Reading:
         environment=environment, env_reason=env_reason, outage=_first(_OUTAGE, statements),
         data_loss=_first(_DATA_LOSS, statements), failure=_first(_FAILURE, statements),
         partial=_first(_PARTIAL, statements),
-        workaround=_first(_WORKAROUND, statements) or _first(_NO_IMPACT_YET, text),
+        workaround=(remedy := _first(_WORKAROUND, statements)) or _first(_NO_IMPACT_YET, text), remedy=remedy,
         exposure=_first(_SECURITY_EXPOSURE, statements), blocked=_first(_RELEASE_BLOCKED, statements))
 
 
