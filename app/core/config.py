@@ -117,7 +117,9 @@ class Settings(BaseSettings):
     # workflow that way until the sidecar restarts (app/core/sidecar_watchdog.py). Only where a
     # process manager starts the sidecar again (the replicated profile, Kubernetes).
     # The worker restarts it too when a turn it was handed is not applied for as long
-    # (app/core/held_turns.py). At most one restart per SIDECAR_WATCHDOG_COOLDOWN.
+    # (app/core/held_turns.py). At most one restart per SIDECAR_WATCHDOG_COOLDOWN. Watchdog on or
+    # off, a workflow unchanged for as long whose last answer the runtime lost is woken
+    # (app/core/idle_workflow_wake.py).
     sidecar_watchdog: bool = False
     sidecar_watchdog_after: float = 60.0
     sidecar_watchdog_cooldown: float = 300.0

@@ -295,6 +295,8 @@ _WORKAROUND = _cues(
     # A job that restarts or re-runs things on a schedule: "a CronJob that restarts the deployment at 3am".
     r"\b(cron ?jobs?|scripts?|scheduled (job|task)s?|jobs?)\b[^.;]{0,20}\b(that|which|to) (restart|bounce|re-?run"
     r"|retr|re-?deploy|recycle|delet|clean|purg|prun|trim|terminat|kill|re-?submit|re-?queue)\w*",
+    r"\b(nightly|hourly|daily|weekly|scheduled|cron) (\w+ )?(jobs?|scripts?|tasks?) (restart|bounce|re-?run|re-?deploy"
+    r"|recycle|delet|clean|purg|prun|trim|terminat|kill|re-?submit|re-?queue)\w*",
     # A stopgap that holds: "that's holding for now".
     # Their own fix took the impact away: "customers are no longer affected".
     r"\b(are|is|were|was) no longer (affected|impacted|seeing (it|this|them|any))\b",
@@ -320,6 +322,9 @@ _SECURITY_EXPOSURE = _cues(
     # Access that should not be: "that app has no business reading it".
     r"\bhas no business (reading|accessing|seeing|calling)\b",
     r"\bshould(n't| not) (be able to )?(read|access|see|fetch|get) (\w+ ){0,3}(secrets?|passwords?|credentials?|keys?|tokens?)\b",
+    # Someone gone who can still get in: "a contractor who left two weeks ago still has an active login".
+    r"\b(left|leaving|departed|former|ex-\w+|offboarded|terminated|fired)\b[^.;]{0,60}\bstill (has|have|holds?)"
+    r" (an? )?(active |valid |working )?(access|logins?|accounts?|credentials?|keys?|tokens?|passwords?|sessions?)\b",
 )
 _RELEASE_BLOCKED = _cues(
     # Not Dapr's "building block" ("built on the conversation building block ... our Azure deployment").

@@ -108,11 +108,7 @@ def version_of(events: Iterable[pb.HistoryEvent]) -> str | None:
 
 def replay(runtime: WorkflowRuntime, instance_id: str, events: list[pb.HistoryEvent]) -> ReplayMismatch | None:
     """None when the current code issues, batch by batch, exactly the recorded commands."""
-    from app.workflows import sdk_patches
-
-    sdk_patches.apply()  # replay as the worker does
-    registry = runtime._WorkflowRuntime__worker._registry  # the SDK's own registered wrappers
-    executor = durabletask_worker._OrchestrationExecutor(registry, logging.getLogger("replay"))
+    executor = durabletask_worker._OrchestrationExecutor(_registry(runtime), logging.getLogger("replay"))
     version = version_of(events)
     for start, first_command, end in _batches(events):
         inputs = [e for e in events[start:first_command] if _kind(e) not in COMMAND_EVENTS]
@@ -133,6 +129,37 @@ def replay(runtime: WorkflowRuntime, instance_id: str, events: list[pb.HistoryEv
                 return ReplayMismatch(instance_id, version, start, "the workflow to go on",
                                       issued_command(action))
     return None
+
+
+def unrecorded_commands(runtime: WorkflowRuntime, instance_id: str, events: list[pb.HistoryEvent]) -> list[str]:
+    """The commands the current code issues, once the whole history is replayed, that the
+    history does not hold: the answer to its last turn, when the runtime saved that turn and
+    lost the answer (app/core/idle_workflow_wake.py). Empty for a workflow that waits on what it
+    scheduled, on a timer or on an event. A replay that fails (a version this worker does not
+    know, a change that breaks the history) counts as none: that is no lost answer."""
+    starts = [e for e in events if _kind(e) == "workflowStarted"]
+    if not starts or any(_kind(e) == "executionCompleted" for e in events):
+        return []
+    executor = durabletask_worker._OrchestrationExecutor(_registry(runtime), _QUIET)
+    # Every recorded event replays (no workflow log line is written again); the one new event
+    # is a turn's start with nothing in it, as a wake's turn begins.
+    tick = pb.HistoryEvent(eventId=-1, timestamp=starts[-1].timestamp, workflowStarted=pb.WorkflowStartedEvent())
+    result = executor.execute(instance_id, events, [tick])
+    return [issued_command(a) for a in sorted(result.actions, key=lambda a: a.id)
+            if a.WhichOneof("workflowActionType") in _GOING_ON
+            and not (a.HasField("completeWorkflow") and a.completeWorkflow.failureDetails.errorMessage)]
+
+
+_GOING_ON = ("scheduleTask", "createTimer", "createChildWorkflow", "sendEvent", "completeWorkflow")
+_QUIET = logging.getLogger(__name__ + ".executor")
+_QUIET.setLevel(logging.WARNING)  # the executor logs every run at INFO
+
+
+def _registry(runtime: WorkflowRuntime):
+    from app.workflows import sdk_patches
+
+    sdk_patches.apply()  # replay as the worker does
+    return runtime._WorkflowRuntime__worker._registry  # the SDK's own registered wrappers
 
 
 def history_to_json(events: list[pb.HistoryEvent]) -> list[dict]:

@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import threading
+from functools import partial
 
 from app.core.config import Settings, get_settings
 from app.core.services import Services
@@ -26,10 +27,12 @@ class WorkflowWorker:
     def __init__(self, services: Services):
         # Imported here: building the runtime imports every activity (and the knowledge base).
         from app.core.held_turns import HeldTurns, WedgedTurnCheck
+        from app.core.idle_workflow_wake import IdleWorkflowWake
         from app.readmodel.runtime_watch import RuntimeChangeWatch
         from app.readmodel.sync import PurgeCheck, ReadModelSync
         from app.services.failed_tickets import FailedTicketEscalation
         from app.services.stuck_tickets import StuckTicketEscalation
+        from app.workflows.replay import unrecorded_commands
         from app.workflows.runtime import build_workflow_runtime
 
         settings = services.settings
@@ -40,8 +43,11 @@ class WorkflowWorker:
                                               activity_threads=settings.activity_threads,
                                               interceptors=[watch, turns])
         # Each running ticket the sweep checks: a turn the runtime holds on this replica's sidecar
-        # restarts it (when the watchdog is on); one stuck past STUCK_AFTER goes to a person.
-        running_checks = [StuckTicketEscalation(services)]
+        # restarts it (when the watchdog is on); one whose last answer the runtime lost is woken;
+        # one stuck past STUCK_AFTER goes to a person.
+        running_checks = [IdleWorkflowWake(services.workflows, partial(unrecorded_commands, self.runtime),
+                                           after_s=settings.sidecar_watchdog_after),
+                          StuckTicketEscalation(services)]
         if services.watchdog is not None:
             running_checks.insert(0, WedgedTurnCheck(turns, services.watchdog, services.workflows))
         self.sync = ReadModelSync(services.workflows, services.read_model, watch=watch, purge_check=PurgeCheck(),

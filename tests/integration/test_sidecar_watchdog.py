@@ -156,6 +156,33 @@ def test_a_wedged_workflow_nobody_calls_goes_on_once_the_worker_sees_its_turn_he
     assert cluster.state("analysis-state", "inbox:ticket-escalations:HELD-1") is None
 
 
+def test_a_turn_saved_with_its_answer_lost_is_woken_and_goes_on_without_a_restart(cluster, markers):
+    # LOST-1's turn after its first is saved with no command: nothing is outstanding and no turn
+    # is held, so no restart can help; the sweep must replay it, see the lost answer and wake it.
+    (markers / "LOST-1.arm").write_text("1 lose")
+    exits_before = len(_sidecar_exits(cluster))
+    with cluster.client(timeout=30) as api:
+        assert api.post("/support/ticket", json=ticket_body("LOST-1", 4)).status_code == 202
+        poll(lambda: (markers / "LOST-1.lost").exists(), bool, 60, message="the test build lost no answer")
+        lost_at = datetime.now()
+        wait_for_stage(api, "LOST-1", "awaiting_approval", timeout=WATCHDOG_AFTER_S + 60)
+        went_on = (datetime.now() - lost_at).total_seconds()
+        assert WATCHDOG_AFTER_S - 1 <= went_on < STUCK_AFTER_S, went_on
+        assert api.post("/support/approve/LOST-1", json={"approved": True}).status_code == 202
+        wait_for_stage(api, "LOST-1", "completed", timeout=60)
+    with cluster.client(timeout=30, role="operator") as ops:
+        history = ops.get("/ops/instances/LOST-1").json()["history"]
+    assert [e["name"] for e in history if e["kind"] == "eventRaised"].count("runtime_wake") == 1, history
+    assert len(_sidecar_exits(cluster)) == exits_before  # woken, not restarted
+    app_log = (cluster.supervised.log_dir / "app-0.log").read_text()
+    woken = [line for line in app_log.splitlines() if "lost its answer" in line and "LOST-1" in line]
+    assert len(woken) == 1 and '"activity search_knowledge_base"' in woken[0], woken
+    assert cluster.state("analysis-state", "inbox:ticket-escalations:LOST-1") is None
+    subjects = poll(lambda: [m["Subject"] for m in mailpit_messages(cluster)],
+                    lambda s: any("Ticket LOST-1:" in x for x in s), 60, message="LOST-1 was never mailed")
+    assert sum("Ticket LOST-1:" in x for x in subjects) == 1
+
+
 def test_a_wedge_no_restart_heals_reaches_a_person_after_stuck_after(cluster, markers):
     # Every turn of STUCK-1 after its first is held, handed out again or not: the worker's
     # restarts (at most two for one workflow) cannot free it, so the sweep must hand it to a person.

@@ -374,6 +374,14 @@ def test_production_said_by_the_customers_it_serves(description, priority):
     # A hypothetical is no report.
     ("Design question: if the pod dies between the save and the publish we'd lose the event. Is there an outbox?",
      "low"),
+    # A workaround in production says there is a problem, however it is told.
+    ("The workflow store grows 5 GB a day. Production is fine because a nightly job deletes old rows; we want a "
+     "supported way.", "medium"),
+    # Not rolled out to production yet: outside production.
+    ("In staging the new access policy makes calls to the renderer fail. Production doesn't have this policy yet.",
+     "medium"),
+    # Someone gone who can still get in is an exposure.
+    ("A contractor who left last month still has an active login to the portal; please revoke it.", "high"),
 ])
 def test_impact_and_its_absence_read_however_they_are_said(description, priority):
     assert assess_priority(description)[0] == priority

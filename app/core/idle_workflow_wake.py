@@ -1,0 +1,79 @@
+"""A running workflow whose last turn the runtime saved and whose answer it lost.
+
+daprd 1.18.1 can save a workflow's turn (its start and the results it applied are in the history)
+and then drop the worker's answer to it ("Ignoring complete task which no longer exists", seen in
+the replicas test's kills: docs/benchmarks.md). The steps, timers or completion that answer held
+are in no history, so nothing will give the workflow another turn, and no sidecar restart helps
+(no turn is held; the held-turn check, app/core/held_turns.py, rightly sees it applied).
+
+Any new event does: the worker replays the history and gives the lost answer again (the
+activities it schedules are idempotent, keyed by ticket and step). `IdleWorkflowWake`, called by
+the read model's sweep for each running ticket, replays the history of one that has not changed
+for `after_s` through the current code (app/workflows/replay.py `unrecorded_commands`): commands
+the history does not hold are a lost answer, and it raises `WAKE_EVENT` into the instance. No
+workflow version waits for that event, so the SDK only buffers it; its one effect is the turn.
+A workflow that waits on a step, a timer or an event issues nothing new and is left alone.
+
+A ticket waiting for a decision is not read (thousands may wait for days): its approval timer is
+outstanding, and its firing is a turn that gives a lost answer again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+from app.services.operations import idle_seconds
+from app.services.workflow_gateway import Instance, WorkflowGateway
+
+logger = logging.getLogger(__name__)
+
+WAKE_EVENT = "runtime_wake"
+# Instances remembered at once; older ones are forgotten first.
+MAX_TRACKED = 10_000
+
+# (instance id, its history) -> the commands a replay issues that the history does not hold.
+UnrecordedCommands = Callable[[str, list], list[str]]
+
+
+class IdleWorkflowWake:
+    """For the sweep's running tickets: raises WAKE_EVENT into one whose workflow has not changed
+    for `after_s` and whose replayed history issues commands the history does not hold, at most
+    `max_wakes` times for one instance. Each instance is read once per change."""
+
+    def __init__(self, workflows: WorkflowGateway, unrecorded: UnrecordedCommands, after_s: float,
+                 max_wakes: int = 2, now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+        self.workflows, self.unrecorded, self.after_s, self.max_wakes = workflows, unrecorded, after_s, max_wakes
+        self._now = now
+        self._seen: OrderedDict[str, str] = OrderedDict()  # instance -> the change it was read at
+        self._wakes: dict[str, int] = {}
+
+    def __call__(self, row: dict, instance: Instance) -> bool:
+        instance_id = instance.instance_id
+        if row.get("awaiting_decision") or instance.runtime_status != "running":
+            return False
+        idle = idle_seconds(instance, self._now())
+        changed = instance.last_updated_at or instance.created_at or ""
+        if idle is None or idle < self.after_s or self._seen.get(instance_id) == changed:
+            return False
+        self._remember(instance_id, changed)
+        lost = self.unrecorded(instance_id, self.workflows.history(instance_id))
+        wakes = self._wakes.get(instance_id, 0)
+        if not lost or wakes >= self.max_wakes:
+            return False
+        self.workflows.raise_event(instance_id, WAKE_EVENT, {"idle_seconds": round(idle)})
+        self._wakes[instance_id] = wakes + 1
+        logger.warning("the runtime saved this workflow's last turn and lost its answer: woke it with an "
+                       "event, so that it replays and answers again",
+                       extra={"ticket_id": instance_id, "idle_seconds": round(idle), "wakes": wakes + 1,
+                              "lost": [" ".join(command.split(" ", 2)[:2]) for command in lost]})  # no inputs
+        return True
+
+    def _remember(self, instance_id: str, changed: str) -> None:
+        self._seen.pop(instance_id, None)
+        self._seen[instance_id] = changed
+        while len(self._seen) > MAX_TRACKED:
+            forgotten, _ = self._seen.popitem(last=False)
+            self._wakes.pop(forgotten, None)
