@@ -14,8 +14,12 @@ the history does not hold are a lost answer, and it raises `WAKE_EVENT` into the
 workflow version waits for that event, so the SDK only buffers it; its one effect is the turn.
 A workflow that waits on a step, a timer or an event issues nothing new and is left alone.
 
-A ticket waiting for a decision is not read (thousands may wait for days): its approval timer is
-outstanding, and its firing is a turn that gives a lost answer again.
+Thousands of tickets may wait for a decision for days, and a waiting workflow changes nothing
+until something comes for it: one is read only once its instance has changed WAIT_SETTLED_S after
+it began to wait (a decision whose turn was saved and whose answer was lost leaves it so, still
+shown waiting). A decision's turn lost within WAIT_SETTLED_S of the wait's start is not told
+from the wait's own last events without reading every waiting history; its approval timer, when
+it fires, is the turn that gives the answer again (and an engineer who decides again gives one).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime, timezone
 
-from app.services.operations import idle_seconds
+from app.services.operations import idle_seconds, parse_time
 from app.services.workflow_gateway import Instance, WorkflowGateway
 
 logger = logging.getLogger(__name__)
@@ -33,6 +37,8 @@ logger = logging.getLogger(__name__)
 WAKE_EVENT = "runtime_wake"
 # Instances remembered at once; older ones are forgotten first.
 MAX_TRACKED = 10_000
+# A waiting workflow's own last events (its timers) are stamped just after the wait began.
+WAIT_SETTLED_S = 5.0
 
 # (instance id, its history) -> the commands a replay issues that the history does not hold.
 UnrecordedCommands = Callable[[str, list], list[str]]
@@ -52,7 +58,8 @@ class IdleWorkflowWake:
 
     def __call__(self, row: dict, instance: Instance) -> bool:
         instance_id = instance.instance_id
-        if row.get("awaiting_decision") or instance.runtime_status != "running":
+        if instance.runtime_status != "running" or (row.get("awaiting_decision")
+                                                     and not changed_while_waiting(row, instance)):
             return False
         idle = idle_seconds(instance, self._now())
         changed = instance.last_updated_at or instance.created_at or ""
@@ -77,3 +84,10 @@ class IdleWorkflowWake:
         while len(self._seen) > MAX_TRACKED:
             forgotten, _ = self._seen.popitem(last=False)
             self._wakes.pop(forgotten, None)
+
+
+def changed_while_waiting(row: dict, instance: Instance) -> bool:
+    """Whether the instance changed after it began to wait for a decision (both times are the
+    sidecar's: the wait's start is the workflow's clock in that turn)."""
+    since, changed = parse_time(row.get("awaiting_since")), parse_time(instance.last_updated_at)
+    return since is not None and changed is not None and (changed - since).total_seconds() > WAIT_SETTLED_S

@@ -26,6 +26,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.core.idle_workflow_wake import WAIT_SETTLED_S
 from benchmarks.support import ticket_body
 from tests.support.harness import Cluster, mailpit_messages, poll, wait_for_stage
 
@@ -181,6 +182,32 @@ def test_a_turn_saved_with_its_answer_lost_is_woken_and_goes_on_without_a_restar
     subjects = poll(lambda: [m["Subject"] for m in mailpit_messages(cluster)],
                     lambda s: any("Ticket LOST-1:" in x for x in s), 60, message="LOST-1 was never mailed")
     assert sum("Ticket LOST-1:" in x for x in subjects) == 1
+
+
+def test_a_decision_whose_turn_answer_was_lost_is_woken_and_the_ticket_completes(cluster, markers):
+    # The decision's turn is saved (the event is in the history) and its answer lost: the ticket
+    # still shows it waiting, so the sweep must read it because it changed while it waited.
+    with cluster.client(timeout=30) as api:
+        assert api.post("/support/ticket", json=ticket_body("LOST-2", 5)).status_code == 202
+        wait_for_stage(api, "LOST-2", "awaiting_approval", timeout=60)
+        # As an engineer decides: not within WAIT_SETTLED_S of the wait's start (a decision's turn
+        # lost that early is left to the approval timer: app/core/idle_workflow_wake.py).
+        poll(lambda: api.get("/support/status/LOST-2").json(),
+             lambda s: (s.get("waiting_seconds") or 0) > WAIT_SETTLED_S + 1, 30)
+        (markers / "LOST-2.arm").write_text("lose")
+        decided = api.post("/support/approve/LOST-2", json={"approved": True})
+        # No answer from the workflow within DECISION_ACK_TIMEOUT: delivered, not yet accepted.
+        assert decided.status_code == 202 and decided.json()["status"] == "delivered", decided.text
+        assert (markers / "LOST-2.lost").exists(), "the test build lost no answer"
+        assert api.get("/support/status/LOST-2").json()["stage"] == "awaiting_approval"
+        done = wait_for_stage(api, "LOST-2", "completed", timeout=WATCHDOG_AFTER_S + 60)
+        assert done["decision"]["approved"] is True
+    app_log = (cluster.supervised.log_dir / "app-0.log").read_text()
+    woken = [line for line in app_log.splitlines() if "lost its answer" in line and "LOST-2" in line]
+    assert len(woken) == 1 and '"activity notify_customer"' in woken[0], woken
+    subjects = poll(lambda: [m["Subject"] for m in mailpit_messages(cluster)],
+                    lambda s: any("Ticket LOST-2:" in x for x in s), 60, message="LOST-2 was never mailed")
+    assert sum("Ticket LOST-2:" in x for x in subjects) == 1
 
 
 def test_a_wedge_no_restart_heals_reaches_a_person_after_stuck_after(cluster, markers):

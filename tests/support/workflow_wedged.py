@@ -37,9 +37,10 @@ RELEASED = TICKET_WORKFLOW_VERSIONS[c.TICKET_WORKFLOW_LATEST]
 
 def ticket_workflow_wedged(ctx, payload: dict):
     armed = Path(os.environ.get("WEDGE_MARKER_DIR", "/tmp")) / f"{payload.get('ticket_id', '')}.arm"
-    released = RELEASED(ctx, payload)
+    released, inner = RELEASED(ctx, payload), ctx._DaprWorkflowContext__obj
     send, value, counted = released.send, None, False
     while True:
+        status_before = inner._encoded_custom_status
         try:
             task, finished = send(value), None
         except StopIteration as done:
@@ -47,7 +48,9 @@ def ticket_workflow_wedged(ctx, payload: dict):
         if not counted and not ctx.is_replaying:
             counted = True  # this run is a turn that goes on
             if arm_for_this_turn(armed) == "lose":
-                ctx._DaprWorkflowContext__obj._pending_actions.clear()  # the answer, as the runtime lost it
+                # The answer, as the runtime lost it: no command, and the status it had before.
+                inner._pending_actions.clear()
+                inner._encoded_custom_status = status_before
                 yield durabletask_task.CompletableTask()  # never completes: the turn ends with no command
         if finished is not None:
             return finished.value

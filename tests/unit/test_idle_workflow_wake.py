@@ -108,6 +108,20 @@ def test_the_sweep_wakes_a_lost_answer_once_per_change_and_at_most_twice():
     assert not wake({"ticket_id": "T-LOST"}, running("T-LOST", 120))  # twice is all
     assert len(workflows.raised) == 2
     assert not wake({"ticket_id": "T-WAITS"}, running("T-WAITS", 600))
-    # A ticket waiting for a decision is not read: its approval timer gives it a turn.
-    assert not wake({"ticket_id": "T-WAITS", "awaiting_decision": True}, running("T-WAITS", 601))
     assert workflows.reads == 4 and len(workflows.raised) == 2
+
+
+def test_a_ticket_waiting_for_a_decision_is_read_only_once_it_changed_while_waiting():
+    lost = {"T-QUIET": ["activity notify_customer {}"], "T-DECIDED": ["activity notify_customer {}"]}
+    workflows = Workflows({"T-QUIET": ["h"], "T-DECIDED": ["h"]})
+    wake = IdleWorkflowWake(workflows, lambda instance_id, _events: lost[instance_id], after_s=60, now=lambda: NOW)
+    # Waiting since its last change (its timers, stamped just after): not read, however long it waits.
+    quiet = running("T-QUIET", 86_400)
+    waiting_since = (NOW - timedelta(seconds=86_401)).isoformat()
+    assert not wake({"ticket_id": "T-QUIET", "awaiting_decision": True, "awaiting_since": waiting_since}, quiet)
+    assert workflows.reads == 0
+    # A decision's turn saved an hour after the wait began, its answer lost: read and woken.
+    decided = running("T-DECIDED", 120)
+    assert wake({"ticket_id": "T-DECIDED", "awaiting_decision": True,
+                 "awaiting_since": (NOW - timedelta(hours=1)).isoformat()}, decided)
+    assert workflows.raised == [("T-DECIDED", WAKE_EVENT, {"idle_seconds": 120})]
