@@ -87,6 +87,28 @@ def _state_unless_restarting(cluster: Cluster, key: str):
         return None
 
 
+def _file_armed(api, markers: Path, ticket_id: str, n: int, arm: str, acted: str) -> datetime:
+    """Files the ticket with the test build armed as `arm` says; when the build acted (its marker
+    renamed to `acted`)."""
+    (markers / f"{ticket_id}.arm").write_text(arm)
+    assert api.post("/support/ticket", json=ticket_body(ticket_id, n)).status_code == 202
+    poll(lambda: (markers / f"{ticket_id}.{acted}").exists(), bool, 60,
+         message=f"the test build did not act on {ticket_id}")
+    return datetime.now()
+
+
+def _app_log_lines(cluster: Cluster, *words: str) -> list[str]:
+    app_log = (cluster.supervised.log_dir / "app-0.log").read_text()
+    return [line for line in app_log.splitlines() if all(word in line for word in words)]
+
+
+def _mails_to(cluster: Cluster, ticket_id: str) -> int:
+    """Mails about the ticket in Mailpit, once at least one arrived."""
+    subjects = poll(lambda: [m["Subject"] for m in mailpit_messages(cluster)],
+                    lambda s: any(f"Ticket {ticket_id}:" in x for x in s), 60, message=f"{ticket_id} was never mailed")
+    return sum(f"Ticket {ticket_id}:" in x for x in subjects)
+
+
 def test_a_workflow_the_runtime_wedged_goes_on_once_the_watchdog_restarts_its_sidecar(cluster, markers):
     with cluster.client(timeout=30) as api:
         for n, ticket_id in enumerate(("WEDGE-1", "CALM-1")):
@@ -140,18 +162,14 @@ def test_a_workflow_the_runtime_wedged_goes_on_once_the_watchdog_restarts_its_si
 def test_a_wedged_workflow_nobody_calls_goes_on_once_the_worker_sees_its_turn_held(cluster, markers):
     # Its second turn is held before any decision is asked for; nothing calls through its actor
     # (status reads go to the store): the worker, which was handed the turn, must notice.
-    (markers / "HELD-1.arm").write_text("1")
     exits_before = len(_sidecar_exits(cluster))
     with cluster.client(timeout=30) as api:
-        assert api.post("/support/ticket", json=ticket_body("HELD-1", 3)).status_code == 202
-        poll(lambda: (markers / "HELD-1.wedged").exists(), bool, 60, message="the test build did not hold a turn")
-        held_at = datetime.now()
+        held_at = _file_armed(api, markers, "HELD-1", 3, arm="1", acted="wedged")
         row = wait_for_stage(api, "HELD-1", "awaiting_approval", timeout=WATCHDOG_AFTER_S + SIDECAR_COOLDOWN_S + 60)
         went_on = (datetime.now() - held_at).total_seconds()
         assert WATCHDOG_AFTER_S - 1 <= went_on < HOLD_S / 2, (went_on, row)
     assert len(_sidecar_exits(cluster)) == exits_before + 1
-    app_log = (cluster.supervised.log_dir / "app-0.log").read_text()
-    held = [line for line in app_log.splitlines() if "has not applied a workflow turn" in line and "HELD-1" in line]
+    held = _app_log_lines(cluster, "has not applied a workflow turn", "HELD-1")
     assert held and "restarting it" in held[0], held
     # Gone on before STUCK_AFTER: nobody was told it was stuck.
     assert cluster.state("analysis-state", "inbox:ticket-escalations:HELD-1") is None
@@ -160,12 +178,9 @@ def test_a_wedged_workflow_nobody_calls_goes_on_once_the_worker_sees_its_turn_he
 def test_a_turn_saved_with_its_answer_lost_is_woken_and_goes_on_without_a_restart(cluster, markers):
     # LOST-1's turn after its first is saved with no command: nothing is outstanding and no turn
     # is held, so no restart can help; the sweep must replay it, see the lost answer and wake it.
-    (markers / "LOST-1.arm").write_text("1 lose")
     exits_before = len(_sidecar_exits(cluster))
     with cluster.client(timeout=30) as api:
-        assert api.post("/support/ticket", json=ticket_body("LOST-1", 4)).status_code == 202
-        poll(lambda: (markers / "LOST-1.lost").exists(), bool, 60, message="the test build lost no answer")
-        lost_at = datetime.now()
+        lost_at = _file_armed(api, markers, "LOST-1", 4, arm="1 lose", acted="lost")
         wait_for_stage(api, "LOST-1", "awaiting_approval", timeout=WATCHDOG_AFTER_S + 60)
         went_on = (datetime.now() - lost_at).total_seconds()
         assert WATCHDOG_AFTER_S - 1 <= went_on < STUCK_AFTER_S, went_on
@@ -175,13 +190,10 @@ def test_a_turn_saved_with_its_answer_lost_is_woken_and_goes_on_without_a_restar
         history = ops.get("/ops/instances/LOST-1").json()["history"]
     assert [e["name"] for e in history if e["kind"] == "eventRaised"].count("runtime_wake") == 1, history
     assert len(_sidecar_exits(cluster)) == exits_before  # woken, not restarted
-    app_log = (cluster.supervised.log_dir / "app-0.log").read_text()
-    woken = [line for line in app_log.splitlines() if "lost its answer" in line and "LOST-1" in line]
+    woken = _app_log_lines(cluster, "lost its answer", "LOST-1")
     assert len(woken) == 1 and '"activity search_knowledge_base"' in woken[0], woken
     assert cluster.state("analysis-state", "inbox:ticket-escalations:LOST-1") is None
-    subjects = poll(lambda: [m["Subject"] for m in mailpit_messages(cluster)],
-                    lambda s: any("Ticket LOST-1:" in x for x in s), 60, message="LOST-1 was never mailed")
-    assert sum("Ticket LOST-1:" in x for x in subjects) == 1
+    assert _mails_to(cluster, "LOST-1") == 1
 
 
 def test_a_decision_whose_turn_answer_was_lost_is_woken_and_the_ticket_completes(cluster, markers):
@@ -202,12 +214,9 @@ def test_a_decision_whose_turn_answer_was_lost_is_woken_and_the_ticket_completes
         assert api.get("/support/status/LOST-2").json()["stage"] == "awaiting_approval"
         done = wait_for_stage(api, "LOST-2", "completed", timeout=WATCHDOG_AFTER_S + 60)
         assert done["decision"]["approved"] is True
-    app_log = (cluster.supervised.log_dir / "app-0.log").read_text()
-    woken = [line for line in app_log.splitlines() if "lost its answer" in line and "LOST-2" in line]
+    woken = _app_log_lines(cluster, "lost its answer", "LOST-2")
     assert len(woken) == 1 and '"activity notify_customer"' in woken[0], woken
-    subjects = poll(lambda: [m["Subject"] for m in mailpit_messages(cluster)],
-                    lambda s: any("Ticket LOST-2:" in x for x in s), 60, message="LOST-2 was never mailed")
-    assert sum("Ticket LOST-2:" in x for x in subjects) == 1
+    assert _mails_to(cluster, "LOST-2") == 1
 
 
 def test_a_wedge_no_restart_heals_reaches_a_person_after_stuck_after(cluster, markers):
