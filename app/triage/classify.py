@@ -138,6 +138,12 @@ _NEGATED_PRODUCTION = _cues(
     # Not rolled out there yet: "Production doesn't have this configuration yet".
     r"\bprod(uction)?\b (\w+ ){0,3}(doesn't|does not|don't|do not) (have|run|use|contain) (this|it|that|these|those"
     r"|the|them)\b[^.;]{0,40}\byet\b",
+    # Not set up there yet: "Production dashboards aren't set up yet, this is the first environment".
+    r"\bprod(uction)?\b (\w+ ){0,3}(isn't|aren't|is not|are not) (set up|deployed|live|built|configured|rolled out"
+    r"|installed)( \w+)? yet\b",
+    # A cluster or environment with nothing on it yet: "Nothing runs on this cluster yet".
+    r"\bnothing (runs|is running|is live|is deployed|serves (\w+ )?traffic) (on|in|from) (this|the|that|it|our)\b"
+    r"[^.;]{0,30}\byet\b",
 )
 _FAILURE = _cues(
     r"\bfail(?!over)\w*", r"\berr(or|ors|_\w+)?\b", r"\bexception\b", r"\bcrash\w*", r"\bpanic\w*",
@@ -325,6 +331,8 @@ _SECURITY_EXPOSURE = _cues(
     # Someone gone who can still get in: "a contractor who left two weeks ago still has an active login".
     r"\b(left|leaving|departed|former|ex-\w+|offboarded|terminated|fired)\b[^.;]{0,60}\bstill (has|have|holds?)"
     r" (an? )?(active |valid |working )?(access|logins?|accounts?|credentials?|keys?|tokens?|passwords?|sessions?)\b",
+    r"\b(left|leaving|departed|former|ex-\w+|offboarded|terminated|fired)\b[^.;]{0,60}\bcan still (log ?in|sign ?in"
+    r"|access|get in|see|read)\b",
 )
 _RELEASE_BLOCKED = _cues(
     # Not Dapr's "building block" ("built on the conversation building block ... our Azure deployment").
@@ -332,7 +340,9 @@ _RELEASE_BLOCKED = _cues(
     r"\b(release|go-?live|launch|rollout|cutover)\b[^.;]{0,30}\b(blocked|on hold|delayed|frozen)\b",
     r"\b(won't|will not|doesn't|does not) let us (ship|release|go live|deploy)\b",
     r"\b(froze|frozen|halted|held back)\b (\w+ ){0,2}(release|go-?live|launch|rollout)s?\b",
-    r"\bcan(not|'t) (go live|release|launch)\b",
+    r"\bcan(not|'t) (go live|release|launch|cut ?over)\b",
+    # The date first, the block after: "goes live on Monday and this is now blocking us".
+    r"\b(go(es)?[- ]live|launch(es)?|release|cut-?over|rollout)\b[^.;]{0,60}\bblock(s|ed|ing)\b (us|it|the|our)\b",
 )
 # A sentence is a question when it ends with "?" or opens like one ("How do we ...").
 _QUESTION_OPENING = re.compile(
@@ -359,7 +369,8 @@ _NO_FAILURE = _cues(
 # Production that still works despite the problem: the rubric's production problem with a
 # workaround in place, not a degraded production.
 _NO_IMPACT_YET = _cues(
-    r"\bprod(uction)? (is |still )*(works|working|fine|ok|up|running|unaffected)\b",
+    # Not the rest of production: "Everything else in production is working" is a partial failure.
+    r"(?<!else in )(?<!else on )\bprod(uction)? (is |still )*(works|working|fine|ok|up|running|unaffected)\b",
     r"\bnothing (\w+ ){0,2}(broken|affected|impacted)\b", *_NOTHING_LOST)
 # Clauses that state a goal, not a symptom: "... so that we never lose an event", "... to avoid
 # errors". Their negations must not count as failures.

@@ -382,6 +382,14 @@ def test_production_said_by_the_customers_it_serves(description, priority):
      "medium"),
     # Someone gone who can still get in is an exposure.
     ("A contractor who left last month still has an active login to the portal; please revoke it.", "high"),
+    ("Someone who left the team in May can still log in to the console and see every ticket.", "high"),
+    # Production not set up yet; a cluster with nothing on it yet is not down.
+    ("Grafana shows every sidecar target DOWN in staging. Production dashboards aren't set up yet.", "medium"),
+    ("Our new production cluster goes live Friday and this is blocking us: the operator crashloops. "
+     "Nothing runs on this cluster yet.", "high"),
+    # The rest of production working is a partial failure, not a production unaffected.
+    ("In production the nightly cron binding has not fired since Friday. Everything else in production is working.",
+     "high"),
 ])
 def test_impact_and_its_absence_read_however_they_are_said(description, priority):
     assert assess_priority(description)[0] == priority
