@@ -43,9 +43,6 @@ DEPENDENCY_UNAVAILABLE = "DependencyUnavailable"
 # keeps every recorded history replaying. `ride-out-outages`: a step whose dependency cannot be
 # reached is waited out (a timer, then the same call again) rather than escalated.
 PATCH_RIDE_OUT_OUTAGES = "ride-out-outages"
-# An applied decision's ack names the stage it led to, so the API answers that stage rather than
-# one read later (the re-analysis of a rejection can already be waiting again by then).
-PATCH_ACK_STAGE = "ack-stage"
 
 APPROVAL_EVENT = "solution_approved"
 CANCEL_EVENT = "ticket_cancelled"
@@ -507,7 +504,10 @@ class DecisionAck(_Contract):
     revision: int | None
     outcome: Literal["applied", "refused"]
     reason: str | None = None
-    stage: Stage | None = None  # where an applied decision led (PATCH_ACK_STAGE on)
+    # Where an applied decision led, so the API answers that stage rather than one read later (a
+    # rejection's re-analysis can be waiting again by then). In the custom status only: the output
+    # keeps its acks as every history recorded them.
+    stage: Stage | None = None
 
 
 class WorkflowStatusView(_Contract):

@@ -293,9 +293,8 @@ class TicketRun:
         next_stage = "notifying" if decision.approved else "expert_analysis"
         if not decision.approved and self.revision >= self.ticket.max_revisions:
             next_stage = "escalating"
-        # Histories recorded before the patch replay their acks without the stage.
         self.ack(c.DecisionAck(decision_id=decision.decision_id, revision=decision.revision, outcome="applied",
-                               stage=next_stage if self.ctx.is_patched(c.PATCH_ACK_STAGE) else None))
+                               stage=next_stage))
         self.show(next_stage, revision=self.revision + (0 if decision.approved else 1))
         yield from self.record(
             c.TicketProgress(stage=self.view.stage, revision=self.view.revision, awaiting_decision=False),
@@ -515,7 +514,8 @@ class TicketRun:
         self.log("workflow finished", stage=stage)
         return c.TicketOutcome(ticket_id=self.ticket.ticket_id, stage=stage, version=self.version,
                                revision=self.revision, escalations=list(self.escalations), triage=self.triage,
-                               proposal=proposal, acks=list(self.acks), **fields)
+                               proposal=proposal, acks=[a.model_copy(update={"stage": None}) for a in self.acks],
+                               **fields)
 
     def cancelled(self, event: c.CancelEvent):
         self.log("ticket cancelled", by=event.by)
