@@ -113,6 +113,8 @@ def replay(runtime: WorkflowRuntime, instance_id: str, events: list[pb.HistoryEv
     for start, first_command, end in _batches(events):
         inputs = [e for e in events[start:first_command] if _kind(e) not in COMMAND_EVENTS]
         result = executor.execute(instance_id, events[:start], inputs)
+        if (stalled := patch_mismatch(events[:start], list(result.patches or []))) is not None:
+            return ReplayMismatch(instance_id, version, start, *stalled)
         issued = [issued_command(a) for a in sorted(result.actions, key=lambda a: a.id)]
         recorded = [(i, recorded_command(events[i])) for i in range(first_command, end)
                     if _kind(events[i]) in COMMAND_EVENTS]
@@ -129,6 +131,16 @@ def replay(runtime: WorkflowRuntime, instance_id: str, events: list[pb.HistoryEv
                 return ReplayMismatch(instance_id, version, start, "the workflow to go on",
                                       issued_command(action))
     return None
+
+
+def patch_mismatch(old_events: list[pb.HistoryEvent], reported: list[str]) -> tuple[str, str] | None:
+    """daprd 1.18.1's own check (orchestrator/versioning.go): the patches the history recorded
+    must begin the patches the code reports for the turn, or the runtime stalls the instance
+    (PATCH_MISMATCH). None when they do; else (expected, actual) for a ReplayMismatch."""
+    recorded = [p for e in old_events if _kind(e) == "workflowStarted" for p in e.workflowStarted.version.patches]
+    if not recorded or reported[:len(recorded)] == recorded:
+        return None
+    return f"patches {recorded} first", f"patches {reported} (the runtime would stall the instance)"
 
 
 def unrecorded_commands(runtime: WorkflowRuntime, instance_id: str, events: list[pb.HistoryEvent]) -> list[str]:

@@ -84,3 +84,18 @@ def test_no_recorded_history_looks_like_the_runtime_recorded_a_step_twice():
     turn = next(e for e in rendered if e["kind"] == "workflowStarted")
     twice = rendered[:scheduled + 1] + [turn, rendered[scheduled]]
     assert step_recorded_twice(twice) == "deliver_notification"
+
+
+def test_code_that_no_longer_reads_a_recorded_patch_is_caught_as_the_runtime_would_stall_it(monkeypatch):
+    # daprd stalls an instance whose code reports fewer patches than its history recorded (as the
+    # SDK does when it applies a buffered event before the turn that recorded the patch).
+    from app.workflows import contracts as c
+    from app.workflows import ticket_workflow as wf
+
+    path = next(p for p in HISTORIES if p.parent.name == "v4" and p.stem == "outage_wait")
+    instance_id, events = load(path)
+    assert replay(current_runtime(), instance_id, events) is None
+    monkeypatch.setattr(wf.TicketRun, "rides_out", lambda self, error, waited: (
+        error.details.error_type == c.DEPENDENCY_UNAVAILABLE and waited < wf.OUTAGE_HORIZON))
+    mismatch = replay(current_runtime(), instance_id, events)
+    assert mismatch is not None and "ride-out-outages" in mismatch.expected and "stall" in mismatch.actual
