@@ -66,9 +66,11 @@ class IdleWorkflowWake:
         if idle is None or idle < self.after_s or self._seen.get(instance_id) == changed:
             return False
         self._remember(instance_id, changed)
-        lost = self.unrecorded(instance_id, self.workflows.history(instance_id))
         wakes = self._wakes.get(instance_id, 0)
-        if not lost or wakes >= self.max_wakes:
+        if wakes >= self.max_wakes:  # woken as often as allowed: its history is not read again
+            return False
+        lost = self.unrecorded(instance_id, self.workflows.history(instance_id))
+        if not lost:
             return False
         self.workflows.raise_event(instance_id, WAKE_EVENT, {"idle_seconds": round(idle)})
         self._wakes[instance_id] = wakes + 1
