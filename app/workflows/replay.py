@@ -108,10 +108,12 @@ def version_of(events: Iterable[pb.HistoryEvent]) -> str | None:
 
 def replay(runtime: WorkflowRuntime, instance_id: str, events: list[pb.HistoryEvent]) -> ReplayMismatch | None:
     """None when the current code issues, batch by batch, exactly the recorded commands."""
-    executor = durabletask_worker._OrchestrationExecutor(_registry(runtime), logging.getLogger("replay"))
-    version = version_of(events)
+    registry, version = _registry(runtime), version_of(events)
     for start, first_command, end in _batches(events):
         inputs = [e for e in events[start:first_command] if _kind(e) not in COMMAND_EVENTS]
+        # A fresh executor per turn, as the worker makes one per work item (it keeps whether the
+        # instance is suspended).
+        executor = durabletask_worker._OrchestrationExecutor(registry, logging.getLogger("replay"))
         result = executor.execute(instance_id, events[:start], inputs)
         if (stalled := patch_mismatch(events[:start], list(result.patches or []))) is not None:
             return ReplayMismatch(instance_id, version, start, *stalled)

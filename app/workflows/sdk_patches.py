@@ -1,4 +1,4 @@
-"""Three corrections to the pinned workflow SDK (dapr-ext-workflow 1.18.3), applied when the worker
+"""Four corrections to the pinned workflow SDK (dapr-ext-workflow 1.18.3), applied when the worker
 is built; remove it once the SDK carries the fix.
 
 While an instance is suspended, the SDK's replayer buffers every history event until it is
@@ -24,6 +24,14 @@ SDK's replayer then finds no pending action for the second record and fails the 
 "A previous execution called call_activity with ID=N ...". A record of a command already
 confirmed, with the same id and the same target, can only be such a copy: the replayer skips it.
 The activity itself may have run twice; every activity is idempotent by ticket and step.
+
+And the patches a turn recorded are known from that turn on, even while the instance is
+suspended. The runtime records a turn's patches in its OrchestratorStarted event, and the SDK
+buffers that event with the inputs while suspended. At the resume, an input that arrived while
+suspended (a decision, a failed step) replays before the event that recorded the patch its first
+run read, so `is_patched` answers False on replay; the code then reports fewer patches than the
+history holds and daprd stalls the instance (PATCH_MISMATCH; seen in test_restarts.py with a
+patch read when a decision applies). The event's clock still waits for the resume as before.
 """
 
 from __future__ import annotations
@@ -51,7 +59,15 @@ _COMMAND_TARGET = {
 _original_process_event = _worker._OrchestrationExecutor.process_event
 
 
+def _read_patches_of_a_held_turn(executor, ctx, event) -> None:
+    if executor._is_suspended and event.HasField("workflowStarted"):
+        # A fact of the history, not an input: read at the resume, it would come too late.
+        for patch in event.workflowStarted.version.patches:
+            ctx._history_patches[patch] = True
+
+
 def _process_event(self, ctx, event) -> None:
+    _read_patches_of_a_held_turn(self, ctx, event)
     target = _COMMAND_TARGET.get(event.WhichOneof("eventType"))
     if target is None:
         return _original_process_event(self, ctx, event)

@@ -1,5 +1,6 @@
 """The SDK corrections (app/workflows/sdk_patches.py) on recorded histories, replayed through the
-SDK's own executor as the worker runs them: a command the runtime recorded twice is skipped."""
+SDK's own executor as the worker runs them: a command the runtime recorded twice is skipped, and a
+patch recorded by the turn that resumed a suspended instance is read as recorded."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ import pytest
 from dapr.ext.workflow._durabletask import worker as durabletask_worker
 
 from app.workflows import sdk_patches
-from app.workflows.replay import COMMAND_EVENTS, history_from_json, issued_command
+from dapr.ext.workflow._durabletask.internal import protos as pb
+from google.protobuf import wrappers_pb2 as wrappers
+
+from app.workflows.replay import COMMAND_EVENTS, history_from_json, issued_command, replay
 from tests.unit.test_replay_histories import current_runtime
 
 APPROVED = Path(__file__).resolve().parents[1] / "histories" / "v4" / "approve.json"
@@ -79,3 +83,43 @@ def test_a_different_command_under_a_confirmed_id_still_fails():
     doubled[copy_at].taskScheduled.name = "notify_customer"
     commands = last_turn(instance_id, doubled)
     assert len(commands) == 1 and "ORCHESTRATION_STATUS_FAILED" in commands[0]
+
+
+OUTAGE = APPROVED.parent / "outage_wait.json"
+
+
+def with_outage_failure_while_suspended():
+    """outage_wait as daprd records it when the instance is suspended before the step failure
+    that first read the patch `ride-out-outages` arrives: the failure waits in its own turn, and
+    the resume's turn is the one that ran the code and so recorded the patch."""
+    data = json.loads(OUTAGE.read_text())
+    events = history_from_json(data["events"])
+    started = next(i for i, e in enumerate(events) if _kind(e) == "workflowStarted" and e.workflowStarted.version.patches)
+    assert _kind(events[started + 1]) == "taskFailed" and _kind(events[started + 2]) == "timerCreated"
+    turn, failure = events[started], events[started + 1]
+
+    def turn_start(after_ms: int, patches: bool):
+        event = copy.deepcopy(turn)
+        if not patches:
+            del event.workflowStarted.version.patches[:]
+        event.timestamp.FromNanoseconds(turn.timestamp.ToNanoseconds() + after_ms * 1_000_000)
+        return event
+
+    suspended = pb.HistoryEvent(eventId=-1, timestamp=turn.timestamp,
+                                executionSuspended=pb.ExecutionSuspendedEvent(input=wrappers.StringValue(value="x")))
+    resumed = pb.HistoryEvent(eventId=-1, timestamp=turn.timestamp, executionResumed=pb.ExecutionResumedEvent())
+    # The failure's turn keeps the original clock: the outage timer is set from it at the resume.
+    return data["instance_id"], (events[:started] + [turn_start(-5, False), suspended, turn_start(0, False), failure,
+                                                     turn_start(5, True), resumed] + events[started + 2:])
+
+
+def test_a_patch_read_at_a_resume_replays_as_read():
+    instance_id, events = with_outage_failure_while_suspended()
+    assert replay(current_runtime(), instance_id, events) is None
+
+
+def test_without_the_correction_the_resumed_patch_stalls_the_instance(monkeypatch):
+    instance_id, events = with_outage_failure_while_suspended()
+    monkeypatch.setattr(sdk_patches, "_read_patches_of_a_held_turn", lambda executor, ctx, event: None)
+    mismatch = replay(current_runtime(), instance_id, events)
+    assert mismatch is not None and "ride-out-outages" in mismatch.expected and "stall" in mismatch.actual
