@@ -51,6 +51,9 @@ def _cues(*patterns: str) -> re.Pattern[str]:
 
 _PRODUCTION = _cues(
     r"(?<!pre-)(?<!pre)(?<!non-)(?<!non)\bprod(uction)?\b",
+    # Internal names: "prd-west", "prd:", "in live" (not "live reload", "live migration").
+    r"\bprd\b", r"\b(in|on|into|to|from) live\b(?![ -](reload\w*|migrat\w*|mode|stream\w*|debug\w*|updates?|patch\w*"
+    r"|preview\w*|chat|demo|view|data|tail\w*|share\w*|coding)\b)",
     r"\blive (\w+ ){0,2}(system|site|website|environment|env|cluster|traffic|service|platform|app|api"
     r"|storefront|shop|store|portal|database|db|data|customers?|users?|apps?|applications?|orders?|payments?"
     r"|transactions?)s?\b",
@@ -205,7 +208,7 @@ _OUTAGE = _cues(
     r"|tim(e|es|ed|ing) ?out|hang\w*|crash\w*|5\d\d|40[13])\b",
     # The quantifier after the failure: "failing for all customers", "timing out, every single one".
     r"\b(fail\w*|down|broken|dead|unavailable|unreachable|reject\w*|refus\w*|erroring|errors?|tim(ed|ing) out|5\d\d)\b"
-    r"[^.;]{0,60}\b((for|from) (all|every|everyone|everybody)\b|every single one\b"
+    r"[^.;]{0,60}\b((?<!not )(for|from) (all|every|everyone|everybody)\b|every single one\b"
     r"|(on|for|with) (every|each)( single)? (request|call|message|order|payment|invocation|event)\b"
     r"|to (every|each|all)( single)? (customers?|users?|visitors?|shoppers?|callers?|clients?)\b)",
     # Turning all of them away: "the sidecar refuses every connection", "rejects all calls".
@@ -274,6 +277,12 @@ _PARTIAL = _cues(
     r"\b(normal|other|regular|remaining|new|newer) (\w+ ){0,2}(calls?|requests?|traffic|messages?|orders?|instances?"
     r"|workflows?|applications?|ones|pods?|services?) (are|is|still|run|runs|work|works|complete|completes)( \w+)?"
     r" (fine|ok|normally|working|unaffected)\b",
+    # Some, not all: "failing for some instances, not for all".
+    r"\bsome (\w+ ){0,2}(instances?|requests?|calls?|messages?|orders?|pods?|users?|customers?|tenants?|workflows?)"
+    r",? (but )?not (for )?(all|every)\b",
+    # What already runs carries on: "the 6 existing pods keep serving".
+    r"\b(existing|old|older|running|current|remaining|other) (\w+ ){0,2}(pods?|instances?|replicas?|nodes?|services?"
+    r"|callers?|clients?) (keep|keeps|continue|continues|are still|is still) (serving|running|working|to (serve|run|work))\b",
 )
 _WORKAROUND = _cues(
     # Not one denied: "no workaround yet", "without a workaround".

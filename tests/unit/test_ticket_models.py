@@ -78,8 +78,8 @@ def test_a_rubric_definition_met_outright_is_settled_by_the_rules(description, p
 
 
 def test_a_failure_whose_severity_is_a_judgement_is_weighed_by_the_model():
-    # Blind set posthoc35 (PH35-019): the rules read it as a functional problem outside
-    # production (medium): "PRD" and "nothing arrives" are a production outage.
+    # Blind set posthoc35 (PH35-019): the rules read production ("PRD") partly failing (high);
+    # "zero messages" and "every order ... sitting unprocessed" are a production outage.
     description = ("pubsub dead in PRD since 09:40. publisher was changed this morning to send to topic "
                    "'orders-v2' instead of 'orders', publish calls return 204 fine, fulfillment-svc gets "
                    "zero messages. every order since then is sitting unprocessed.")
@@ -88,7 +88,7 @@ def test_a_failure_whose_severity_is_a_judgement_is_weighed_by_the_model():
     assert decided == model_guess.label == "critical"
     assert signals[0].startswith(f"priority {decided}: the priority model, ")
     assert "labelled tickets); words: '" in signals[0]
-    assert signals[-1] == "the rules alone: medium"
+    assert signals[-1] == "the rules alone: high"
 
 
 def test_the_category_is_the_best_article_s_when_the_model_agrees():
