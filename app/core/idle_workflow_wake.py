@@ -31,10 +31,10 @@ from datetime import datetime, timezone
 
 from app.services.operations import idle_seconds, parse_time
 from app.services.workflow_gateway import Instance, WorkflowGateway
+from app.workflows.contracts import WAKE_EVENT
 
 logger = logging.getLogger(__name__)
 
-WAKE_EVENT = "runtime_wake"
 # Instances remembered at once; older ones are forgotten first.
 MAX_TRACKED = 10_000
 # A waiting workflow's own last events (its timers) are stamped just after the wait began.

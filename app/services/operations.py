@@ -412,7 +412,10 @@ def render_history(events: list) -> list[dict]:
                         summary=f"event {body.name} sent to {body.instanceId}")
         elif kind == "workflowStarted":
             version = body.version.name if body.HasField("version") else ""
-            item.update(summary="workflow step started" + (f" (version {version})" if version else ""))
+            patches = list(body.version.patches) if body.HasField("version") else []
+            item.update(summary="workflow step started" + (f" (version {version})" if version else "")
+                        + (f", patches recorded: {', '.join(patches)}" if patches else ""),
+                        **({"patches": patches} if patches else {}))
             if version:
                 item["version"] = version
         elif kind == "workflowCompleted":

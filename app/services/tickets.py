@@ -23,8 +23,8 @@ from app.readmodel.store import ReadModel
 from app.readmodel.ticket_changes import TicketChanges, TicketWatch
 from app.services.workflow_gateway import Instance, InstanceExists, WorkflowGateway
 from app.store import StateStore
-from app.workflows.contracts import (APPROVAL_EVENT, CANCEL_EVENT, FINAL_STAGES, TICKET_WORKFLOW, Proposal,
-                                     TicketWorkflowInput)
+from app.workflows.contracts import (APPROVAL_EVENT, CANCEL_EVENT, FINAL_STAGES, TICKET_WORKFLOW, WAKE_EVENT,
+                                     Proposal, TicketWorkflowInput)
 
 if TYPE_CHECKING:  # admission imports this module's errors
     from app.services.admission import AdmissionGate
@@ -177,6 +177,8 @@ def file_ticket(workflows: WorkflowGateway, customers: StateStore, settings: Set
     (Dapr would replace its history)."""
     existing = workflows.get(request.ticket_id)
     if existing is not None:
+        if existing.runtime_status == "pending":
+            _run_the_start(workflows, request.ticket_id)
         return False, _repeat_filing(existing, request)
     if customers.get_value(request.customer_id) is None:
         raise UnknownCustomer(f"unknown customer_id {request.customer_id!r}")
@@ -193,10 +195,27 @@ def file_ticket(workflows: WorkflowGateway, customers: StateStore, settings: Set
     return True, request.ticket_id
 
 
+def _run_the_start(workflows: WorkflowGateway, ticket_id: str) -> None:
+    """Filed again while its workflow has not begun: an event raised into the instance comes with
+    a reminder of its own, whose turn takes the start from the inbox (no workflow version waits
+    for the event). daprd 1.18.1 creates a start's reminder before it saves the start: under
+    placement churn the reminder can run first on a host that finds no state and drops it, and
+    the start then waits in the inbox with nothing to run it (seen in the replicated drill: "No
+    workflow state found ... terminating execution", the ticket "being created" for good). A
+    ticket that is only slow to begin gets one event more in its first turn."""
+    try:
+        workflows.raise_event(ticket_id, WAKE_EVENT, {"reason": "filed again before its start ran"})
+    except Exception as error:  # the answer stands; the next filing tries again
+        logger.warning("filing: could not wake the instance", extra={
+            "ticket_id": ticket_id, "error": f"{type(error).__name__}: {error}"[:300]})
+    else:
+        logger.info("filing: woke an instance whose start had not run", extra={"ticket_id": ticket_id})
+
+
 def _repeat_filing(existing: Instance | None, request: TicketRequest) -> str:
     if existing is None or not existing.name or not existing.input:
-        # The runtime answered for an instance it cannot describe yet (a start whose sidecar died
-        # mid-call, seen under replica kills): not a conflict, ask the caller to retry.
+        # The runtime answered for an instance it cannot describe yet (its start not run):
+        # not a conflict, ask the caller to retry.
         logger.warning("filing: the instance exists without its start event", extra={
             "ticket_id": request.ticket_id, "runtime_status": existing.runtime_status if existing else None})
         raise ServiceUnavailable(f"ticket {request.ticket_id!r} is being created; retry shortly")

@@ -46,6 +46,9 @@ PATCH_RIDE_OUT_OUTAGES = "ride-out-outages"
 
 APPROVAL_EVENT = "solution_approved"
 CANCEL_EVENT = "ticket_cancelled"
+# Raised by the service to make the runtime run an instance's turn again (a lost answer, a start
+# left in the inbox); no workflow version waits for it, so the SDK keeps it and nothing changes.
+WAKE_EVENT = "runtime_wake"
 
 
 class Activities:

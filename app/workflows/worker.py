@@ -59,7 +59,7 @@ class WorkflowWorker:
 
         if self.services.faults:
             logger.warning("FAULT_INJECTION is set: activities will fail on purpose",
-                           extra={"rules": [f"{a}@{p}:{m}" for a, p, m in self.services.faults.rules]})
+                           extra={"rules": [str(rule) for rule in self.services.faults.rules]})
         deps.provide(self.services)
         self.runtime.start()
         self.sync.start()

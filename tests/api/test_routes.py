@@ -19,7 +19,7 @@ from app.main import create_app
 from app.readmodel.store import ReadModel
 from app.services.admission import AdmissionGate
 from app.services.workflow_gateway import Instance, InstanceStalled
-from app.workflows.contracts import ProgressRecord, TicketProgress, TimelineEvent
+from app.workflows.contracts import WAKE_EVENT, ProgressRecord, TicketProgress, TimelineEvent
 from tests.api.fakes import FakeStore, FakeWorkflows, waiting
 from tests.unit.grpc_errors import RpcFailure
 
@@ -93,6 +93,9 @@ def test_a_filing_that_finds_an_instance_without_its_start_answers_503_not_a_con
     assert response.status_code == 503 and "retry" in response.json()["detail"]
     assert int(response.headers["Retry-After"]) >= 1
     assert workflows.started == []
+    # The start may be left in the instance's inbox with nothing to run it: an event raised
+    # into it brings a turn that does (no workflow waits for the event).
+    assert workflows.raised == [("T-5", WAKE_EVENT, {"reason": "filed again before its start ran"})]
 
 
 def test_unknown_customer_is_404(world):

@@ -5,11 +5,18 @@ and that nothing already finished is lost."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 
 import pytest
+from dapr.conf import settings as dapr_settings
+from dapr.ext.workflow._durabletask.internal import protos as pb
+from google.protobuf import wrappers_pb2
+from google.protobuf.timestamp_pb2 import Timestamp
 
+from app.services.workflow_gateway import DaprWorkflows
+from app.workflows.contracts import TICKET_WORKFLOW, WAKE_EVENT, TicketWorkflowInput
 from scripts.devstack import read_pid, stop_process
-from tests.support.harness import poll, status_of, wait_for_stage
+from tests.support.harness import pause, poll, resume, status_of, wait_for_stage
 
 DESCRIPTIONS = [
     "Our actors never activate in production, placement seems unreachable",
@@ -20,11 +27,15 @@ DESCRIPTIONS = [
     "mTLS certificates expire next week, how do we renew them?",
 ]
 TICKETS = [f"DUR-{i}" for i in range(len(DESCRIPTIONS))]
+SUSPENDED_OUTAGE = "propose_solution@DUR-SUSP-:unreachable*5~4"
 
 
 @pytest.fixture(scope="module")
 def service(service_factory):
-    return service_factory("durability", 23000, app_env={"APPROVAL_TIMEOUT": "1h"})
+    # DUR-SUSP-: the proposal step's dependency unreachable for its first five attempts, each
+    # taking 4 s to fail (room to suspend the ticket while the last one runs).
+    return service_factory("durability", 23000, app_env={"APPROVAL_TIMEOUT": "1h",
+                                                         "FAULT_INJECTION": SUSPENDED_OUTAGE})
 
 
 def stages(api) -> dict[str, str]:
@@ -119,6 +130,84 @@ def test_a_broker_outage_longer_than_the_retries_is_waited_out(service):
             assert len(announced["messages"]) == 1, announced
         assert api.post(f"/support/approve/{tickets[0]}", json={"approved": True}).status_code == 202
         assert wait_for_stage(api, tickets[0], "completed")["escalations"] == []
+
+
+def test_an_outage_first_waited_out_while_the_ticket_was_suspended_goes_on_after_the_resume(service):
+    """The proposal step's last retry fails (unreachable) while the ticket is suspended: the resume's
+    turn decides to wait the outage out, which records the patch `ride-out-outages` in that turn.
+    The SDK held that turn's start with the failure until the resume; replayed in that order, the
+    patch read as not recorded and daprd stalled the instance at its next turn (app/workflows/
+    sdk_patches.py). The ticket waits the outage out and reaches its decision."""
+    ticket_id = "DUR-SUSP-1"
+
+    def history() -> list[dict]:
+        with service.client(role="operator") as ops:
+            return ops.get(f"/ops/instances/{ticket_id}").json().get("history", [])
+
+    def proposals(events) -> int:
+        return sum(e["kind"] == "taskScheduled" and e.get("name") == "propose_solution" for e in events)
+
+    with service.client() as api:
+        filed = api.post("/support/ticket", json={"ticket_id": ticket_id, "customer_id": "CUST001",
+                                                  "description": DESCRIPTIONS[2]})
+        assert filed.status_code == 202, filed.text
+    # The fifth and last attempt of the step's retry policy is running (it fails 4 s after it starts).
+    poll(history, lambda events: proposals(events) == 5, 90, interval=0.1,
+         message="the proposal step never reached its last attempt")
+    pause(service, ticket_id)
+    suspended = poll(history, lambda events: any(e["kind"] == "taskFailed" and e.get("name") == "propose_solution"
+                                                 for e in events[_index_of(events, "executionSuspended"):]),
+                     30, message="the last attempt's failure did not arrive while suspended")
+    assert proposals(suspended) == 5
+    resume(service, ticket_id)
+    with service.client() as api:
+        waiting = wait_for_stage(api, ticket_id, "awaiting_approval", timeout=120)
+        assert waiting["status"] == "running" and waiting["escalations"] == []
+    events = history()
+    resumed = _index_of(events, "executionResumed")
+    turn = max(i for i in range(resumed) if events[i]["kind"] == "workflowStarted")
+    assert events[turn].get("patches") == ["ride-out-outages"], events[turn]
+    assert proposals(events) == 6  # the outage waited out once, then the sixth attempt went through
+    assert not any(e["kind"] == "executionStalled" for e in events)
+
+
+def test_a_start_left_in_the_inbox_is_run_when_the_ticket_is_filed_again(service, monkeypatch):
+    """daprd saved a ticket's start with no reminder due to run it, as it leaves a start whose
+    reminder ran first and was dropped (seen in the replicated drill). Made here with a start
+    scheduled an hour ahead: the instance is pending, its start in the inbox. The client files
+    again (the API answered it 503 "being created" or timed out): the filing raises an event
+    into the instance, whose turn runs the start; the ticket goes on at once."""
+    ticket_id = "DUR-START-1"
+    workflow_input = TicketWorkflowInput(
+        ticket_id=ticket_id, customer_id="CUST001", description=DESCRIPTIONS[0],
+        filed_at=datetime.now(timezone.utc).isoformat(), approval_timeout_seconds=3600, max_revisions=2,
+        filed_by="tester-engineer", use_agents=False)
+    monkeypatch.setattr(dapr_settings, "DAPR_API_TOKEN", service.dapr_api_token)
+    gateway = DaprWorkflows(address=f"127.0.0.1:{service.ports.dapr_grpc}")
+    try:
+        later = Timestamp()
+        later.FromDatetime(datetime.now(timezone.utc) + timedelta(hours=1))
+        gateway._call("StartInstance", pb.CreateInstanceRequest(
+            name=TICKET_WORKFLOW, instanceId=ticket_id, input=wrappers_pb2.StringValue(
+                value=json.dumps(workflow_input.model_dump(mode="json"))), scheduledStartTimestamp=later))
+        assert gateway.get(ticket_id).runtime_status == "pending"
+    finally:
+        gateway.close()
+    with service.client() as api:
+        again = api.post("/support/ticket", json={"ticket_id": ticket_id, "customer_id": "CUST001",
+                                                 "description": DESCRIPTIONS[0]})
+        assert again.status_code in (200, 503), again.text  # a repeat, or "being created"
+        waiting = wait_for_stage(api, ticket_id, "awaiting_approval", timeout=60)
+        assert waiting["status"] == "running"
+    with service.client(role="operator") as ops:
+        history = ops.get(f"/ops/instances/{ticket_id}").json()["history"]
+    raised = [e for e in history if e["kind"] == "eventRaised"]
+    assert [e.get("name") for e in raised] == [WAKE_EVENT], raised
+
+
+def _index_of(events: list[dict], kind: str) -> int:
+    """The first event of that kind; past the end when there is none yet."""
+    return next((i for i, e in enumerate(events) if e["kind"] == kind), len(events))
 
 
 def test_the_worker_process_killed_alone_is_started_again(service):

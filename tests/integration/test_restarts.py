@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from tests.support.harness import poll, status_of, wait_for_stage
+from tests.support.harness import pause, poll, resume, status_of, wait_for_stage
 
 NORMAL = {"APPROVAL_TIMEOUT": "1h"}
 # Filed under these, a ticket's first-response SLA and approval wait end soon after the restart.
@@ -35,18 +35,6 @@ def file(api, ticket_id: str, customer_id: str = "CUST001", description: str = T
 
 def decide(api, ticket_id: str, **body) -> None:
     response = api.post(f"/support/approve/{ticket_id}", json={"approved": True, **body})
-    assert response.status_code == 202, response.text
-
-
-def pause(service, ticket_id: str) -> None:
-    with service.sidecar() as sidecar:
-        response = sidecar.post(f"/v1.0/workflows/dapr/{ticket_id}/pause")
-    assert response.status_code == 202, response.text
-
-
-def resume(service, ticket_id: str) -> None:
-    with service.sidecar() as sidecar:
-        response = sidecar.post(f"/v1.0/workflows/dapr/{ticket_id}/resume")
     assert response.status_code == 202, response.text
 
 

@@ -250,6 +250,19 @@ def poll(fetch, until, timeout: float = 60, interval: float = 0.2, message: str 
     raise AssertionError(f"{message or 'condition not met'} within {timeout}s; last value: {value!r}")
 
 
+def pause(service, ticket_id: str) -> None:
+    """Suspends the ticket's workflow through the sidecar's API, as an operator's tool would."""
+    with service.sidecar() as sidecar:
+        response = sidecar.post(f"/v1.0/workflows/dapr/{ticket_id}/pause")
+    assert response.status_code == 202, response.text
+
+
+def resume(service, ticket_id: str) -> None:
+    with service.sidecar() as sidecar:
+        response = sidecar.post(f"/v1.0/workflows/dapr/{ticket_id}/resume")
+    assert response.status_code == 202, response.text
+
+
 def status_of(client: httpx.Client, ticket_id: str) -> dict:
     response = client.get(f"/support/status/{ticket_id}")
     return response.json() if response.status_code == 200 else {"http_status": response.status_code}

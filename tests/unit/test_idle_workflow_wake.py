@@ -11,7 +11,8 @@ from pathlib import Path
 
 from dapr.ext.workflow import WorkflowRuntime
 
-from app.core.idle_workflow_wake import WAKE_EVENT, IdleWorkflowWake
+from app.core.idle_workflow_wake import IdleWorkflowWake
+from app.workflows.contracts import WAKE_EVENT
 from app.services.workflow_gateway import Instance
 from app.workflows.replay import history_from_json, unrecorded_commands
 from app.workflows.runtime import register_ticket_workflows
