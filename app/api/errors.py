@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from app.readmodel.store import ReadModelUnavailable
 from app.services.tickets import TicketError, held_stalled
-from app.services.workflow_gateway import InstanceStalled
+from app.services.workflow_gateway import TORN_READ, InstanceStalled
 
 
 logger = logging.getLogger(__name__)
@@ -115,6 +115,13 @@ def install_error_handlers(app: FastAPI) -> None:
             return JSONResponse(status_code=503, headers={"Retry-After": "2"},
                                 content={"detail": "a store or broker behind the Dapr sidecar is unavailable; "
                                                    "retry shortly"})
+        if code in (StatusCode.UNKNOWN, StatusCode.INTERNAL) and TORN_READ in _details(error):
+            # Read again four times already (the gateway): the runtime's own state read is torn,
+            # or stays torn for an instance it stalled with an event in its inbox.
+            return JSONResponse(status_code=503, headers={"Retry-After": "2"},
+                                content={"detail": "the runtime could not read this workflow's state (an entry "
+                                                   "its metadata names is missing from the store); retry shortly. "
+                                                   "If it lasts, the instance needs an operator (/ops)"})
         if concurrent_state_write(error):
             return JSONResponse(status_code=503, headers={"Retry-After": "1"},
                                 content={"detail": "the workflow's state changed under this request (its host "

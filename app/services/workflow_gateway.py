@@ -84,8 +84,9 @@ def _iso(value: datetime | None) -> str | None:
 # daprd 1.18.1 answers a workflow's state from two reads (metadata, then its inbox and history)
 # taken outside the workflow actor: a save landing between them fails the read with "inbox key
 # ... declared in metadata ... but missing from state store" (dapr/dapr#10242). Nothing is
-# wrong on disk and the next read succeeds, so that error is read again, at once.
-_TORN_READ = "missing from state store"
+# wrong on disk and the next read succeeds, so that error is read again, at once. (Seen to last
+# too: a stalled instance with an event left in its inbox read that way for minutes.)
+TORN_READ = "missing from state store"
 
 
 def _text(value) -> wrappers_pb2.StringValue | None:
@@ -157,7 +158,7 @@ class DaprWorkflows:
                 details = (error.details() if hasattr(error, "details") else str(error)) or ""
                 if "no such instance exists" in details:
                     return None
-                if attempt == 3 or _TORN_READ not in details:
+                if attempt == 3 or TORN_READ not in details:
                     raise
         return None
 

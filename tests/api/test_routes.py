@@ -467,3 +467,19 @@ def test_a_decision_the_sidecar_did_not_answer_answers_503_to_retry_not_500(worl
     response = client.post("/support/approve/T-13", json={"approved": True})
     assert response.status_code == 503 and response.headers["Retry-After"] == "1", response.text
     assert "sidecar" in response.json()["detail"]
+
+
+def test_a_status_the_runtime_cannot_read_answers_503_with_why_not_500(world, monkeypatch):
+    # daprd's read of the workflow's state found its metadata naming an inbox entry the store does
+    # not hold (torn by a save between its two reads, or left so by a stall): the gateway read it
+    # again already; the client is told why and may retry.
+    client, workflows, *_ = world
+
+    def torn(instance_id, payloads=True):
+        raise RpcFailure(grpc.StatusCode.UNKNOWN, "workflow 'T-14': inbox key 'inbox-000000' declared in metadata "
+                                                  "(inboxLength=1) but missing from state store")
+
+    monkeypatch.setattr(workflows, "get", torn)
+    response = client.get("/support/status/T-14")
+    assert response.status_code == 503 and response.headers["Retry-After"] == "2", response.text
+    assert "could not read this workflow's state" in response.json()["detail"]
