@@ -81,6 +81,14 @@ def component_unreachable(error: RpcError) -> bool:
     return any(marker in _details(error) for marker in _UNREACHABLE)
 
 
+def state_read_torn(error: RpcError) -> bool:
+    """daprd's read of a workflow's state found its metadata naming an entry the store does not
+    hold (the gateway has read it again already): torn by a save between its two reads, or left
+    so by a stall with an event in the inbox."""
+    code = error.code() if hasattr(error, "code") else None
+    return code in (StatusCode.UNKNOWN, StatusCode.INTERNAL) and TORN_READ in _details(error)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TicketError)
     async def _ticket_error(request: Request, error: TicketError) -> JSONResponse:
@@ -115,9 +123,7 @@ def install_error_handlers(app: FastAPI) -> None:
             return JSONResponse(status_code=503, headers={"Retry-After": "2"},
                                 content={"detail": "a store or broker behind the Dapr sidecar is unavailable; "
                                                    "retry shortly"})
-        if code in (StatusCode.UNKNOWN, StatusCode.INTERNAL) and TORN_READ in _details(error):
-            # Read again four times already (the gateway): the runtime's own state read is torn,
-            # or stays torn for an instance it stalled with an event in its inbox.
+        if state_read_torn(error):
             return JSONResponse(status_code=503, headers={"Retry-After": "2"},
                                 content={"detail": "the runtime could not read this workflow's state (an entry "
                                                    "its metadata names is missing from the store); retry shortly. "

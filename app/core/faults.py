@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 from app.core.unreachable import DependencyUnavailable
 
@@ -63,7 +63,7 @@ class FaultPlan:
             prefix, _, mode = target.partition(":")
             parsed = _MODE.match(mode.strip())
             name = (parsed.group("mode") if parsed else mode.strip()) or "fail"
-            if parsed is None or name not in ("fail", "hang", "unreachable"):
+            if parsed is None or name not in get_args(Mode):
                 raise ValueError(f"FAULT_INJECTION: unknown mode {mode.strip()!r} in {item!r} "
                                  "(fail, hang or unreachable, with *N attempts and ~S seconds)")
             attempts = int(parsed.group("attempts")) if parsed.group("attempts") else None
