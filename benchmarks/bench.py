@@ -1,14 +1,17 @@
 """Throughput and latency of the service against the bare workflow engine (`make bench`).
 
     python -m benchmarks.bench [--n 200] [--c 20] [--latency-load 0.8 | --rate R] [--duration 60]
-                               [--waiting 1000] [--store sqlite|postgresql]
+                               [--waiting 1000,10000] [--restart | --no-restart]
+                               [--store sqlite|postgresql]
 
 On one freshly started set of processes (redis, placement, scheduler, daprd; SQLite stores, or a
 PostgreSQL server with --store postgresql), in this order:
 
-1. floor     the bare engine: benchmarks/floor_app.py (a workflow of the ticket's shape whose
+1. floor_shape  the bare engine: benchmarks/floor_app.py (a workflow issuing the ticket
+             workflow's commands turn by turn, checked against the live ticket's history, whose
              activities do nothing) runs in place of the app on the same daprd; N instances at
              concurrency C, each approved (external event) as soon as its status says it waits.
+             `floor` does the same with the first releases' smaller shape, for comparison.
 2. service   the app takes the port over: N tickets filed over REST at concurrency C (offline
              mode), each approved over REST as soon as it reaches `awaiting_approval`, until
              `completed`.
@@ -19,11 +22,13 @@ PostgreSQL server with --store postgresql), in this order:
 3b. overload the same mix at --overload (1.5) times the capacity, for 30 s: filings accepted
              and shed (503 with Retry-After), the accepted requests' latency, and that every
              accepted filing reaches its decision.
-4. capacity  WAITING tickets waiting for a decision at once: every one answers its status and
-             accepts its decision (and then completes); resident memory of the app and daprd.
+4. capacity  for each level of --waiting, that many tickets waiting for a decision at once: every
+             one answers its status, list pages, resident memory and bytes on disk per ticket;
+             at the last level every process is stopped and started (--restart), then every
+             ticket accepts its decision and completes.
 
-Prints one JSON object per part and a summary with ratio = service tickets/s / floor
-workflows/s; a progress bar on stderr. Both drivers poll at the same interval (--poll).
+Prints one JSON object per part and a summary with ratio = service tickets/s / floor_shape
+workflows/s and the issue's targets; a progress bar on stderr.
 """
 
 from __future__ import annotations
@@ -101,6 +106,10 @@ def _memory(service) -> dict:
             "daprd_children_rss_mb": round(sum(rss_mb(c) or 0 for c in children(daprd)), 1) if daprd else None,
             "placement_rss_mb": rss_mb(pid_of(service, "placement")),
             "scheduler_rss_mb": rss_mb(pid_of(service, "scheduler")),
+            # The scheduler's embedded etcd maps its database file: how much of its resident
+            # memory is that file, and how much heap.
+            "scheduler_rss_file_mb": rss_mb(pid_of(service, "scheduler"), "RssFile"),
+            "daprd_rss_file_mb": rss_mb(daprd, "RssFile"),
             "redis_rss_mb": rss_mb(pid_of(service, "redis")),
             **({"postgres_pss_mb": pss_tree_mb(pid_of(service, "postgres"))} if service.profile == "postgresql" else {})}
 
@@ -148,30 +157,33 @@ def _metrics_delta(before: dict, after: dict, per: int) -> dict:
 
 
 class Profiler:
-    """py-spy on the app for the duration of a part (--profile DIR): samples only the threads
-    holding the GIL (CPU, not waiting) without pausing the app, into DIR/NAME.txt (collapsed
-    stacks); `python -m benchmarks.profile_summary DIR/NAME.txt` prints where the time goes.
-    Sampling costs CPU: the figures of a profiled run are not the benchmark's figures."""
+    """py-spy on the app's API process and its workflow worker for the duration of a part
+    (--profile DIR): samples only the threads holding the GIL (CPU, not waiting) without pausing
+    them, into DIR/NAME.txt and DIR/NAME-worker.txt (collapsed stacks); `python -m
+    benchmarks.profile_summary DIR/NAME.txt` prints where the time goes. Sampling costs CPU: the
+    figures of a profiled run are not the benchmark's figures."""
 
     def __init__(self, directory: str | None, service, name: str):
-        self.process = None
+        self.processes: list[subprocess.Popen] = []
         if not directory:
             return
         Path(directory).mkdir(parents=True, exist_ok=True)
         pyspy = Path(sys.executable).with_name("py-spy")
-        self.process = subprocess.Popen([str(pyspy), "record", "-p", str(pid_of(service, "app")), "-r", "100",
-                                         "--gil", "--nonblocking", "-f", "raw",
-                                         "-o", str(Path(directory) / f"{name}.txt")],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for pid, suffix in ((pid_of(service, "app"), ""), (service.worker_pid(), "-worker")):
+            if pid:
+                self.processes.append(subprocess.Popen(
+                    [str(pyspy), "record", "-p", str(pid), "-r", "100", "--gil", "--nonblocking", "-f", "raw",
+                     "-o", str(Path(directory) / f"{name}{suffix}.txt")],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
 
     def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        for process in self.processes:
+            process.send_signal(signal.SIGINT)
+        for process in self.processes:
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 def _poll(fetch, until, timeout: float, interval: float):
@@ -187,15 +199,14 @@ def _poll(fetch, until, timeout: float, interval: float):
 
 # -- part 1: the bare engine --------------------------------------------------------------------
 
-def run_floor(service, args, timers: bool = False, tag: str = "") -> dict:
-    """The bare engine; with timers=True, the same workflow also arming the ticket's two durable
-    timers (approval timeout, SLA) while it waits (part `floor_timers`)."""
+def run_floor(service, args, name: str = "floor_shape", tag: str = "") -> dict:
+    """The bare engine: `floor_shape` issues the ticket workflow's commands turn by turn (its
+    history is checked for that), `floor` the first releases' smaller shape."""
     from dapr.ext.workflow import DaprWorkflowClient, WorkflowStatus
 
-    from benchmarks.floor_app import APPROVAL_EVENT, AWAITING, floor_timers_workflow, floor_workflow
+    from benchmarks.floor_app import APPROVAL_EVENT, AWAITING, floor_shape_workflow, floor_workflow
 
-    workflow = floor_timers_workflow if timers else floor_workflow
-    name = "floor_timers" if timers else "floor"
+    workflow = floor_shape_workflow if name == "floor_shape" else floor_workflow
     prefix = f"{name.upper()}{tag}"
     start_floor_worker(service)
     wf = DaprWorkflowClient(host="127.0.0.1", port=str(service.ports.dapr_grpc))
@@ -235,16 +246,19 @@ def run_floor(service, args, timers: bool = False, tag: str = "") -> dict:
             elapsed = time.perf_counter() - started
         cpu = _cpu_delta(cpu_before, _cpu(service))
         metrics = _metrics_delta(metrics_before, _metrics(service), max(1, len(results)))
+        history = history_size(service, [f"{prefix}-{i}" for i in range(min(10, args.n))])
     finally:
         wf.close()
         stop_floor_worker(service)
+    if name == "floor_shape" and not history["ticket_shape"]:
+        raise PartFailed("floor_shape did not issue the ticket workflow's commands (benchmarks/floor_app.py)")
     return {"part": name, "n": args.n, "concurrency": args.c, "completed": len(results),
             "errors": len(errors), "error_samples": errors[:5], "retried_read_errors": _take_transient(), "seconds": round(elapsed, 2),
             "workflows_per_s": round(len(results) / elapsed, 2),
             "to_waiting": latency_summary([r[0] for r in results]),
             "end_to_end": latency_summary([r[1] for r in results]),
             "cpu_s": cpu, "cpu_ms_per_workflow": round(sum(cpu.values()) * 1000 / max(1, len(results)), 1),
-            "daprd_metrics_per_workflow": metrics}
+            "daprd_metrics_per_workflow": metrics, "history_per_workflow": history}
 
 
 # -- part 2: the service -------------------------------------------------------------------------
@@ -292,12 +306,15 @@ def _file(api: httpx.Client, body: dict, patience: float = 300) -> None:
                     patience)
 
 
-def _until_admitted(send, ok: tuple[int, ...], what: str, patience: float) -> None:
+def _until_admitted(send, ok: tuple[int, ...], what: str, patience: float, requests: list | None = None) -> None:
     """A request shed by admission control (503) is sent again after its Retry-After, as a
-    well-behaved client does, and counted."""
+    well-behaved client does, and counted. `requests` collects each request's (seconds, status)."""
     deadline = time.monotonic() + patience
     while True:
+        began = time.perf_counter()
         response = send()
+        if requests is not None:
+            requests.append((time.perf_counter() - began, response.status_code))
         if response.status_code in ok:
             return
         if response.status_code == 503 and "Retry-After" in response.headers and time.monotonic() < deadline:
@@ -332,9 +349,9 @@ def _filings_and_decisions(filed_ids: list[str], pool_ids: list[str], send):
     return submit
 
 
-def _approve(api: httpx.Client, ticket_id: str, patience: float = 300) -> None:
+def _approve(api: httpx.Client, ticket_id: str, patience: float = 300, requests: list | None = None) -> None:
     """Approves the ticket, sent again while shed (the Idempotency-Key makes a repeat a no-op)."""
-    _until_admitted(lambda: _send(api, "decide", ticket_id), (202,), f"approve {ticket_id}", patience)
+    _until_admitted(lambda: _send(api, "decide", ticket_id), (202,), f"approve {ticket_id}", patience, requests)
 
 
 def _api(service, connections: int) -> httpx.Client:
@@ -563,49 +580,107 @@ def _waiting_pool(service, args, n: int, prefix: str, desc: str) -> list[str]:
 
 # -- part 4: capacity ----------------------------------------------------------------------------
 
-def run_capacity(service, args, waiting_ids: list[str]) -> dict:
+def run_capacity(service, args, waiting_ids: list[str]) -> list[dict]:
+    """For each level of --waiting (1000,10000): tickets filed until that many wait at once, then
+    every one's status, list pages, resident memory and bytes on disk per ticket filed since the
+    level below; at the last level, a restart of everything (--restart), then every decision (or
+    --decide-sample of them) and every ticket completed. One result per level."""
     _take_transient()
     api = _api(service, args.c + 8)
-    result: dict = {"part": "capacity", "target_waiting": args.waiting}
-    disk_before = disk_bytes(service)
-    missing = args.waiting - len(waiting_ids)
-    if missing > 0:
-        bodies = [ticket_body(f"CAP-{i}", i) for i in range(missing)]
-        errors = _file_many(api, bodies, args.c, "4/4 capacity: filing", args.quiet)
-        if errors:
-            raise PartFailed(f"filing for capacity failed: {errors[:3]}")
-        waiting_ids = waiting_ids + [b["ticket_id"] for b in bodies]
-    waiting_ids = waiting_ids[:args.waiting]
-    started = time.perf_counter()
-    stuck = _wait_all(api, waiting_ids, "awaiting_approval", args.timeout * 10, "4/4 capacity: to waiting",
-                      args.quiet)
-    if stuck:
-        raise PartFailed(f"{len(stuck)} tickets never reached awaiting_approval: {stuck[:5]}")
-    result["seconds_until_all_waiting"] = round(time.perf_counter() - started, 1)
-    result["waiting"] = len(waiting_ids)
-    result["memory_all_waiting"] = _memory(service)
-    # The read model's purge check lists every instance: its cost and spacing with this many.
-    result["purge_check"] = api.get("/ops/system").json()["read_model"].get("purge_check")
-    disk = disk_bytes(service)
-    result["disk_bytes_per_waiting_ticket"] = {
-        k: round((disk[k] - disk_before[k]) / max(1, missing)) for k in disk} if missing > 0 else None
+    levels: list[dict] = []
+    for level in args.waiting:
+        result: dict = {"part": "capacity", "target_waiting": level}
+        disk_before = disk_bytes(service)
+        missing = level - len(waiting_ids)
+        if missing > 0:
+            first = sum(lv["filed"] for lv in levels)
+            bodies = [ticket_body(f"CAP-{i}", i) for i in range(first, first + missing)]
+            errors = _file_many(api, bodies, args.c, f"4/4 capacity: filing to {level}", args.quiet)
+            if errors:
+                raise PartFailed(f"filing for capacity failed: {errors[:3]}")
+            waiting_ids = waiting_ids + [b["ticket_id"] for b in bodies]
+        result["filed"] = max(0, missing)
+        started = time.perf_counter()
+        stuck = _wait_all(api, waiting_ids, "awaiting_approval", _patience(args, len(waiting_ids)),
+                          f"4/4 capacity: {level} to waiting", args.quiet)
+        if stuck:
+            raise PartFailed(f"{len(stuck)} tickets never reached awaiting_approval: {stuck[:5]}")
+        result["seconds_until_all_waiting"] = round(time.perf_counter() - started, 1)
+        result["waiting"] = len(waiting_ids)
+        result["memory_all_waiting"] = _memory(service)
+        # The read model's purge check lists every instance: its cost and spacing with this many.
+        result["purge_check"] = api.get("/ops/system").json()["read_model"].get("purge_check")
+        disk = disk_bytes(service)
+        result["disk_bytes_per_waiting_ticket"] = {
+            k: round((disk[k] - disk_before[k]) / missing) for k in disk} if missing > 0 else None
+        result.update(_reads_while_waiting(api, args, waiting_ids))
+        levels.append(result)
+    result = levels[-1]
+    if args.restart:
+        api.close()
+        result["restart"] = _restart_everything(service, waiting_ids[0], args.timeout * 10)
+        api = _api(service, args.c + 8)
+        waiting_ids = waiting_ids[1:]  # the first was decided by the restart measurement
+    if args.decide_sample:
+        # The rest stay waiting until the run stops: at 50,000 deciding all takes about an hour.
+        result["decided_sample_of"] = len(waiting_ids)
+        waiting_ids = waiting_ids[::max(1, len(waiting_ids) // args.decide_sample)][:args.decide_sample]
 
-    def status_one(i):
-        began = time.perf_counter()
-        response = api.get(f"/support/status/{waiting_ids[i]}")
-        latency = time.perf_counter() - began
-        if response.status_code != 200 or response.json()["stage"] != "awaiting_approval":
-            raise PartFailed(f"status {waiting_ids[i]}: {response.status_code} {response.text[:200]}")
-        return latency
+    requests: list[tuple[float, int]] = []  # every decision request: (seconds, status); list.append is atomic
 
     def decide_one(i):
         began = time.perf_counter()
-        _approve(api, waiting_ids[i])
+        _approve(api, waiting_ids[i], requests=requests)
         return time.perf_counter() - began
 
+    with Progress(len(waiting_ids), "4/4 capacity: decide", args.quiet, unit="ticket") as progress:
+        started = time.perf_counter()
+        latencies, errors = run_concurrently(len(waiting_ids), args.c, decide_one, progress)
+    # Until each decision was accepted, Retry-After waits of shed requests included; and each
+    # request alone, as the endpoint answered it (202, or 503 shed by admission control).
+    result["decide"] = {**latency_summary(latencies), "errors": len(errors), "error_samples": errors[:5]}
+    result["decide_requests"] = {**latency_summary([t for t, _ in requests]),
+                                 "accepted": sum(code == 202 for _, code in requests),
+                                 "shed_503": sum(code == 503 for _, code in requests),
+                                 "accepted_p99_ms": latency_summary([t for t, code in requests if code == 202])["p99_ms"]}
+    not_done = _wait_all(api, waiting_ids, "completed", _patience(args, len(waiting_ids)),
+                         "4/4 capacity: completing", args.quiet)
+    result["completed"] = len(waiting_ids) - len(not_done)
+    result["seconds_decide_to_all_completed"] = round(time.perf_counter() - started, 1)
+    result["memory_after"] = _memory(service)
+    for level in levels:
+        level["errors"] = sum(level[k]["errors"] for k in ("status", "status_c1", "list", "list_c1"))
+    result["errors"] += result["decide"]["errors"] + len(not_done)
+    result["retried_read_errors"] = _take_transient()
+    api.close()
+    return levels
+
+
+def _patience(args, tickets: int) -> float:
+    """How long a whole level may take to reach a stage: --timeout x 10, or 5 tickets a second."""
+    return max(args.timeout * 10, tickets / 5)
+
+
+def _reads_while_waiting(api, args, waiting_ids: list[str]) -> dict:
+    """Every waiting ticket's status, and list pages as an engineer pages them, at C and at 1."""
+    def status_of(ticket_id: str) -> float:
+        began = time.perf_counter()
+        response = api.get(f"/support/status/{ticket_id}")
+        latency = time.perf_counter() - began
+        if response.status_code != 200 or response.json()["stage"] != "awaiting_approval":
+            raise PartFailed(f"status {ticket_id}: {response.status_code} {response.text[:200]}")
+        return latency
+
+    reads: dict = {}
     with Progress(len(waiting_ids), "4/4 capacity: status", args.quiet, unit="ticket") as progress:
-        latencies, errors = run_concurrently(len(waiting_ids), args.c, status_one, progress)
-    result["status"] = {**latency_summary(latencies), "errors": len(errors), "error_samples": errors[:5]}
+        latencies, errors = run_concurrently(len(waiting_ids), args.c, lambda i: status_of(waiting_ids[i]), progress)
+    reads["status"] = {**latency_summary(latencies), "errors": len(errors), "error_samples": errors[:5]}
+    # 400 of them again one at a time (spread over all): a status's own cost, without the C-1
+    # requests queued before it on two cores.
+    sample = waiting_ids[::max(1, len(waiting_ids) // 400)][:400]
+    with Progress(len(sample), "4/4 capacity: status, one at a time", args.quiet, unit="ticket") as progress:
+        latencies, errors = run_concurrently(len(sample), 1, lambda i: status_of(sample[i]), progress)
+    reads["status_c1"] = {**latency_summary(latencies), "errors": len(errors), "error_samples": errors[:5]}
 
     # The list as an engineer pages it: filters, 50 a page, the cursor to the next page (each
     # page also reconciled with the runtime by the endpoint).
@@ -627,36 +702,41 @@ def run_capacity(service, args, waiting_ids: list[str]) -> dict:
     calls = min(400, 2 * len(waiting_ids))
     with Progress(calls, "4/4 capacity: list", args.quiet, unit="page") as progress:
         latencies, errors = run_concurrently(calls, args.c, list_one, progress)
-    result["list"] = {**latency_summary(latencies), "errors": len(errors), "error_samples": errors[:5]}
+    reads["list"] = {**latency_summary(latencies), "errors": len(errors), "error_samples": errors[:5]}
     # The same pages one at a time: what a page costs without C-1 others queued before it (at
     # C=20 on two cores, the p50 is mostly that queue: about C times one page's cost).
     with Progress(calls // 2, "4/4 capacity: list, one at a time", args.quiet, unit="page") as progress:
         latencies, errors = run_concurrently(calls // 2, 1, list_one, progress)
-    result["list_c1"] = {**latency_summary(latencies), "errors": len(errors), "error_samples": errors[:5]}
-    if args.restart:
-        api.close()
-        result["restart"] = _restart_everything(service, waiting_ids[0], args.timeout * 10)
-        api = _api(service, args.c + 8)
-        waiting_ids = waiting_ids[1:]  # the first was decided by the restart measurement
-    if args.decide_sample:
-        # The rest stay waiting until the run stops: at 50,000 deciding all takes about an hour.
-        result["decided_sample_of"] = len(waiting_ids)
-        waiting_ids = waiting_ids[::max(1, len(waiting_ids) // args.decide_sample)][:args.decide_sample]
-    with Progress(len(waiting_ids), "4/4 capacity: decide", args.quiet, unit="ticket") as progress:
-        started = time.perf_counter()
-        latencies, errors = run_concurrently(len(waiting_ids), args.c, decide_one, progress)
-    result["decide"] = {**latency_summary(latencies), "errors": len(errors), "error_samples": errors[:5]}
-    not_done = _wait_all(api, waiting_ids, "completed", args.timeout * 10, "4/4 capacity: completing",
-                         args.quiet)
-    elapsed = time.perf_counter() - started
-    result["completed"] = len(waiting_ids) - len(not_done)
-    result["seconds_decide_to_all_completed"] = round(elapsed, 1)
-    result["memory_after"] = _memory(service)
-    result["errors"] = (result["status"]["errors"] + result["list"]["errors"] + result["list_c1"]["errors"]
-                        + result["decide"]["errors"] + len(not_done))
-    result["retried_read_errors"] = _take_transient()
-    api.close()
-    return result
+    reads["list_c1"] = {**latency_summary(latencies), "errors": len(errors), "error_samples": errors[:5]}
+    return reads
+
+
+def _capacity_summary(level: dict) -> dict:
+    memory = level["memory_all_waiting"]
+    brief = {"waiting": level["waiting"], "errors": level["errors"],
+             "status_p99_ms": level["status"]["p99_ms"],
+             "status_one_at_a_time_p99_ms": level["status_c1"]["p99_ms"], "list_p99_ms": level["list"]["p99_ms"],
+             "list_one_at_a_time_p99_ms": level["list_c1"]["p99_ms"],
+             "rss_mb": {k.removesuffix("_rss_mb"): v for k, v in memory.items() if k.endswith("_rss_mb")},
+             "of_which_mapped_files_mb": {k.removesuffix("_rss_file_mb"): v for k, v in memory.items()
+                                          if k.endswith("_rss_file_mb")},
+             "disk_bytes_per_waiting_ticket": level["disk_bytes_per_waiting_ticket"]}
+    if "decide" in level:
+        brief.update(decide_p99_ms=level["decide"]["p99_ms"],
+                     decide_request_p99_ms=level["decide_requests"]["p99_ms"],
+                     decide_accepted_p99_ms=level["decide_requests"]["accepted_p99_ms"],
+                     decide_requests_shed=level["decide_requests"]["shed_503"], completed=level["completed"],
+                     seconds_decide_to_all_completed=level["seconds_decide_to_all_completed"])
+    if "restart" in level:
+        brief["restart"] = {k: level["restart"][k] for k in ("seconds_to_ready", "seconds_to_first_decision_completed")}
+    return brief
+
+
+def _levels(text: str) -> list[int]:
+    levels = [int(part) for part in text.split(",")]
+    if not levels or any(n < 1 for n in levels) or levels != sorted(levels):
+        raise argparse.ArgumentTypeError("levels are positive and rising: 1000,10000")
+    return levels
 
 
 def _restart_everything(service, ticket_id: str, timeout: float) -> dict:
@@ -690,9 +770,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="part 3: the load as a share of the capacity the service part measured "
                              "(a ticket is a filing and a decision: rate = 2 x share x tickets/s)")
     parser.add_argument("--duration", type=float, default=60, help="part 3: seconds")
-    parser.add_argument("--waiting", type=int, default=1000, help="part 4: tickets waiting at once")
-    parser.add_argument("--restart", action="store_true",
-                        help="part 4: stop and start every process with the tickets waiting, before the decisions")
+    parser.add_argument("--waiting", type=_levels, default=[1000, 10000],
+                        help="part 4: tickets waiting at once, one level or several measured in turn (1000,10000)")
+    parser.add_argument("--restart", action=argparse.BooleanOptionalAction, default=True,
+                        help="part 4: stop and start every process with the last level waiting, before the decisions")
     parser.add_argument("--decide-sample", type=int, metavar="N",
                         help="part 4: decide N of the waiting tickets, spread over them, instead of every one")
     parser.add_argument("--poll", type=float, default=0.1, help="status poll interval, s (both drivers)")
@@ -708,7 +789,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--overload-rate", type=float,
                         help="part 3b: requests/s, filings and decisions in turn (instead of --overload)")
     parser.add_argument("--overload-duration", type=float, default=30, help="part 3b: seconds")
-    parser.add_argument("--parts", default="floor,floor_timers,service,latency,overload,capacity")
+    parser.add_argument("--parts", default="floor,floor_shape,service,latency,overload,capacity")
     parser.add_argument("--base-port", type=int, default=31000)
     parser.add_argument("--profile", metavar="DIR", help="py-spy the app during parts 2 and 3 into DIR")
     parser.add_argument("--workdir", type=Path, help="keep the run's data and logs here")
@@ -730,16 +811,16 @@ def main(argv: list[str] | None = None) -> int:
     summary: dict = {"part": "summary", "machine": machine(), "command": " ".join(["python -m benchmarks.bench"] + (argv or sys.argv[1:])),
                      "workdir": str(service.workdir), "loadavg_before": os.getloadavg()}
     ok = True
-    rounds: dict[str, list[dict]] = {"floor": [], "floor_timers": [], "service": []}
+    rounds: dict[str, list[dict]] = {"floor": [], "floor_shape": [], "service": []}
     try:
         service.stack.up()
         service.start_sidecar()
         service.load_sample_data()
-        # Parts 1 and 2 (and floor_timers) run in --rounds interleaved rounds on the same
+        # Parts 1 and 2 (both floors) run in --rounds interleaved rounds on the same
         # processes (the app and the floor worker take turns on daprd's app port): other load on
         # the machine then weighs on both alike. The summary takes each one's median round.
         for round_number in range(1, args.rounds + 1):
-            for name in ("floor", "floor_timers", "service"):
+            for name in ("floor", "floor_shape", "service"):
                 if name not in parts:
                     continue
                 if name == "service":
@@ -747,7 +828,7 @@ def main(argv: list[str] | None = None) -> int:
                     result = run_service(service, args, tag=f"-R{round_number}")
                     stop_process("app", service.stack.run_dir)
                 else:
-                    result = run_floor(service, args, timers=name == "floor_timers", tag=f"-R{round_number}")
+                    result = run_floor(service, args, name, tag=f"-R{round_number}")
                 result["round"] = round_number
                 emit(result)
                 rounds[name].append(result)
@@ -760,7 +841,13 @@ def main(argv: list[str] | None = None) -> int:
                 summary[f"{name}_{cpu_key}"] = statistics.median(r[cpu_key] for r in results)
                 summary[f"{name}_rounds"] = [r[rate_key] for r in results]
         if rounds["service"]:
-            summary["service_history_bytes_per_ticket"] = rounds["service"][-1]["history_per_ticket"]["bytes_per_instance"]
+            history = rounds["service"][-1]["history_per_ticket"]
+            summary["service_history_bytes_per_ticket"] = history["bytes_per_instance"]
+            # The ratio means something only if the floor issued what a ticket issues.
+            summary["service_issued_the_floors_shape"] = history["ticket_shape"]
+            ok &= history["ticket_shape"]
+        if rounds["floor_shape"]:
+            summary["floor_shape_history_bytes_per_workflow"] = rounds["floor_shape"][-1]["history_per_workflow"]["bytes_per_instance"]
         service.start_app()
         waiting_ids: list[str] = []
         if "latency" in parts:
@@ -801,31 +888,35 @@ def main(argv: list[str] | None = None) -> int:
             summary["overload"]["decide_p99_ms"] = overload["decide_latency"]["p99_ms"]
             ok &= overload["other"] == 0 and overload["accepted_never_waiting"] == 0
         if "capacity" in parts:
-            capacity = run_capacity(service, args, waiting_ids)
-            emit(capacity)
-            summary["capacity"] = {"waiting": capacity["waiting"], "errors": capacity["errors"],
-                                   "app_rss_mb": capacity["memory_all_waiting"]["app_rss_mb"],
-                                   "daprd_rss_mb": capacity["memory_all_waiting"]["daprd_rss_mb"]}
-            ok &= capacity["errors"] == 0
+            levels = run_capacity(service, args, waiting_ids)
+            for level in levels:
+                emit(level)
+            summary["capacity"] = [_capacity_summary(level) for level in levels]
+            ok &= all(level["errors"] == 0 for level in levels)
     except (PartFailed, TimeoutError) as error:
         summary["error"] = str(error)
         ok = False
     finally:
         stop_all(service)
-    if summary.get("floor_workflows_per_s") and summary.get("service_tickets_per_s"):
-        summary["ratio"] = round(summary["service_tickets_per_s"] / summary["floor_workflows_per_s"], 3)
+    if summary.get("floor_shape_workflows_per_s") and summary.get("service_tickets_per_s"):
+        # Against the floor of the ticket's own shape (issue 13's "same workflow shape").
+        summary["ratio"] = round(summary["service_tickets_per_s"] / summary["floor_shape_workflows_per_s"], 3)
         # Less sensitive to other load on the machine than throughput: CPU (all processes) per instance.
-        summary["cpu_ratio"] = round(summary["floor_cpu_ms_per_workflow"] / summary["service_cpu_ms_per_ticket"], 3)
+        summary["cpu_ratio"] = round(summary["floor_shape_cpu_ms_per_workflow"] / summary["service_cpu_ms_per_ticket"], 3)
         summary["ratio_by_round"] = [round(s["tickets_per_s"] / f["workflows_per_s"], 3)
-                                     for f, s in zip(rounds["floor"], rounds["service"])]
-    if summary.get("floor_timers_workflows_per_s") and summary.get("service_tickets_per_s"):
-        summary["ratio_vs_floor_timers"] = round(summary["service_tickets_per_s"]
-                                                 / summary["floor_timers_workflows_per_s"], 3)
+                                     for f, s in zip(rounds["floor_shape"], rounds["service"])]
+    if summary.get("floor_workflows_per_s") and summary.get("service_tickets_per_s"):
+        # Against the first releases' smaller floor, as sessions 1-22 reported "ratio".
+        summary["ratio_vs_first_floor"] = round(summary["service_tickets_per_s"] / summary["floor_workflows_per_s"], 3)
     summary["targets"] = {
         "ratio>=0.8": summary.get("ratio", 0) >= 0.8 if "ratio" in summary else None,
         "latency_p99<=50ms_no_errors": (max(summary["latency_p99_ms"].values()) <= 50 and summary["latency_errors"] == 0)
         if "latency_p99_ms" in summary else None,
-        "capacity_no_errors": (summary["capacity"]["errors"] == 0) if "capacity" in summary else None,
+        "cpu_per_ticket<=1.3x_floor": summary["cpu_ratio"] >= 1 / 1.3 if "cpu_ratio" in summary else None,
+        "capacity_no_errors": all(c["errors"] == 0 for c in summary["capacity"]) if "capacity" in summary else None,
+        "waiting_status_p99<=50ms": (summary["capacity"][-1]["status_p99_ms"] or float("inf")) <= 50 if "capacity" in summary else None,
+        "waiting_list_p99<=50ms": (summary["capacity"][-1]["list_p99_ms"] or float("inf")) <= 50 if "capacity" in summary else None,
+        "waiting_decide_p99<=100ms": (summary["capacity"][-1]["decide_p99_ms"] or float("inf")) <= 100 if "capacity" in summary else None,
         "overload_sheds_and_accepted_p99<=100ms": (summary["overload"]["shed_503"] > 0
                                                    and max(summary["overload"]["accepted_p99_ms"] or 0,
                                                            summary["overload"]["decide_p99_ms"] or 0) <= 100)

@@ -1,4 +1,10 @@
-"""The engine floor: a bare Dapr workflow of the ticket's shape with activities that do nothing.
+"""The engine floor: bare Dapr workflows with activities that do nothing.
+
+`floor_shape_workflow` issues, turn by turn, the commands of the ticket workflow's approved path
+(`TICKET_SHAPE`, checked against the latest version's recorded history by
+tests/unit/test_floor_shape.py and against a live ticket by the benchmark): the bare engine's
+throughput for the same workflow shape, which the service's ratio is measured against.
+`floor_workflow` is the smaller shape of the first releases, kept for comparison with earlier runs:
 
     one activity -> three activities in parallel -> one activity -> wait for an external event
     -> one activity
@@ -56,21 +62,46 @@ def floor_workflow(ctx: DaprWorkflowContext, payload: dict):
     return {"id": (payload or {}).get("id"), "stage": "completed"}
 
 
-def floor_timers_workflow(ctx: DaprWorkflowContext, payload: dict):
-    """The same shape, waiting as the ticket does: for the decision, a cancellation, the approval
-    timeout (24 h) and the first-response SLA (1 h), two durable timers that never fire. What the
-    engine charges for the ticket's timers, without any of the service's own work."""
-    yield ctx.call_activity(floor_noop, input={"step": "first"})
-    yield when_all([ctx.call_activity(floor_noop, input={"step": "parallel", "i": i}) for i in range(3)])
-    yield ctx.call_activity(floor_noop, input={"step": "third"})
+# The ticket workflow's approved path, as the commands each turn issues (kinds only): the
+# cancellation awaited and triage; three searches; the proposal; its progress record; the approval
+# timeout and SLA timers and the decision awaited; notify, deliver, index the case, the last record.
+TICKET_SHAPE = (("event", "activity"), ("activity",) * 3, ("activity",), ("activity",),
+                ("timer", "timer", "event"), ("activity",), ("activity",), ("activity",), ("activity",))
+
+
+def command_shape(events) -> tuple[tuple[str, ...], ...]:
+    """The commands a recorded history holds, turn by turn (a turn starts at each workflowStarted),
+    by kind: an activity, a durable timer, an external event awaited (which the runtime records as
+    a timer too); turns that issued nothing or only completed the workflow are left out."""
+    turns: list[list[str]] = []
+    for event in events:
+        kind = event.WhichOneof("eventType")
+        if kind == "workflowStarted":
+            turns.append([])
+        elif kind == "taskScheduled":
+            turns[-1].append("activity")
+        elif kind == "timerCreated":
+            turns[-1].append("event" if event.timerCreated.WhichOneof("origin") == "externalEvent" else "timer")
+    return tuple(tuple(turn) for turn in turns if turn)
+
+
+def floor_shape_workflow(ctx: DaprWorkflowContext, payload: dict):
+    """TICKET_SHAPE with no-op activities: what the engine charges for a ticket's commands, turns
+    and timers, without any of the service's own work."""
+    cancel = ctx.wait_for_external_event("floor_cancelled")
+    yield ctx.call_activity(floor_noop, input={"step": "triage"})
+    yield when_all([ctx.call_activity(floor_noop, input={"step": "search", "i": i}) for i in range(3)])
+    yield ctx.call_activity(floor_noop, input={"step": "propose"})
+    yield ctx.call_activity(floor_noop, input={"step": "record"})
     now = ctx.current_utc_datetime
     timeout = ctx.create_timer(now + timedelta(hours=24))
     sla = ctx.create_timer(now + timedelta(hours=1))
-    cancel = ctx.wait_for_external_event("floor_cancelled")
     decision = ctx.wait_for_external_event(APPROVAL_EVENT)
     ctx.set_custom_status(AWAITING)
     winner = yield when_any([decision, timeout, cancel, sla])
-    yield ctx.call_activity(floor_noop, input={"step": "last", "decision": winner.get_result() if winner is decision else None})
+    approved = winner.get_result() if winner is decision else None
+    for step in ("notify", "deliver", "index_case", "record"):
+        yield ctx.call_activity(floor_noop, input={"step": step, "decision": approved})
     ctx.set_custom_status("completed")
     return {"id": (payload or {}).get("id"), "stage": "completed"}
 
@@ -78,7 +109,7 @@ def floor_timers_workflow(ctx: DaprWorkflowContext, payload: dict):
 def build_runtime() -> WorkflowRuntime:
     runtime = WorkflowRuntime()
     runtime.register_workflow(floor_workflow)
-    runtime.register_workflow(floor_timers_workflow)
+    runtime.register_workflow(floor_shape_workflow)
     runtime.register_activity(floor_noop)
     return runtime
 

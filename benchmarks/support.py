@@ -106,13 +106,15 @@ def port_open(port: int) -> bool:
         return False
 
 
-def rss_mb(pid: int | None) -> float | None:
-    """Resident memory of one process, MiB (from /proc)."""
+def rss_mb(pid: int | None, field: str = "VmRSS") -> float | None:
+    """Resident memory of one process, MiB (from /proc): all of it (VmRSS), or its anonymous
+    part (RssAnon: heaps) or its file-backed part (RssFile: mapped files, such as etcd's
+    database)."""
     if not pid:
         return None
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return round(int(line.split()[1]) / 1024, 1)
     except OSError:
         return None
@@ -325,15 +327,20 @@ class Deadline:
 
 def history_size(service: Service, instance_ids: list[str]) -> dict:
     """What the runtime keeps of each instance's history, as it stores it (protobuf bytes per
-    event): the mean per instance, and the event kinds that take most of it."""
+    event): the mean per instance, the event kinds that take most of it, and whether the first
+    instance issued the ticket workflow's commands turn by turn (benchmarks/floor_app.py)."""
     from app.services.workflow_gateway import DaprWorkflows
+    from benchmarks.floor_app import TICKET_SHAPE, command_shape
 
     gateway = DaprWorkflows(timeout=30, address=f"127.0.0.1:{service.ports.dapr_grpc}")
     by_kind: dict[str, int] = {}
     events = total = 0
+    shape = None
     try:
         for instance_id in instance_ids:
-            for event in gateway.history(instance_id):
+            history = list(gateway.history(instance_id))
+            shape = command_shape(history) if shape is None else shape
+            for event in history:
                 kind = event.WhichOneof("eventType") or "unknown"
                 size = event.ByteSize()
                 by_kind[kind] = by_kind.get(kind, 0) + size
@@ -345,7 +352,8 @@ def history_size(service: Service, instance_ids: list[str]) -> dict:
     largest = sorted(by_kind.items(), key=lambda kv: -kv[1])[:4]
     return {"instances": len(instance_ids), "events_per_instance": round(events / n, 1),
             "bytes_per_instance": round(total / n), "largest_kinds_bytes_per_instance": {
-                kind: round(size / n) for kind, size in largest}}
+                kind: round(size / n) for kind, size in largest},
+            "ticket_shape": shape == TICKET_SHAPE}
 
 
 def disk_bytes(service: Service) -> dict[str, int]:

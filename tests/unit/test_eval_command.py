@@ -311,8 +311,12 @@ def test_posthoc_sets_figures_hold():
     # after the priority policy chosen with sets held out of the model: 0.932 (in scope 0.917).
     # posthoc64 (44, written blind at the end of session 22, after all of it, never trained or tuned
     # on): priority 0.909 (in scope 0.889), category 1.0, routed 8 of 8, away 0 of 36, both cited 8 of 8.
+    # posthoc65 (44, written blind at the start of session 23 by senders of many kinds, never
+    # trained or tuned on): priority 0.955 (in scope 0.944), category 0.977, routed 8 of 8, away 1
+    # of 36, both cited 8 of 8.
     # The bounds below allow one miss each.
     for name, priority_in_scope, routed_to_person, routed_away, both_cited in (
+            ("posthoc65", 0.91, 0.87, 0.06, 0.87),
             ("posthoc64", 0.86, 0.87, 0.03, 0.87),
             ("posthoc63", 0.88, 0.87, 0.03, 0.75),
             ("posthoc61", 0.91, 0.87, 0.03, 0.87),
