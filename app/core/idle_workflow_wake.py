@@ -12,7 +12,10 @@ the read model's sweep for each running ticket, replays the history of one that 
 for `after_s` through the current code (app/workflows/replay.py `unrecorded_commands`): commands
 the history does not hold are a lost answer, and it raises `WAKE_EVENT` into the instance. No
 workflow version waits for that event, so the SDK only buffers it; its one effect is the turn.
-A workflow that waits on a step, a timer or an event issues nothing new and is left alone.
+A workflow that waits on a step, a timer or an event issues nothing new and is left alone. An
+instance still pending after `after_s` holds its start with nothing due to run it (daprd creates a
+start's reminder before it saves the start, and a reminder that ran first is dropped): it is woken
+too, and the wake's turn runs the start.
 
 Thousands of tickets may wait for a decision for days, and a waiting workflow changes nothing
 until something comes for it: one is read only once its instance has changed WAIT_SETTLED_S after
@@ -58,8 +61,8 @@ class IdleWorkflowWake:
 
     def __call__(self, row: dict, instance: Instance) -> bool:
         instance_id = instance.instance_id
-        if instance.runtime_status != "running" or (row.get("awaiting_decision")
-                                                     and not changed_while_waiting(row, instance)):
+        if instance.runtime_status not in ("running", "pending") or (
+                row.get("awaiting_decision") and not changed_while_waiting(row, instance)):
             return False
         idle = idle_seconds(instance, self._now())
         changed = instance.last_updated_at or instance.created_at or ""
@@ -69,12 +72,19 @@ class IdleWorkflowWake:
         wakes = self._wakes.get(instance_id, 0)
         if wakes >= self.max_wakes:  # woken as often as allowed: its history is not read again
             return False
-        lost = self.unrecorded(instance_id, self.workflows.history(instance_id))
+        if instance.runtime_status == "pending":
+            # Its start waits in the inbox with nothing due to run it (a filed ticket starts at
+            # once): the wake's turn runs it, as a second filing's does (app/services/tickets.py).
+            lost = ["start"]
+        else:
+            lost = self.unrecorded(instance_id, self.workflows.history(instance_id))
         if not lost:
             return False
         self.workflows.raise_event(instance_id, WAKE_EVENT, {"idle_seconds": round(idle)})
         self._wakes[instance_id] = wakes + 1
-        logger.warning("the runtime saved this workflow's last turn and lost its answer: woke it with an "
+        logger.warning("the runtime holds this workflow's start with nothing to run it: woke it with an event, "
+                       "whose turn runs the start" if instance.runtime_status == "pending" else
+                       "the runtime saved this workflow's last turn and lost its answer: woke it with an "
                        "event, so that it replays and answers again",
                        extra={"ticket_id": instance_id, "idle_seconds": round(idle), "wakes": wakes + 1,
                               "lost": [" ".join(command.split(" ", 2)[:2]) for command in lost]})  # no inputs

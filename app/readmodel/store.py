@@ -374,6 +374,10 @@ class ReadModel:
             (checked_before, limit))
         return [r["ticket_id"] for r in rows]
 
+    def ticket_ids(self) -> set[str]:
+        """Every ticket that has a row."""
+        return {r["ticket_id"] for r in self._query("SELECT ticket_id FROM tickets", ())}
+
     def filed_before(self, before: str) -> list[str]:
         """Every ticket filed before `before` (ISO time), and those whose first record is not in
         yet: the rows a listing of the runtime's instances begun after it should include."""

@@ -7,7 +7,12 @@
   SUSPENDED (by an operator) and purged instances. Run by a background sweep (`ReadModelSync`),
   never by a read: a list page answers from the read model alone.
 - `PurgeCheck`: a purge made around the API reaches no worker; the sweep lists the runtime's
-  instances and looks up the rows it lacks.
+  instances and looks up the rows it lacks. The same listing names the ticket instances that
+  have no row: the runtime lost the turn that would have recorded the filing (seen in the
+  replicated drill: "Ignoring complete task which no longer exists" for a first turn under a
+  scheduler node's loss), or holds the start in its inbox with nothing to run it. `adopt` makes
+  their row from the start's input, so the list shows them and the running checks (the idle
+  wake, the stuck escalation) see them.
 
 A ticket found FAILED is handed to `on_failed` (the worker's: app/services/failed_tickets.py, an
 escalation to a person) before its row says so; when that raises, the row is left as it was and
@@ -31,7 +36,8 @@ from typing import Callable, Sequence
 from app.readmodel.runtime_watch import RuntimeChangeWatch
 from app.readmodel.store import PURGE_CHECK_META, ReadModel
 from app.services.workflow_gateway import Instance, WorkflowGateway
-from app.workflows.contracts import PROGRESS_FIELD, TICKET_WORKFLOW, Activities, ProgressRecord, carried_record
+from app.workflows.contracts import (PROGRESS_FIELD, TICKET_WORKFLOW, WAKE_EVENT, Activities, ProgressRecord,
+                                     TicketWorkflowInput, carried_record, filing_progress)
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +84,38 @@ def rebuild(workflows: WorkflowGateway, read_model: ReadModel, on_failed: OnFail
     read_model.set_meta("built_at", datetime.now(timezone.utc).isoformat())
     logger.info("read model rebuilt from the workflows", extra={"tickets": count})
     return count
+
+
+def adopt(workflows: WorkflowGateway, read_model: ReadModel, instance_id: str) -> bool | None:
+    """Makes the row of a ticket instance the runtime holds and the read model lacks, from its
+    start's input as the workflow's first record would (at seq 0: that record, when it comes,
+    replaces it). True when adopted; False when the instance is no ticket; None when it cannot
+    be told yet (gone, a start the runtime does not describe, or a row by now).
+
+    A pending instance the runtime does not describe holds its start in its inbox with nothing
+    due to run it (daprd 1.18.1 creates a start's reminder before it saves the start, and drops a
+    reminder that finds no state): it is woken, as a second filing wakes it
+    (app/services/tickets.py); the wake's turn runs the start and the workflow records its
+    filing itself."""
+    instance = workflows.get(instance_id)
+    if instance is not None and not instance.name and instance.runtime_status == "pending":
+        workflows.raise_event(instance_id, WAKE_EVENT, {"reason": "pending without a row"})
+        logger.warning("the runtime holds a start with nothing to run it: woke the instance, whose turn runs it",
+                       extra={"ticket_id": instance_id})
+    if instance is None or not instance.name:
+        return None
+    if instance.name != TICKET_WORKFLOW:
+        return False  # an agent's child workflow
+    try:
+        ticket = TicketWorkflowInput.model_validate(instance.input)
+    except ValueError:
+        return False
+    progress, events = filing_progress(ticket, version=None)
+    if not read_model.apply(ProgressRecord(ticket_id=instance_id, seq=0, progress=progress, events=events)):
+        return None
+    logger.warning("a ticket the runtime holds had no row: its workflow never recorded its filing",
+                   extra={"ticket_id": instance_id, "runtime_status": instance.runtime_status})
+    return True
 
 
 def _apply_runtime_status(read_model: ReadModel, ticket_id: str, runtime_status: str) -> None:
@@ -174,17 +212,38 @@ class PurgeCheck:
     # reason than clocks (a replica's filed_at against this one's); the next pass covers them.
     CLOCK_MARGIN = timedelta(seconds=5)
     RETRY_AFTER_FAILURE_S = 60.0
+    # An instance listed without a row for this long is handed to `adopt` (a ticket's first
+    # record normally lands within a second of its start), at most ADOPT_PER_PASS a pass.
+    ADOPT_AFTER_S = 30.0
+    ADOPT_PER_PASS = 20
 
-    def __init__(self, min_interval: float = 0.5, share: float = 0.05):
+    def __init__(self, min_interval: float = 0.5, share: float = 0.05, clock: Callable[[], float] = time.monotonic):
         self.min_interval, self.share = min_interval, share
         self.last_pass_s: float | None = None
         self.passes = 0
         self.last_listed = 0
         self.spacing_s = min_interval  # between the starts of two passes, from the last one's cost
         self._next = 0.0
+        self._clock = clock
+        self._rowless_since: dict[str, float] = {}  # listed instance without a row -> first seen
+        self._not_tickets: set[str] = set()
+        self._to_adopt: list[str] = []
+
+    def take_rowless(self) -> list[str]:
+        """The instances the last pass found listed without a row for ADOPT_AFTER_S; each is
+        named again only after another ADOPT_AFTER_S without a row."""
+        taken, self._to_adopt = self._to_adopt, []
+        now = self._clock()
+        for instance_id in taken:
+            self._rowless_since[instance_id] = now
+        return taken
+
+    def not_a_ticket(self, instance_id: str) -> None:
+        self._not_tickets.add(instance_id)
+        self._rowless_since.pop(instance_id, None)
 
     def suspects(self, workflows: WorkflowGateway, read_model: ReadModel) -> list[str]:
-        started = time.monotonic()
+        started = self._clock()
         if started < self._next:
             return []
         listing_began = (datetime.now(timezone.utc) - self.CLOCK_MARGIN).isoformat()
@@ -197,7 +256,11 @@ class PurgeCheck:
                            extra={"error": f"{type(error).__name__}: {error}"[:300]})
             return []
         missing = [t for t in read_model.filed_before(listing_began) if t not in listed]
-        self.last_pass_s = time.monotonic() - started
+        rowless = listed - read_model.ticket_ids() - self._not_tickets
+        self._rowless_since = {t: self._rowless_since.get(t, started) for t in rowless}
+        self._to_adopt = [t for t, since in self._rowless_since.items()
+                          if started - since >= self.ADOPT_AFTER_S][:self.ADOPT_PER_PASS]
+        self.last_pass_s = self._clock() - started
         self.passes += 1
         self.spacing_s = max(self.min_interval, self.last_pass_s / self.share)
         self._next = started + self.spacing_s
@@ -266,6 +329,17 @@ class ReadModelSync:
             # For the operators' system view, which the API's process answers.
             self.read_model.set_meta(PURGE_CHECK_META, json.dumps(self.purge_check.describe()))
             self._passes_shown = self.purge_check.passes
+        for instance_id in self.purge_check.take_rowless() if self.purge_check else []:
+            try:
+                adopted = adopt(self.workflows, self.read_model, instance_id)
+            except Exception as error:  # noqa: BLE001 - still rowless: the next pass names it again
+                logger.warning("a ticket without a row was not adopted; the sweep tries again", extra={
+                    "ticket_id": instance_id, "error": f"{type(error).__name__}: {error}"[:300]})
+                continue
+            if adopted is False:
+                self.purge_check.not_a_ticket(instance_id)
+            elif adopted:
+                ids.append(instance_id)
         ids += self.watch.due() if self.watch else []
         ids += self.read_model.running(self.in_flight, cutoff, waiting=False)
         if (room := self.batch - len(ids)) > 0:

@@ -410,6 +410,17 @@ class ProgressRecord(_Contract):
     events: list[TimelineEvent] = Field(default_factory=list)
 
 
+def filing_progress(ticket: TicketWorkflowInput, version: str | None) -> tuple[TicketProgress, list[TimelineEvent]]:
+    """What the read model first knows of a ticket, from its workflow's input alone: the
+    workflow's first record, and the row the sweep makes for an instance that never recorded it
+    (app/readmodel/sync.py `adopt`)."""
+    progress = TicketProgress(customer_id=ticket.customer_id, filed_at=ticket.filed_at, filed_by=ticket.filed_by,
+                              description=ticket.description, stage="triage", revision=0, awaiting_decision=False,
+                              escalated=False, workflow_version=version)
+    return progress, [TimelineEvent(key="filed", kind="filed", actor=ticket.filed_by or "api", at=ticket.filed_at,
+                                    details={"customer_id": ticket.customer_id})]
+
+
 def merge_records(earlier: ProgressRecord, later: ProgressRecord) -> ProgressRecord:
     """Two records of one ticket as one: the later one's fields over the earlier's, both
     records' events, the later seq."""

@@ -139,12 +139,7 @@ class TicketRun:
         t = self.ticket
         self.log("workflow started")
         self.show("triage")
-        yield from self.record(
-            c.TicketProgress(customer_id=t.customer_id, filed_at=t.filed_at, filed_by=t.filed_by,
-                             description=t.description, stage="triage", revision=0,
-                             awaiting_decision=False, escalated=False, workflow_version=self.version),
-            [c.TimelineEvent(key="filed", kind="filed", actor=t.filed_by or "api", at=t.filed_at,
-                             details={"customer_id": t.customer_id})])
+        yield from self.record(*c.filing_progress(t, self.version))
         triage = c.TriageResult.model_validate((yield from self.run_activity("triage", c.Activities.TRIAGE, t)))
         if triage.entitled and t.use_agents:
             # Entitlement never depends on the agent; a ticket the plan excludes costs no model time.

@@ -205,6 +205,41 @@ def test_a_start_left_in_the_inbox_is_run_when_the_ticket_is_filed_again(service
     assert [e.get("name") for e in raised] == [WAKE_EVENT], raised
 
 
+def test_a_start_left_in_the_inbox_and_never_filed_again_is_listed_and_run(service, monkeypatch):
+    """The same state, and no client files again (it gave up, or its answer was lost): the
+    ticket has no row, since its workflow never recorded its filing. The sweep's listing finds
+    the instance without a row; the runtime describes a start it holds in its inbox with no name
+    and no input, so the sweep wakes it (app/readmodel/sync.py `adopt`): the wake's turn runs the
+    start, the workflow records its filing, and the ticket is listed and runs unaided."""
+    ticket_id = "DUR-START-2"
+    workflow_input = TicketWorkflowInput(
+        ticket_id=ticket_id, customer_id="CUST002", description=DESCRIPTIONS[1],
+        filed_at=datetime.now(timezone.utc).isoformat(), approval_timeout_seconds=3600, max_revisions=2,
+        filed_by="tester-engineer", use_agents=False)
+    monkeypatch.setattr(dapr_settings, "DAPR_API_TOKEN", service.dapr_api_token)
+    gateway = DaprWorkflows(address=f"127.0.0.1:{service.ports.dapr_grpc}")
+    try:
+        later = Timestamp()
+        later.FromDatetime(datetime.now(timezone.utc) + timedelta(hours=1))
+        gateway._call("StartInstance", pb.CreateInstanceRequest(
+            name=TICKET_WORKFLOW, instanceId=ticket_id, input=wrappers_pb2.StringValue(
+                value=json.dumps(workflow_input.model_dump(mode="json"))), scheduledStartTimestamp=later))
+        assert gateway.get(ticket_id).runtime_status == "pending"
+    finally:
+        gateway.close()
+    with service.client() as api:
+        assert ticket_id not in {t["ticket_id"] for t in api.get("/support/tickets", params={"limit": 200}).json()["tickets"]}
+        listed = poll(lambda: {t["ticket_id"]: t for t in api.get("/support/tickets", params={
+            "customer_id": "CUST002", "limit": 200}).json()["tickets"]}.get(ticket_id), lambda row: row is not None,
+            90, message=f"{ticket_id} never listed")
+        assert listed["customer_id"] == "CUST002"
+        waiting = wait_for_stage(api, ticket_id, "awaiting_approval", timeout=150)
+        assert waiting["status"] == "running"
+    with service.client(role="operator") as ops:
+        history = ops.get(f"/ops/instances/{ticket_id}").json()["history"]
+    assert [e.get("name") for e in history if e["kind"] == "eventRaised"] == [WAKE_EVENT]
+
+
 def _index_of(events: list[dict], kind: str) -> int:
     """The first event of that kind; past the end when there is none yet."""
     return next((i for i, e in enumerate(events) if e["kind"] == kind), len(events))

@@ -126,3 +126,17 @@ def test_a_ticket_waiting_for_a_decision_is_read_only_once_it_changed_while_wait
     assert wake({"ticket_id": "T-DECIDED", "awaiting_decision": True,
                  "awaiting_since": (NOW - timedelta(hours=1)).isoformat()}, decided)
     assert workflows.raised == [("T-DECIDED", WAKE_EVENT, {"idle_seconds": 120})]
+
+
+def test_an_instance_still_pending_after_a_while_is_woken_to_run_its_start():
+    """Its start waits in the inbox with nothing due to run it (daprd created the start's reminder
+    before saving the start, and the reminder ran first): no history to replay, the wake runs it."""
+    workflows = Workflows({})
+    wake = IdleWorkflowWake(workflows, lambda *_: [], after_s=60, now=lambda: NOW)
+    pending = Instance(instance_id="T-PENDING", name="ticket_workflow", runtime_status="pending",
+                       created_at=(NOW - timedelta(seconds=30)).isoformat())
+    assert not wake({"ticket_id": "T-PENDING"}, pending)  # a start not yet run is not lost yet
+    pending.created_at = (NOW - timedelta(seconds=75)).isoformat()
+    assert wake({"ticket_id": "T-PENDING"}, pending)
+    assert workflows.raised == [("T-PENDING", WAKE_EVENT, {"idle_seconds": 75})] and workflows.reads == 0
+    assert not wake({"ticket_id": "T-PENDING"}, pending)  # once per change

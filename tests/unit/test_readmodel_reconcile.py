@@ -8,7 +8,7 @@ import pytest
 from app.readmodel.store import ReadModel
 from app.readmodel.sync import reconcile
 from app.services.workflow_gateway import Instance
-from app.workflows.contracts import TICKET_WORKFLOW, ProgressRecord, TicketProgress
+from app.workflows.contracts import TICKET_WORKFLOW, WAKE_EVENT, ProgressRecord, TicketProgress
 
 
 class ScriptedRuntime:
@@ -302,3 +302,73 @@ def test_each_running_ticket_checked_is_shown_to_the_running_hook_and_its_failur
                      on_running=[on_running, then])
     assert shown == [("T-R", "running"), ("then", "T-R")]
     assert [(r["ticket_id"], r["status"]) for r in rows] == [("T-R", "running"), ("T-C", "completed")]
+
+
+class CountingRuntime(ListingRuntime):
+    """Also counts the lookups of each instance."""
+
+    def __init__(self, instances: dict[str, Instance]):
+        super().__init__(instances)
+        self.lookups: dict[str, int] = {}
+
+    def get(self, instance_id: str, payloads: bool = True) -> Instance | None:
+        self.lookups[instance_id] = self.lookups.get(instance_id, 0) + 1
+        return super().get(instance_id, payloads)
+
+    def raise_event(self, instance_id: str, event: str, data: dict) -> None:
+        self.raised = [*getattr(self, "raised", []), (instance_id, event)]
+
+
+def test_a_ticket_the_runtime_holds_without_a_row_is_adopted_from_its_start(read_model):
+    """The runtime lost the turn that would have recorded LOST-6's filing (seen in the replicated
+    drill): listed, never in the read model, so no list showed it and no running check saw it."""
+    from app.domain.ticket import TicketWorkflowInput
+    from app.readmodel.sync import PurgeCheck, ReadModelSync
+
+    start = TicketWorkflowInput(ticket_id="LOST-6", customer_id="CUST001", description="Sidecar OOMKilled",
+                                filed_at="2026-12-07T10:14:31+00:00", approval_timeout_seconds=3600,
+                                max_revisions=2, filed_by="support-tool", use_agents=False)
+    runtime = CountingRuntime({
+        "LOST-6": Instance(instance_id="LOST-6", name=TICKET_WORKFLOW, runtime_status="running",
+                           input=start.model_dump(mode="json")),
+        "LOST-6-agent": Instance(instance_id="LOST-6-agent", name="dapr.agents.run", runtime_status="running")})
+    clock = [1000.0]
+    check = PurgeCheck(min_interval=1, clock=lambda: clock[0])
+    sweep = ReadModelSync(runtime, read_model, batch=5, in_flight=2, min_age=0, purge_check=check)
+    sweep.turn()
+    assert read_model.get("LOST-6") is None and runtime.lookups == {}  # not yet: its first record may be on its way
+    clock[0] += PurgeCheck.ADOPT_AFTER_S
+    assert "LOST-6" in sweep.turn()
+    row = read_model.get("LOST-6")
+    assert (row["customer_id"], row["description"], row["stage"], row["status"]) == (
+        "CUST001", "Sidecar OOMKilled", "triage", "running")
+    assert [e["kind"] for e in read_model.events("LOST-6")] == ["filed"]
+    clock[0] += PurgeCheck.ADOPT_AFTER_S
+    sweep.turn()
+    assert runtime.lookups["LOST-6-agent"] == 1  # no ticket: not looked up again
+    # The workflow's own first record, when it comes, replaces the adopted row.
+    progress = TicketProgress(stage="triage", workflow_version="v4")
+    assert read_model.apply(ProgressRecord(ticket_id="LOST-6", seq=1, progress=progress, events=[]))
+    assert read_model.get("LOST-6")["workflow_version"] == "v4"
+
+
+def test_a_start_the_runtime_holds_with_nothing_to_run_it_is_woken_not_adopted(read_model):
+    """daprd describes a start waiting in the inbox as pending with no name and no input: there
+    is nothing to make a row from, so the instance is woken (its turn runs the start, and the
+    workflow records its filing itself), and asked about again only after ADOPT_AFTER_S."""
+    from app.readmodel.sync import PurgeCheck, ReadModelSync
+
+    runtime = CountingRuntime({"P-1": Instance(instance_id="P-1", name="", runtime_status="pending")})
+    clock = [1000.0]
+    check = PurgeCheck(min_interval=1, clock=lambda: clock[0])
+    sweep = ReadModelSync(runtime, read_model, batch=5, in_flight=2, min_age=0, purge_check=check)
+    sweep.turn()
+    clock[0] += PurgeCheck.ADOPT_AFTER_S
+    sweep.turn()
+    assert runtime.raised == [("P-1", WAKE_EVENT)] and read_model.get("P-1") is None
+    clock[0] += 1
+    sweep.turn()
+    assert runtime.lookups["P-1"] == 1  # not again before another ADOPT_AFTER_S
+    clock[0] += PurgeCheck.ADOPT_AFTER_S
+    sweep.turn()
+    assert runtime.lookups["P-1"] == 2 and len(runtime.raised) == 2
