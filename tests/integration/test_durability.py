@@ -171,15 +171,11 @@ def test_an_outage_first_waited_out_while_the_ticket_was_suspended_goes_on_after
     assert not any(e["kind"] == "executionStalled" for e in events)
 
 
-def test_a_start_left_in_the_inbox_is_run_when_the_ticket_is_filed_again(service, monkeypatch):
-    """daprd saved a ticket's start with no reminder due to run it, as it leaves a start whose
-    reminder ran first and was dropped (seen in the replicated drill). Made here with a start
-    scheduled an hour ahead: the instance is pending, its start in the inbox. The client files
-    again (the API answered it 503 "being created" or timed out): the filing raises an event
-    into the instance, whose turn runs the start; the ticket goes on at once."""
-    ticket_id = "DUR-START-1"
+def start_held_in_the_inbox(service, monkeypatch, ticket_id: str, customer_id: str, description: str) -> None:
+    """A ticket's start saved with no reminder due to run it: scheduled an hour ahead, so the
+    instance is pending with its start in the inbox."""
     workflow_input = TicketWorkflowInput(
-        ticket_id=ticket_id, customer_id="CUST001", description=DESCRIPTIONS[0],
+        ticket_id=ticket_id, customer_id=customer_id, description=description,
         filed_at=datetime.now(timezone.utc).isoformat(), approval_timeout_seconds=3600, max_revisions=2,
         filed_by="tester-engineer", use_agents=False)
     monkeypatch.setattr(dapr_settings, "DAPR_API_TOKEN", service.dapr_api_token)
@@ -193,6 +189,16 @@ def test_a_start_left_in_the_inbox_is_run_when_the_ticket_is_filed_again(service
         assert gateway.get(ticket_id).runtime_status == "pending"
     finally:
         gateway.close()
+
+
+def test_a_start_left_in_the_inbox_is_run_when_the_ticket_is_filed_again(service, monkeypatch):
+    """daprd saved a ticket's start with no reminder due to run it, as it leaves a start whose
+    reminder ran first and was dropped (seen in the replicated drill). Made here with a start
+    scheduled an hour ahead: the instance is pending, its start in the inbox. The client files
+    again (the API answered it 503 "being created" or timed out): the filing raises an event
+    into the instance, whose turn runs the start; the ticket goes on at once."""
+    ticket_id = "DUR-START-1"
+    start_held_in_the_inbox(service, monkeypatch, ticket_id, "CUST001", DESCRIPTIONS[0])
     with service.client() as api:
         again = api.post("/support/ticket", json={"ticket_id": ticket_id, "customer_id": "CUST001",
                                                  "description": DESCRIPTIONS[0]})
@@ -212,21 +218,7 @@ def test_a_start_left_in_the_inbox_and_never_filed_again_is_listed_and_run(servi
     and no input, so the sweep wakes it (app/readmodel/sync.py `adopt`): the wake's turn runs the
     start, the workflow records its filing, and the ticket is listed and runs unaided."""
     ticket_id = "DUR-START-2"
-    workflow_input = TicketWorkflowInput(
-        ticket_id=ticket_id, customer_id="CUST002", description=DESCRIPTIONS[1],
-        filed_at=datetime.now(timezone.utc).isoformat(), approval_timeout_seconds=3600, max_revisions=2,
-        filed_by="tester-engineer", use_agents=False)
-    monkeypatch.setattr(dapr_settings, "DAPR_API_TOKEN", service.dapr_api_token)
-    gateway = DaprWorkflows(address=f"127.0.0.1:{service.ports.dapr_grpc}")
-    try:
-        later = Timestamp()
-        later.FromDatetime(datetime.now(timezone.utc) + timedelta(hours=1))
-        gateway._call("StartInstance", pb.CreateInstanceRequest(
-            name=TICKET_WORKFLOW, instanceId=ticket_id, input=wrappers_pb2.StringValue(
-                value=json.dumps(workflow_input.model_dump(mode="json"))), scheduledStartTimestamp=later))
-        assert gateway.get(ticket_id).runtime_status == "pending"
-    finally:
-        gateway.close()
+    start_held_in_the_inbox(service, monkeypatch, ticket_id, "CUST002", DESCRIPTIONS[1])
     with service.client() as api:
         assert ticket_id not in {t["ticket_id"] for t in api.get("/support/tickets", params={"limit": 200}).json()["tickets"]}
         listed = poll(lambda: {t["ticket_id"]: t for t in api.get("/support/tickets", params={
