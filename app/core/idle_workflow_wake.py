@@ -33,8 +33,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 
 from app.services.operations import idle_seconds, parse_time
-from app.services.workflow_gateway import Instance, WorkflowGateway
-from app.workflows.contracts import WAKE_EVENT
+from app.services.workflow_gateway import Instance, WorkflowGateway, run_held_start
 
 logger = logging.getLogger(__name__)
 
@@ -72,15 +71,13 @@ class IdleWorkflowWake:
         wakes = self._wakes.get(instance_id, 0)
         if wakes >= self.max_wakes:  # woken as often as allowed: its history is not read again
             return False
-        if instance.runtime_status == "pending":
-            # Its start waits in the inbox with nothing due to run it (a filed ticket starts at
-            # once): the wake's turn runs it, as a second filing's does (app/services/tickets.py).
+        if instance.runtime_status == "pending":  # a filed ticket starts at once: `run_held_start`
             lost = ["start"]
         else:
             lost = self.unrecorded(instance_id, self.workflows.history(instance_id))
         if not lost:
             return False
-        self.workflows.raise_event(instance_id, WAKE_EVENT, {"idle_seconds": round(idle)})
+        run_held_start(self.workflows, instance_id, {"idle_seconds": round(idle)})
         self._wakes[instance_id] = wakes + 1
         logger.warning("the runtime holds this workflow's start with nothing to run it: woke it with an event, "
                        "whose turn runs the start" if instance.runtime_status == "pending" else

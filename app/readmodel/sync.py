@@ -35,8 +35,8 @@ from typing import Callable, Sequence
 
 from app.readmodel.runtime_watch import RuntimeChangeWatch
 from app.readmodel.store import PURGE_CHECK_META, ReadModel
-from app.services.workflow_gateway import Instance, WorkflowGateway
-from app.workflows.contracts import (PROGRESS_FIELD, TICKET_WORKFLOW, WAKE_EVENT, Activities, ProgressRecord,
+from app.services.workflow_gateway import Instance, WorkflowGateway, run_held_start
+from app.workflows.contracts import (PROGRESS_FIELD, TICKET_WORKFLOW, Activities, ProgressRecord,
                                      TicketWorkflowInput, carried_record, filing_progress)
 
 logger = logging.getLogger(__name__)
@@ -93,16 +93,15 @@ def adopt(workflows: WorkflowGateway, read_model: ReadModel, instance_id: str) -
     be told yet (gone, a start the runtime does not describe, or a row by now).
 
     A pending instance the runtime does not describe holds its start in its inbox with nothing
-    due to run it (daprd 1.18.1 creates a start's reminder before it saves the start, and drops a
-    reminder that finds no state): it is woken, as a second filing wakes it
-    (app/services/tickets.py); the wake's turn runs the start and the workflow records its
-    filing itself."""
+    due to run it: it is woken (`run_held_start`), and the workflow records its filing itself."""
     instance = workflows.get(instance_id)
-    if instance is not None and not instance.name and instance.runtime_status == "pending":
-        workflows.raise_event(instance_id, WAKE_EVENT, {"reason": "pending without a row"})
-        logger.warning("the runtime holds a start with nothing to run it: woke the instance, whose turn runs it",
-                       extra={"ticket_id": instance_id})
-    if instance is None or not instance.name:
+    if instance is None:
+        return None
+    if not instance.name:
+        if instance.runtime_status == "pending":
+            run_held_start(workflows, instance_id, {"reason": "pending without a row"})
+            logger.warning("the runtime holds a start with nothing to run it: woke the instance, whose turn runs it",
+                           extra={"ticket_id": instance_id})
         return None
     if instance.name != TICKET_WORKFLOW:
         return False  # an agent's child workflow

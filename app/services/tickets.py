@@ -21,9 +21,9 @@ from app.domain.stored import analysis_key, notification_key
 from app.domain.ticket import TicketRequest
 from app.readmodel.store import ReadModel
 from app.readmodel.ticket_changes import TicketChanges, TicketWatch
-from app.services.workflow_gateway import Instance, InstanceExists, WorkflowGateway
+from app.services.workflow_gateway import Instance, InstanceExists, WorkflowGateway, run_held_start
 from app.store import StateStore
-from app.workflows.contracts import (APPROVAL_EVENT, CANCEL_EVENT, FINAL_STAGES, TICKET_WORKFLOW, WAKE_EVENT,
+from app.workflows.contracts import (APPROVAL_EVENT, CANCEL_EVENT, FINAL_STAGES, TICKET_WORKFLOW,
                                      Proposal, TicketWorkflowInput)
 
 if TYPE_CHECKING:  # admission imports this module's errors
@@ -196,15 +196,10 @@ def file_ticket(workflows: WorkflowGateway, customers: StateStore, settings: Set
 
 
 def _run_the_start(workflows: WorkflowGateway, ticket_id: str) -> None:
-    """Filed again while its workflow has not begun: an event raised into the instance comes with
-    a reminder of its own, whose turn takes the start from the inbox (no workflow version waits
-    for the event). daprd 1.18.1 creates a start's reminder before it saves the start: under
-    placement churn the reminder can run first on a host that finds no state and drops it, and
-    the start then waits in the inbox with nothing to run it (seen in the replicated drill: "No
-    workflow state found ... terminating execution", the ticket "being created" for good). A
-    ticket that is only slow to begin gets one event more in its first turn."""
+    """Filed again while its workflow has not begun: its start may be held with nothing to run it
+    (`run_held_start`). A ticket that is only slow to begin gets one event more in its first turn."""
     try:
-        workflows.raise_event(ticket_id, WAKE_EVENT, {"reason": "filed again before its start ran"})
+        run_held_start(workflows, ticket_id, {"reason": "filed again before its start ran"})
     except Exception as error:  # the answer stands; the next filing tries again
         logger.warning("filing: could not wake the instance", extra={
             "ticket_id": ticket_id, "error": f"{type(error).__name__}: {error}"[:300]})

@@ -20,6 +20,7 @@ from dapr.ext.workflow.util import getAddress
 from grpc import RpcError
 
 from app.core.sidecar_watchdog import SidecarWatchdog
+from app.workflows.contracts import WAKE_EVENT
 
 
 class InstanceExists(Exception):
@@ -43,6 +44,17 @@ class Instance:
     output: dict[str, Any] = field(default_factory=dict)
     custom_status: dict[str, Any] = field(default_factory=dict)
     failure: str | None = None
+
+
+def run_held_start(workflows: "WorkflowGateway", instance_id: str, details: dict) -> None:
+    """Raises WAKE_EVENT into an instance whose start the runtime holds in its inbox with nothing
+    due to run it. An event comes with a reminder of its own, whose turn takes the start from the
+    inbox (no workflow version waits for the event). daprd 1.18.1 creates a start's reminder
+    before it saves the start: under placement churn the reminder can run first on a host that
+    finds no state and drops it (seen in the replicated drill: "No workflow state found ...
+    terminating execution"), and the start then waits for good. Used by a second filing, by the
+    idle wake and by the sweep's adoption of a pending instance."""
+    workflows.raise_event(instance_id, WAKE_EVENT, details)
 
 
 class WorkflowGateway(Protocol):
