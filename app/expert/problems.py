@@ -16,11 +16,14 @@ A sentence weighing one problem against the other ("the cron one matters more", 
 orders problems of one priority; it names a problem by place or by a word of the problem's text.
 
 A clause that announces itself as an additional problem ("we also see ...", "separately, ...",
-"... is ignored too", "while we're at it", "the bigger problem: ...") cuts the description into
-segments, one problem each at most: there the customer, not the retrieval margin, says that a second problem starts. A segment in which no
-clause leads clearly is searched as a whole and is a problem when its best article is strong,
-however close the runner-up: the marker says a problem is there, the best article is the best
-guess at which one (the runner-up still reaches the citations through the fused ranking).
+"... is ignored too", "while we're at it", "the bigger problem: ...", "Secondly, ...") cuts the
+description into segments, one problem each at most: there the customer, not the retrieval
+margin, says that a second problem starts. Each segment is searched as a whole and is a problem
+when its best article is strong, however close the runner-up: the marker says a problem is
+there, the best article is the best guess at which one (the runner-up still reaches the
+citations through the fused ranking). Searched whole, a segment's setup and the facts the
+customer checked and found fine weigh as context, not as problems of their own (measured over
+every labelled set, session 24: top article 0.886 -> 0.898, both problems cited 0.952 -> 0.958).
 
 Customers also write two problems as two sentences with no connective. A sentence none of whose
 clauses names a problem is searched whole, and is a problem when it matches one article clearly
@@ -65,6 +68,9 @@ _ADDITIONAL = re.compile(
     r"|on (a|an|another) (separate|different|other|unrelated)? ?note|side (note|question|thing)|for later"
     # A second question numbered as such: "q2:", "question 2:".
     r"|q ?2|question (#|no\.? ?)?2"
+    # An ordinal opening: "Second, a general question: ...", "Secondly, is there ...", "Finally, ...".
+    r"|^(second|third|fourth)(ly)?\s*[,:]|^(secondly|thirdly|finally|lastly)\b"
+    r"|(second|third|other|next|last),? ((a|an|the) )?[\w-]+ (thing|question|issue|problem|point)"
     rf"|(the )?{_WEIGHTIER} (problem|issue|concern))\b"
     r"|^p\.? ?s\b|\b(too|either|as well)\s*[.!?]?$", re.IGNORECASE)
 # What the customer says of a problem's weight, which orders problems of the same priority
@@ -136,12 +142,15 @@ def split_problems(description: str) -> list[Problem]:
     segments = _segments(searched, numbered=numbered)
     named: list[tuple[str, list[SearchHit]]] = []
     for segment in segments:
-        strong = [(clause, hits) for clause, hits in segment if _names_a_problem(clause, hits)]
-        if not strong and len(segments) > 1:  # the customer marked a problem off here
+        if len(segments) > 1:
+            # The customer marked the problems off: one per segment, searched whole, so that a
+            # setup clause ("the state store has actorStateStore: true") or a fact checked and
+            # found fine is no problem of its own, and each problem is read with all its words.
             whole = " ".join(clause for clause, _ in segment)
             hits = search.search(whole, k=HITS_PER_PROBLEM)
-            strong = [(whole, hits)] if hits and hits[0].score >= MIN_PROBLEM_SCORE else []
-        named.extend(strong)
+            named.extend([(whole, hits)] if hits and hits[0].score >= MIN_PROBLEM_SCORE else [])
+        else:
+            named.extend((clause, hits) for clause, hits in segment if _names_a_problem(clause, hits))
     named = [(clause, hits) for clause, hits in _with_unmarked_problems(text, named)
              if not (_SETUP_OPENING.match(clause) and not reports_or_asks(clause))]
     unnamed = [[clause for clause, _ in segment if all(clause not in other for other, _ in named)]
@@ -225,8 +234,7 @@ def _segments(searched: list[tuple[str, list[SearchHit]]], numbered: bool = Fals
     """The searched clauses cut before each clause marked as an additional problem (one that
     points back stays with the problem before it), and, in a ticket that announces several
     problems (`numbered`), before each numbered item. The marked clause need not match an article
-    strongly alone ("But the bigger problem: in production ..."): the segment is searched whole
-    when none of its clauses does."""
+    strongly alone ("But the bigger problem: in production ..."): each segment is searched whole."""
     segments: list[list[tuple[str, list[SearchHit]]]] = []
     for clause, hits in searched:
         marked = _ADDITIONAL.search(clause) or (numbered and _LIST_ITEM.match(clause))

@@ -88,7 +88,7 @@ _NON_PRODUCTION = _cues(
 # Where the ticket does not say where, the business being hurt says production: nobody writes
 # "URGENT", "we are losing money" or "need help now" about a staging cluster. "Not urgent" is no cue.
 _URGENT_IMPACT = _cues(
-    r"(?<!not )(?<!not very )(?<!isn't )(?<!no )\burgent(ly)?\b", r"\basap\b", r"\bas soon as possible\b",
+    r"(?<!not )(?<!not very )(?<!isn't )(?<!no )(?<!nothing )\burgent(ly)?\b", r"\basap\b", r"\bas soon as possible\b",
     r"(?<!not an )(?<!no )\bemergency\b",
     r"\b(help|call|fix|respond|answer)( \w+)? (now|immediately|right away|right now|asap)\b",
     r"\b(on|jump on) a call\b",
@@ -134,7 +134,8 @@ _NEGATED_PRODUCTION = _cues(
     # Nothing shipped anywhere: "nothing is deployed anywhere yet, this is my local dev setup".
     r"\b(nothing|none of (it|this|them)) (is |has been )?(deployed|live|running|released) anywhere( yet)?\b",
     r"\bnot (deployed|live|running|released) anywhere( yet)?\b",
-    # Said in passing: "Load test in our perf environment (not prod)".
+    # Said in passing: "Load test in our perf environment (not prod)", "... namespaces. Not production."
+    r"(?:^|[.;!?:]\s+)(not|no|never) (in |on )?prod(uction)?\s*(?:[.;!]|$)",
     r"\((not|no|never) (in |on )?prod(uction)?\)",
     # Production spared so far: "Production traffic is lower and hasn't hit this".
     r"\bprod(uction)?\b[^.;]{0,30}\b(hasn't|has not|haven't|have not) (hit|seen|had|reached|experienced) (this|it|that)\b",
@@ -200,6 +201,11 @@ _OUTAGE = _cues(
     r"\b(whole|entire) (\w+ ){0,3}(is|are|was|were|has|have)( been)? (stopped|down|dead|broken|offline|halted)\b",
     r"\boutage\b", r"(?<!without )(?<!no )(?<!zero )\bdowntime\b",
     r"\b(completely|entirely|totally|fully) (stopped|down|broken|unavailable|failing|dead|stuck|offline)\b",
+    r"\b(stopped|down|broken|unavailable|failing|dead|stuck|offline|halted)( \w+)? (completely|entirely|totally|fully)\b",
+    # The rubric's "most requests fail": "checkout is failing for most users", "most calls time out".
+    r"\bmost (of (the|our) )?(requests|calls|users|customers|orders|payments|messages|transactions|checkouts"
+    r"|invocations|pods|instances|replicas)\b[^.;]{0,40}\b(fail\w*|stopped|down|broken|unavailable|rejected|refused"
+    r"|errors?|stuck|can't|cannot|tim(e|es|ed|ing) ?out|5\d\d)\b",
     # "all calls fail", "every request is rejected"; not "fails every few hours" or "each time".
     # Not per occurrence: "each restart drops in-flight requests" says how often, not how much.
     r"\b(all|every|each)\b(?! (time|times|day|hour|minute|night|week|morning|few|other|now|so|restart|deploy"
@@ -208,7 +214,8 @@ _OUTAGE = _cues(
     r"|tim(e|es|ed|ing) ?out|hang\w*|crash\w*|5\d\d|40[13])\b",
     # The quantifier after the failure: "failing for all customers", "timing out, every single one".
     r"\b(fail\w*|down|broken|dead|unavailable|unreachable|reject\w*|refus\w*|erroring|errors?|tim(ed|ing) out|5\d\d)\b"
-    r"[^.;]{0,60}\b((?<!not )(for|from) (all|every|everyone|everybody)\b|every single one\b"
+    r"[^.;]{0,60}\b((?<!not )(for|from) (all|every|everyone|everybody|most (of (the|our) )?(users|customers"
+    r"|requests|calls|visitors|shoppers|clients|tenants))\b|every single one\b"
     r"|(on|for|with) (every|each)( single)? (request|call|message|order|payment|invocation|event)\b"
     r"|to (every|each|all)( single)? (customers?|users?|visitors?|shoppers?|callers?|clients?)\b)",
     # Turning all of them away: "the sidecar refuses every connection", "rejects all calls".
@@ -231,7 +238,7 @@ _OUTAGE = _cues(
     r"|handled|sent|paid|dispatched)\b",
     r"\b(haven't|have not|hasn't|has not|hadn't|had not) been able to (\w+ ){1,2}(a single|any)\b",
     r"\bnothing (\w+ )?(works|runs|moves|happens|progresses|proceeds|gets through|goes through|fires)\b",
-    r"\bnothing (is |was |has been |gets? )?(being )?(consum|process|deliver|arriv|receiv|publish|execut|reach)(ed|ing)\b",
+    r"\bnothing (\w+ ){0,3}(is |was |has been |gets? )?(being )?(consum|process|deliver|arriv|receiv|publish|execut|reach)(ed|ing)\b",
     # Not one thing done: "fulfilment has not received a single message", "zero picks since 19:00",
     # "we cannot charge anybody".
     r"\b(not|never|hasn't|haven't|hadn't) (received|processed|delivered|handled|consumed|run|ran|executed|sent|shipped|served)"
@@ -246,14 +253,15 @@ _OUTAGE = _cues(
     r"|capacity|quota|space|volume|pvc)))",
 )
 _DATA_LOSS = _cues(
-    r"\bdata loss\b", r"\b(losing|lost|lose) (data|messages|events|orders|records|state)\b",
+    r"\bdata loss\b",
+    r"(?<!without )(?<!not )(?<!avoid )(?<!never )\b(losing|lost|lose) (\w+ )?(data|messages|events|orders|records|state)\b",
     r"\b(data|messages|events|orders|records|state|transactions|payments) (are|were|is|was|get|got)( being)?"
     r" (lost|deleted|corrupted|dropped)\b",
     r"\bcorrupt\w*",
 )
 # Said to be partial: the production failure is a degradation, not an outage.
 _PARTIAL = _cues(
-    r"\b(half|partly|partially)\b",
+    r"\b(half|partly|partially|partial)\b",
     # A share of the traffic: "about a third of the applications", "one in five claims", "10% of requests".
     r"\b(a|one|two) (third|quarter|fifth|tenth)s?\b", r"\b(one|1) (in|out of) (\d+|two|three|four|five|ten)\b",
     r"(?<![\d.])([1-9]\d?) ?% of\b",
@@ -290,6 +298,11 @@ _WORKAROUND = _cues(
     r"\bwork(ed|ing)? ?around\b", r"\bfor now we\b", r"\bstop-?gap\b",
     # A temporary measure, not a temporary wish ("put a sidecar on debug temporarily").
     r"\btemporary (fix|workaround|solution|patch|measure|mitigation)\b",
+    # "They have put a temporary de-duplication table in front of the mailer".
+    r"\b(put|added|built|set up|deployed|introduced|installed|wrote|placed|created)( in)?( in place)? (a |an )?"
+    r"temporary [\w-]+",
+    # Going around the runtime: "the client sends them straight to the storage account, bypassing Dapr".
+    r"(?<!not )\bbypass(ing|ed) (dapr|the sidecar|daprd)\b",
     r"\b(we|i)( have)? temporarily \w+", r"\btemporarily (disabled|removed|bypassed|reverted|rerouted|switched"
     r"|scaled|turned off|pinned|rolled back)\b",
     # Service restored by a step of theirs: "we deleted that component, so the API is back".
@@ -300,7 +313,10 @@ _WORKAROUND = _cues(
     r"\b(everything|it|all|service|services|the service) (has |have )?(fully )?recovered\b", r"\b(is|it's|are|was) under control\b",
     # Doing the work by hand is a workaround; trying something by hand is a test ("when I call it by hand").
     r"(?<!call it )(?<!called it )(?<!calling it )(?<!try it )(?<!tried it )(?<!test it )(?<!tested it )"
-    r"(?<!check it )(?<!checked it )(?<!run it )(?<!curl it )\bby hand\b",
+    r"(?<!check it )(?<!checked it )(?<!run it )(?<!curl it )\bby hand\b"
+    # Tried by hand, to no effect: "deleted pods by hand with no change".
+    r"(?![^.;]{0,30}\b(no change|no effect|no luck|no difference|to no avail|without (any )?(success|luck|effect|change)"
+    r"|didn't help|did not help|nothing changed|same result)\b)",
     # Restored by a step of theirs: "we deleted the binding to get the pods healthy again".
     r"(?<!trying )(?<!tried )(?<!try )(?<!attempting )(?<!attempted )\bto get (\w+ ){0,3}(healthy|running|working|up|back)( again)?\b",
     r"\b(everything|it|all) (runs|works|is running|is working) (again|now)\b",
@@ -328,7 +344,12 @@ _SECURITY_EXPOSURE = _cues(
     r"\bunauthenticated access\b", r"\banyone can\b",
     r"\b(any|every) (app|application|service|pod|user|tenant|team|namespace)s? (\w+ ){0,6}(can|could) (read|access"
     r"|see|call|invoke|get|fetch|curl)\b", r"\bvulnerab\w*", r"\bcve-\d+",
-    r"\bsecurity (incident|breach|hole)\b", r"\bbypass\w*",
+    r"\bsecurity (incident|breach|hole)\b",
+    # Bypassing a control, not the runtime ("we'd rather not bypass Dapr with a raw producer").
+    r"\bbypass\w*\b[^.;]{0,30}\b(auth\w*|acls?|access control|polic(y|ies)|mtls|tls|security|firewall|permissions?"
+    r"|checks?|tokens?|logins?)\b",
+    r"\b(auth\w*|acls?|access control|polic(y|ies)|mtls|security|permissions?|checks?) (is |are |can be |could be "
+    r"|was |were )?bypass\w*",
     # A secret posted where it should not be: "attached a .env file that contains live access keys".
     r"\b(attached|posted|pasted|committed|pushed|uploaded)\b(?:[^.;]|\.(?=\S)){0,60}\b(access keys?|secrets?|credentials?"
     r"|passwords?|api keys?|tokens?)\b",
@@ -339,7 +360,7 @@ _SECURITY_EXPOSURE = _cues(
     r"\bshould(n't| not) (be able to )?(read|access|see|fetch|get) (\w+ ){0,3}(secrets?|passwords?|credentials?|keys?|tokens?)\b",
     # Someone gone who can still get in: "a contractor who left two weeks ago still has an active login".
     r"\b(left|leaving|departed|former|ex-\w+|offboarded|terminated|fired)\b[^.;]{0,60}\bstill (has|have|holds?)"
-    r" (an? )?(active |valid |working )?(access|logins?|accounts?|credentials?|keys?|tokens?|passwords?|sessions?)\b",
+    r" (an? )?(\w+ ){0,2}(access|logins?|accounts?|credentials?|keys?|tokens?|passwords?|sessions?)\b",
     r"\b(left|leaving|departed|former|ex-\w+|offboarded|terminated|fired)\b[^.;]{0,60}\bcan still (log ?in|sign ?in"
     r"|access|get in|see|read)\b",
 )
@@ -353,6 +374,19 @@ _RELEASE_BLOCKED = _cues(
     # The date first, the block after: "goes live on Monday and this is now blocking us".
     r"\b(go(es)?[- ]live|launch(es)?|release|cut-?over|rollout)\b[^.;]{0,60}\bblock(s|ed|ing)\b (us|it|the|our)\b",
 )
+# The customer calls the ticket a question: "Just a how-to, nothing urgent". The rubric's low,
+# whatever symptom the question describes ("we see traces from the gateway but nothing behind it").
+_ONLY_A_QUESTION = _cues(
+    r"\b(just|only|merely|simply|purely) (a |an )?(quick |general |simple |small |curiosity )?(question|how-?to"
+    r"|documentation question|feature request|info(rmation)? request|request for (advice|guidance))\b",
+)
+# A second problem set apart from the first: "Unrelated and only in our dev environment: ...". Where
+# it happens is its own; it does not take production from the first.
+_ASIDE = re.compile(
+    r"(?:^|(?<=[.!?;]))\s*(?:unrelated|separately|also unrelated|p\.?\s?s\.?|side ?note|on an? (?:different|separate"
+    r"|side|unrelated) note|a (?:separate|second|different|smaller|minor) (?:issue|problem|question|thing)"
+    r"|(?:another|second) (?:issue|problem|question|thing))\b[^.!?;]*[.!?;]?",
+    re.IGNORECASE)
 # A sentence is a question when it ends with "?" or opens like one ("How do we ...").
 _QUESTION_OPENING = re.compile(
     r"^(how|what|which|where|when|why|is|are|can|could|should|would|do|does|will)\b", re.IGNORECASE)
@@ -594,6 +628,7 @@ class _Reading:
     exposure: str | None
     blocked: str | None
     remedy: str | None = None  # a workaround they put in place (not only "no impact yet")
+    only_asked: str | None = None  # the customer calls it a question or a how-to
 
     def priority(self) -> tuple[Priority, list[str]]:
         severe = self.outage or self.data_loss
@@ -606,6 +641,8 @@ class _Reading:
             return "high", reasons + [f"security exposure ({self.exposure!r})"]
         if self.blocked:
             return "high", reasons + [f"release blocked ({self.blocked!r})"]
+        if self.only_asked and not (production and failure):
+            return "low", reasons + [f"no failure reported: a question or how-to, so called ({self.only_asked!r})"]
         # A workaround in production says there is a problem, told in words no failure cue
         # reads ("grows 6 GB a day; a nightly job deletes old rows").
         if not failure and not (production and self.remedy):
@@ -619,7 +656,8 @@ class _Reading:
     def cues(self) -> frozenset[str]:
         found = {"outage": self.outage, "data_loss": self.data_loss, "failure": self.failure,
                  "partial": self.partial, "workaround": self.workaround,
-                 "security_exposure": self.exposure, "release_blocked": self.blocked}
+                 "security_exposure": self.exposure, "release_blocked": self.blocked,
+                 "question_only": self.only_asked}
         return frozenset({f"environment={self.environment}", *(cue for cue, seen in found.items() if seen)})
 
 
@@ -634,12 +672,22 @@ def _read(description: str, ticket: str | None = None) -> _Reading:
         data_loss=_first(_DATA_LOSS, statements), failure=_first(_FAILURE, statements),
         partial=_first(_PARTIAL, statements),
         workaround=(remedy := _first(_WORKAROUND, statements)) or _first(_NO_IMPACT_YET, text), remedy=remedy,
-        exposure=_first(_SECURITY_EXPOSURE, statements), blocked=_first(_RELEASE_BLOCKED, statements))
+        exposure=_first(_SECURITY_EXPOSURE, statements), blocked=_first(_RELEASE_BLOCKED, statements),
+        only_asked=_first(_ONLY_A_QUESTION, text))
 
 
 def _environment(text: str) -> tuple[str, str]:
-    if (negated := _first(_NEGATED_PRODUCTION, text)):
+    main = _ASIDE.sub(" ", text)
+    if (negated := _first(_NEGATED_PRODUCTION, text)) and (
+            _first(_NEGATED_PRODUCTION, main) or not _first(_PRODUCTION, main)):
         return "non-production", f"environment: not production ({negated!r})"
+    # A release to production held up by what fails before it: "blocked on a production go-live
+    # ... in the new pre-prod environment every call fails" (the rubric's blocked release).
+    if _first(_RELEASE_BLOCKED, text) and (before := _first(_NON_PRODUCTION, text)):
+        return "non-production", f"environment: before production, holding up a release ({before!r})"
+    if (negated := _first(_NEGATED_PRODUCTION, text)):
+        production = _first(_PRODUCTION, main)
+        return "production", f"environment: production ({production!r}; not production only in an aside: {negated!r})"
     if (production := _first(_PRODUCTION, text)):
         return "production", f"environment: production ({production!r})"
     if (other := _first(_NON_PRODUCTION, text)):

@@ -314,8 +314,12 @@ def test_posthoc_sets_figures_hold():
     # posthoc65 (44, written blind at the start of session 23 by senders of many kinds, never
     # trained or tuned on): priority 0.955 (in scope 0.944), category 0.977, routed 8 of 8, away 1
     # of 36, both cited 8 of 8.
+    # posthoc69 (44, written blind in session 24 after its changes, half non-developers, half long
+    # developer tickets, never trained or tuned on): priority 0.955 (in scope 0.972), category
+    # 0.886, routed 7 of 8, away 1 of 36, both cited 7 of 8.
     # The bounds below allow one miss each.
     for name, priority_in_scope, routed_to_person, routed_away, both_cited in (
+            ("posthoc69", 0.94, 0.75, 0.06, 0.75),
             ("posthoc65", 0.91, 0.87, 0.06, 0.87),
             ("posthoc64", 0.86, 0.87, 0.03, 0.87),
             ("posthoc63", 0.88, 0.87, 0.03, 0.75),

@@ -415,3 +415,14 @@ def test_confidence_is_lower_when_articles_compete():
                                      "reminders never fire", [hit("scheduler-unreachable")])
     vague = compose_offline_proposal("the sidecar has a problem with the app", [hit("app-port-mismatch")])
     assert 0 < vague["confidence"] < clear["confidence"] <= MAX_OFFLINE_CONFIDENCE
+
+
+@pytest.mark.parametrize("ordinal", ["Secondly, ", "Second, a smaller question: ", "Finally, "])
+def test_an_ordinal_opening_starts_a_second_problem_read_whole(ordinal):
+    # The first problem's setup and the facts checked and found fine ("the key is correct") are
+    # context of that problem, not problems of their own; the second is read with all its words.
+    ticket = ("In production every call to our summariser through the Conversation API fails with "
+              "ERR_CONVERSATION_INVOKE since we pointed the openai component at our own endpoint. The key comes "
+              "from a secret reference and is correct, a curl with it succeeds. "
+              f"{ordinal}is there a sidecar metric we can alert on, and how would Prometheus scrape it?")
+    assert [p.slug for p in split_problems(ticket)] == ["conversation-api-setup", "metrics-prometheus"]

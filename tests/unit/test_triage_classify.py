@@ -393,3 +393,37 @@ def test_production_said_by_the_customers_it_serves(description, priority):
 ])
 def test_impact_and_its_absence_read_however_they_are_said(description, priority):
     assert assess_priority(description)[0] == priority
+
+
+@pytest.mark.parametrize(("description", "priority"), [
+    # "Nothing urgent" is no business impact; a ticket called a how-to is the rubric's low.
+    ("Just a how-to, nothing urgent: where do we set the sampling rate so spans from the workers show up?", "low"),
+    ("Only a quick question: we see metrics from the gateway but nothing from the sidecars, is scraping on?", "low"),
+    # "Not production." said as a fragment places the failure outside production.
+    ("The orders service calls billing through its sidecar and always gets 404 from our customers portal. "
+     "Not production.", "medium"),
+    # The adverb after the verb, and the rubric's "most requests fail".
+    ("In production the order import has stopped completely since noon.", "critical"),
+    ("Production checkout is failing for most users since the sale began.", "critical"),
+    ("In production most calls to the pricing service time out since the upgrade.", "critical"),
+    # Losing data, with a qualifier between.
+    ("Production is losing customer data: sessions are emptied at random since this morning.", "critical"),
+    # A temporary thing of theirs in place is a workaround; a step by hand that changed nothing is not.
+    ("In production some receipts go out twice; we put a temporary dedup table in front of the mailer.", "medium"),
+    ("Everything in our production billing namespace is down; we deleted the pods by hand with no change.",
+     "critical"),
+    # Going around the runtime is a workaround, not bypassing a control; a control bypassed is an exposure.
+    ("In production uploads over 4 MB fail, so the client now sends them to storage directly, bypassing Dapr.",
+     "medium"),
+    ("We'd rather not bypass Dapr with a raw producer: how do we publish bare JSON from our test service?", "low"),
+    ("Any pod in the cluster can bypass the access control policy by calling the app port directly.", "high"),
+    ("A consultant who left us in June still has admin access to the dashboard and can read every ticket.", "high"),
+    # A second problem's "only in dev" does not take production from the first.
+    ("Partial production outage: every refund fails with 403 since the new policy. Unrelated and only in our dev "
+     "environment: a new app cannot find the state store.", "high"),
+    # A production go-live held up by what fails in pre-prod: the rubric's blocked release.
+    ("We're blocked on a production go-live on Thursday: in the pre-prod environment every workflow start "
+     "fails with an internal error.", "high"),
+])
+def test_more_ways_the_rubric_s_definitions_are_said(description, priority):
+    assert assess_priority(description)[0] == priority
