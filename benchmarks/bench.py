@@ -648,8 +648,6 @@ def run_capacity(service, args, waiting_ids: list[str]) -> list[dict]:
     result["completed"] = len(waiting_ids) - len(not_done)
     result["seconds_decide_to_all_completed"] = round(time.perf_counter() - started, 1)
     result["memory_after"] = _memory(service)
-    for level in levels:
-        level["errors"] = sum(level[k]["errors"] for k in ("status", "status_c1", "list", "list_c1"))
     result["errors"] += result["decide"]["errors"] + len(not_done)
     result["retried_read_errors"] = _take_transient()
     api.close()
@@ -662,7 +660,8 @@ def _patience(args, tickets: int) -> float:
 
 
 def _reads_while_waiting(api, args, waiting_ids: list[str]) -> dict:
-    """Every waiting ticket's status, and list pages as an engineer pages them, at C and at 1."""
+    """Every waiting ticket's status, and list pages as an engineer pages them, at C and at 1;
+    `errors` counts the failed reads of all four."""
     def status_of(ticket_id: str) -> float:
         began = time.perf_counter()
         response = api.get(f"/support/status/{ticket_id}")
@@ -708,6 +707,7 @@ def _reads_while_waiting(api, args, waiting_ids: list[str]) -> dict:
     with Progress(calls // 2, "4/4 capacity: list, one at a time", args.quiet, unit="page") as progress:
         latencies, errors = run_concurrently(calls // 2, 1, list_one, progress)
     reads["list_c1"] = {**latency_summary(latencies), "errors": len(errors), "error_samples": errors[:5]}
+    reads["errors"] = sum(reads[k]["errors"] for k in ("status", "status_c1", "list", "list_c1"))
     return reads
 
 

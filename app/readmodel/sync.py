@@ -198,6 +198,38 @@ def _tell_running(checks: Sequence[OnRunning], row: dict, instance: Instance) ->
                 "error": f"{type(error).__name__}: {error}"[:300]})
 
 
+class RowlessInstances:
+    """The instances the runtime lists that have no row, fed by each listing of the purge check:
+    after ADOPT_AFTER_S without one (a ticket's first record normally lands within a second of
+    its start) they are handed to `adopt`, at most ADOPT_PER_PASS a pass, each again only after
+    another ADOPT_AFTER_S without a row. Those found to be no ticket are not named again."""
+
+    ADOPT_AFTER_S = 30.0
+    ADOPT_PER_PASS = 20
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self._clock = clock
+        self._since: dict[str, float] = {}  # listed instance without a row -> first seen
+        self._not_tickets: set[str] = set()
+        self._due: list[str] = []
+
+    def listed(self, rowless: set[str], at: float) -> None:
+        """What one listing found without a row, at `at` (the clock's reading)."""
+        self._since = {t: self._since.get(t, at) for t in rowless - self._not_tickets}
+        self._due = [t for t, since in self._since.items() if at - since >= self.ADOPT_AFTER_S][:self.ADOPT_PER_PASS]
+
+    def take(self) -> list[str]:
+        taken, self._due = self._due, []
+        now = self._clock()
+        for instance_id in taken:
+            self._since[instance_id] = now
+        return taken
+
+    def not_a_ticket(self, instance_id: str) -> None:
+        self._not_tickets.add(instance_id)
+        self._since.pop(instance_id, None)
+
+
 class PurgeCheck:
     """Names the rows whose instance the runtime no longer lists: purged around the API (an
     operator's `dapr workflow purge` goes to the sidecar, and no work item tells the worker).
@@ -205,16 +237,13 @@ class PurgeCheck:
     with every instance kept: passes are spaced so that listing takes at most `share` of the
     time, at least `min_interval` apart (a pass over a few hundred instances takes milliseconds;
     `last_pass_s` says what it took). A named row is only a suspect: the sweep looks it up and
-    drops it only if the runtime answers that the instance does not exist."""
+    drops it only if the runtime answers that the instance does not exist. The same listing
+    feeds `rowless`: instances the runtime holds that no row shows."""
 
     # Rows filed within this margin before a listing began may be missing from it for no other
     # reason than clocks (a replica's filed_at against this one's); the next pass covers them.
     CLOCK_MARGIN = timedelta(seconds=5)
     RETRY_AFTER_FAILURE_S = 60.0
-    # An instance listed without a row for this long is handed to `adopt` (a ticket's first
-    # record normally lands within a second of its start), at most ADOPT_PER_PASS a pass.
-    ADOPT_AFTER_S = 30.0
-    ADOPT_PER_PASS = 20
 
     def __init__(self, min_interval: float = 0.5, share: float = 0.05, clock: Callable[[], float] = time.monotonic):
         self.min_interval, self.share = min_interval, share
@@ -224,22 +253,7 @@ class PurgeCheck:
         self.spacing_s = min_interval  # between the starts of two passes, from the last one's cost
         self._next = 0.0
         self._clock = clock
-        self._rowless_since: dict[str, float] = {}  # listed instance without a row -> first seen
-        self._not_tickets: set[str] = set()
-        self._to_adopt: list[str] = []
-
-    def take_rowless(self) -> list[str]:
-        """The instances the last pass found listed without a row for ADOPT_AFTER_S; each is
-        named again only after another ADOPT_AFTER_S without a row."""
-        taken, self._to_adopt = self._to_adopt, []
-        now = self._clock()
-        for instance_id in taken:
-            self._rowless_since[instance_id] = now
-        return taken
-
-    def not_a_ticket(self, instance_id: str) -> None:
-        self._not_tickets.add(instance_id)
-        self._rowless_since.pop(instance_id, None)
+        self.rowless = RowlessInstances(clock)
 
     def suspects(self, workflows: WorkflowGateway, read_model: ReadModel) -> list[str]:
         started = self._clock()
@@ -255,10 +269,7 @@ class PurgeCheck:
                            extra={"error": f"{type(error).__name__}: {error}"[:300]})
             return []
         missing = [t for t in read_model.filed_before(listing_began) if t not in listed]
-        rowless = listed - read_model.ticket_ids() - self._not_tickets
-        self._rowless_since = {t: self._rowless_since.get(t, started) for t in rowless}
-        self._to_adopt = [t for t, since in self._rowless_since.items()
-                          if started - since >= self.ADOPT_AFTER_S][:self.ADOPT_PER_PASS]
+        self.rowless.listed(listed - read_model.ticket_ids(), started)
         self.last_pass_s = self._clock() - started
         self.passes += 1
         self.spacing_s = max(self.min_interval, self.last_pass_s / self.share)
@@ -328,7 +339,7 @@ class ReadModelSync:
             # For the operators' system view, which the API's process answers.
             self.read_model.set_meta(PURGE_CHECK_META, json.dumps(self.purge_check.describe()))
             self._passes_shown = self.purge_check.passes
-        for instance_id in self.purge_check.take_rowless() if self.purge_check else []:
+        for instance_id in self.purge_check.rowless.take() if self.purge_check else []:
             try:
                 adopted = adopt(self.workflows, self.read_model, instance_id)
             except Exception as error:  # noqa: BLE001 - still rowless: the next pass names it again
@@ -336,7 +347,7 @@ class ReadModelSync:
                     "ticket_id": instance_id, "error": f"{type(error).__name__}: {error}"[:300]})
                 continue
             if adopted is False:
-                self.purge_check.not_a_ticket(instance_id)
+                self.purge_check.rowless.not_a_ticket(instance_id)
             elif adopted:
                 ids.append(instance_id)
         ids += self.watch.due() if self.watch else []

@@ -323,7 +323,7 @@ def test_a_ticket_the_runtime_holds_without_a_row_is_adopted_from_its_start(read
     """The runtime lost the turn that would have recorded LOST-6's filing (seen in the replicated
     drill): listed, never in the read model, so no list showed it and no running check saw it."""
     from app.domain.ticket import TicketWorkflowInput
-    from app.readmodel.sync import PurgeCheck, ReadModelSync
+    from app.readmodel.sync import PurgeCheck, ReadModelSync, RowlessInstances
 
     start = TicketWorkflowInput(ticket_id="LOST-6", customer_id="CUST001", description="Sidecar OOMKilled",
                                 filed_at="2026-12-07T10:14:31+00:00", approval_timeout_seconds=3600,
@@ -337,13 +337,13 @@ def test_a_ticket_the_runtime_holds_without_a_row_is_adopted_from_its_start(read
     sweep = ReadModelSync(runtime, read_model, batch=5, in_flight=2, min_age=0, purge_check=check)
     sweep.turn()
     assert read_model.get("LOST-6") is None and runtime.lookups == {}  # not yet: its first record may be on its way
-    clock[0] += PurgeCheck.ADOPT_AFTER_S
+    clock[0] += RowlessInstances.ADOPT_AFTER_S
     assert "LOST-6" in sweep.turn()
     row = read_model.get("LOST-6")
     assert (row["customer_id"], row["description"], row["stage"], row["status"]) == (
         "CUST001", "Sidecar OOMKilled", "triage", "running")
     assert [e["kind"] for e in read_model.events("LOST-6")] == ["filed"]
-    clock[0] += PurgeCheck.ADOPT_AFTER_S
+    clock[0] += RowlessInstances.ADOPT_AFTER_S
     sweep.turn()
     assert runtime.lookups["LOST-6-agent"] == 1  # no ticket: not looked up again
     # The workflow's own first record, when it comes, replaces the adopted row.
@@ -356,19 +356,19 @@ def test_a_start_the_runtime_holds_with_nothing_to_run_it_is_woken_not_adopted(r
     """daprd describes a start waiting in the inbox as pending with no name and no input: there
     is nothing to make a row from, so the instance is woken (its turn runs the start, and the
     workflow records its filing itself), and asked about again only after ADOPT_AFTER_S."""
-    from app.readmodel.sync import PurgeCheck, ReadModelSync
+    from app.readmodel.sync import PurgeCheck, ReadModelSync, RowlessInstances
 
     runtime = CountingRuntime({"P-1": Instance(instance_id="P-1", name="", runtime_status="pending")})
     clock = [1000.0]
     check = PurgeCheck(min_interval=1, clock=lambda: clock[0])
     sweep = ReadModelSync(runtime, read_model, batch=5, in_flight=2, min_age=0, purge_check=check)
     sweep.turn()
-    clock[0] += PurgeCheck.ADOPT_AFTER_S
+    clock[0] += RowlessInstances.ADOPT_AFTER_S
     sweep.turn()
     assert runtime.raised == [("P-1", WAKE_EVENT)] and read_model.get("P-1") is None
     clock[0] += 1
     sweep.turn()
     assert runtime.lookups["P-1"] == 1  # not again before another ADOPT_AFTER_S
-    clock[0] += PurgeCheck.ADOPT_AFTER_S
+    clock[0] += RowlessInstances.ADOPT_AFTER_S
     sweep.turn()
     assert runtime.lookups["P-1"] == 2 and len(runtime.raised) == 2
