@@ -129,7 +129,10 @@ _NEGATED_PRODUCTION = _cues(
     r"\b(nervous|worried|concerned|afraid|scared|anxious) (about|for|before) (\w+ )?prod(uction)?\b",
     r"\bonly (happens |seen |reproduces )?(in|on) (our )?(staging|dev|test|qa|uat|pre-?prod)\b",
     r"\b(staging|dev|test|qa|uat)( environment| cluster)? only\b",
-    # Production said to be untouched by a problem seen elsewhere: "Staging ... Prod is not affected".
+    # Production said to be untouched by a problem seen elsewhere: "Staging ... Prod is not affected",
+    # "Prod uses a separate cluster and is fine".
+    r"\bprod(uction)? (uses|has|runs on|is on|is in|lives in|sits in|has got) (a |an |its own )?(separate|different"
+    r"|another|own)\b",
     r"\bprod(uction)? (is|was|isn't|wasn't) (not |un)?(affected|impacted|touched)\b",
     # Nothing shipped anywhere: "nothing is deployed anywhere yet, this is my local dev setup".
     r"\b(nothing|none of (it|this|them)) (is |has been )?(deployed|live|running|released) anywhere( yet)?\b",
@@ -203,7 +206,7 @@ _OUTAGE = _cues(
     r"\b(completely|entirely|totally|fully) (stopped|down|broken|unavailable|failing|dead|stuck|offline)\b",
     r"\b(stopped|down|broken|unavailable|failing|dead|stuck|offline|halted)( \w+)? (completely|entirely|totally|fully)\b",
     # The rubric's "most requests fail": "checkout is failing for most users", "most calls time out".
-    r"\bmost (of (the|our) )?(requests|calls|users|customers|orders|payments|messages|transactions|checkouts"
+    r"\bmost (of (the|our) )?([\w-]+ )?(requests|calls|users|customers|orders|payments|messages|transactions|checkouts"
     r"|invocations|pods|instances|replicas)\b[^.;]{0,40}\b(fail\w*|stopped|down|broken|unavailable|rejected|refused"
     r"|errors?|stuck|can't|cannot|tim(e|es|ed|ing) ?out|5\d\d)\b",
     # "all calls fail", "every request is rejected"; not "fails every few hours" or "each time".
@@ -267,6 +270,12 @@ _PARTIAL = _cues(
     r"(?<![\d.])([1-9]\d?) ?% of\b",
     # Down by a share, not down: "throughput is down ~40%".
     r"\b(down|dropped|fell|fallen) (by )?(~|about |around |roughly )?\d{1,2} ?%",
+    # Part works: "Most approvals work, but a noticeable share ... never arrive", "Checkout itself works
+    # fine", "Messages from the Dapr publisher are handled fine, but ...".
+    r"\bmost (\w+ ){0,2}(work|works|succeed|succeeds|go through|get through|are fine|are processed|complete)\b",
+    r"\ba (noticeable |small |large |significant |growing )?(share|portion|fraction|percentage|subset) of\b",
+    r"\bitself (still )?(works|is working|is fine|runs)\b",
+    r"\b(are|is) (handled|processed|delivered|served|received) (fine|normally|correctly|ok)\b",
     # Part still works: "browsing orders still works".
     r"\bstill (works?|working|fine|flowing|flows|serving)\b",
     # "orders themselves still go through", "payments still get processed".
@@ -379,6 +388,16 @@ _RELEASE_BLOCKED = _cues(
 _ONLY_A_QUESTION = _cues(
     r"\b(just|only|merely|simply|purely) (a |an )?(quick |general |simple |small |curiosity )?(question|how-?to"
     r"|documentation question|feature request|info(rmation)? request|request for (advice|guidance))\b",
+)
+# An incident that is over: what failed is past. With a stopgap of theirs in place it is the rubric's
+# production problem with a workaround; without, a question of how to prevent it ("Post-incident
+# review, INC-77 (closed): ... Everything has been back to normal since. How do we declare retries?").
+_RESOLVED = _cues(
+    r"\b(incident|outage|issue|problem|inc-?\d+)( (?!never\b|not\b)\w+)? (is |was |has been |got )?(now )?(closed|resolved)\b",
+    r"\b(incident|outage|inc-?\d+) (is|was) (now )?over\b",
+    r"\b(incident|inc-?\d+)[^.;]{0,20}\((closed|resolved|mitigated|over)\)",
+    r"\b(post-?incident|post-?mortem|retrospective|pir)\b",
+    r"\b(everything|it|all|things|service|services)( has| have|'s)? (been )?back to normal\b",
 )
 # A second problem set apart from the first: "Unrelated and only in our dev environment: ...". Where
 # it happens is its own; it does not take production from the first.
@@ -519,8 +538,12 @@ def decide_category(description: str, kb: str, kb_signal: str) -> tuple[str, str
 
 # Chosen with whole sets held out of the model's training in turn (6 groups, 2,503 tickets:
 # 0.5 against 0.6 took the decision from 0.9301 to 0.9341; docs/benchmarks.md, "Session 22").
-# Never over a security exposure the rules read (decide_priority).
+# Never over a security exposure or a blocked release the rules read (decide_priority).
 SURE_OF_ANOTHER_PRIORITY = 0.5
+# Definitions the rules' reading keeps however sure the model is: the model learned little of
+# them (an exposure: 26 of 32 held out, the rules 30; a blocked release kept: 0.9493 -> 0.9504
+# with 2,723 tickets held out in turn, session 24; 0.9465 -> 0.9472 before that round's rules).
+KEPT_DEFINITIONS = frozenset({"security_exposure", "release_blocked"})
 
 
 def decide_priority(description: str) -> tuple[Priority, list[str]]:
@@ -540,7 +563,7 @@ def decide_priority(description: str) -> tuple[Priority, list[str]]:
     development sets unchanged (89 of 92). Session 22 (2,503 tickets): the model decides a
     failure with no environment named too (the rules had it medium unless the model was 70 %
     sure of low), and overrules a definition but a security exposure from 50 % sure: 0.9301 ->
-    0.9417."""
+    0.9417. Session 24 (2,723 tickets), nor a blocked release (KEPT_DEFINITIONS)."""
     reading = _read(description)
     cues = reading.cues()
     ruled, rule_reasons = reading.priority()
@@ -551,9 +574,7 @@ def decide_priority(description: str) -> tuple[Priority, list[str]]:
     by_model = [f"priority {guess.label}: the priority model, {guess.probability:.0%} (then {guess.runner_up}; "
                 f"from {model.trained_on} labelled tickets); words: {words}"]
     if _settled_by_definition(cues):
-        # A security exposure read by the rules stands however sure the model is: it learned
-        # little of them (26 of 32 held out, the rules 30).
-        if guess.label != ruled and guess.probability >= SURE_OF_ANOTHER_PRIORITY and "security_exposure" not in cues:
+        if guess.label != ruled and guess.probability >= SURE_OF_ANOTHER_PRIORITY and not KEPT_DEFINITIONS & cues:
             return guess.label, [*by_model, *rule_signals, f"the rules alone: {ruled}, by the rubric's definition they read"]
         return ruled, [*rule_signals, f"priority {ruled}: the rubric's definition, read by the rules"]
     return guess.label, [*by_model, *rule_signals, *([f"the rules alone: {ruled}"] if ruled != guess.label else [])]
@@ -565,7 +586,7 @@ def _settled_by_definition(cues: frozenset[str]) -> bool:
     worked_around = in_production and "workaround" in cues
     no_failure = not {"failure", "outage", "data_loss"} & cues
     return (production_down or worked_around or no_failure
-            or bool({"security_exposure", "release_blocked"} & cues))
+            or bool({"security_exposure", "release_blocked", "question_only", "resolved"} & cues))
 
 
 def matched_words(description: str, slug: str, limit: int = 4) -> list[str]:
@@ -629,12 +650,18 @@ class _Reading:
     blocked: str | None
     remedy: str | None = None  # a workaround they put in place (not only "no impact yet")
     only_asked: str | None = None  # the customer calls it a question or a how-to
+    resolved: str | None = None  # the incident is over
 
     def priority(self) -> tuple[Priority, list[str]]:
         severe = self.outage or self.data_loss
         failure = self.failure or severe
         production, workaround = self.environment == "production", self.workaround
         reasons = [self.env_reason]
+        if self.resolved and self.remedy:
+            return "medium", reasons + [f"production problem with a workaround ({self.remedy!r}; the incident "
+                                        f"is over: {self.resolved!r})"]
+        if self.resolved and not self.exposure:
+            return "low", reasons + [f"no failure reported: a question or how-to (the incident is over: {self.resolved!r})"]
         if production and severe and not workaround and not self.partial:
             return "critical", reasons + [f"production down or losing data ({severe!r})"]
         if self.exposure:
@@ -657,7 +684,7 @@ class _Reading:
         found = {"outage": self.outage, "data_loss": self.data_loss, "failure": self.failure,
                  "partial": self.partial, "workaround": self.workaround,
                  "security_exposure": self.exposure, "release_blocked": self.blocked,
-                 "question_only": self.only_asked}
+                 "question_only": self.only_asked, "resolved": self.resolved}
         return frozenset({f"environment={self.environment}", *(cue for cue, seen in found.items() if seen)})
 
 
@@ -673,7 +700,7 @@ def _read(description: str, ticket: str | None = None) -> _Reading:
         partial=_first(_PARTIAL, statements),
         workaround=(remedy := _first(_WORKAROUND, statements)) or _first(_NO_IMPACT_YET, text), remedy=remedy,
         exposure=_first(_SECURITY_EXPOSURE, statements), blocked=_first(_RELEASE_BLOCKED, statements),
-        only_asked=_first(_ONLY_A_QUESTION, text))
+        only_asked=_first(_ONLY_A_QUESTION, text), resolved=_first(_RESOLVED, text))
 
 
 def _environment(text: str) -> tuple[str, str]:

@@ -424,6 +424,22 @@ def test_impact_and_its_absence_read_however_they_are_said(description, priority
     # A production go-live held up by what fails in pre-prod: the rubric's blocked release.
     ("We're blocked on a production go-live on Thursday: in the pre-prod environment every workflow start "
      "fails with an internal error.", "high"),
+    # Part of it works: the failure is a degradation.
+    ("Most refunds go through, but a small share of them never reach the ledger in production.", "high"),
+    ("In production the storefront itself works fine, but order confirmations have not been sent since noon.",
+     "high"),
+    ("In production events from the new publisher are handled fine, but every event from the legacy one is "
+     "rejected by the subscriber.", "high"),
+    ("Since the flash sale in production the sidecars are OOMKilled and most API requests fail.", "critical"),
+    # Production elsewhere and fine: the failure is outside it.
+    ("The staging search cluster is red since a node crashed. Prod uses a separate cluster and is fine.",
+     "medium"),
+    # An incident that is over: with their stopgap in place a workaround, without one a question.
+    ("Post-incident follow-up (mitigated): in production 2% of writes were rejected with an etag mismatch; we "
+     "shipped a retry loop as a stopgap. What is the right way to handle concurrent writes?", "medium"),
+    ("Post-incident review, INC-12 (closed): last week a partner API went down and our calls through the "
+     "sidecar piled up. Everything has been back to normal since. How do we declare a timeout and retries?",
+     "low"),
 ])
 def test_more_ways_the_rubric_s_definitions_are_said(description, priority):
     assert assess_priority(description)[0] == priority
