@@ -138,22 +138,22 @@ def split_problems(description: str) -> list[Problem]:
     text = "\n".join(" ".join(item.split()) for item in items)
     search = get_knowledge_search()
     clauses = [c.strip() for c in _CLAUSE_BREAK.split(text) if c and c.strip()]
-    searched = [(clause, search.search(clause, k=HITS_PER_PROBLEM)) for clause in clauses]
-    segments = _segments(searched, numbered=numbered)
+    segments = _segments(clauses, numbered=numbered)
     named: list[tuple[str, list[SearchHit]]] = []
-    for segment in segments:
-        if len(segments) > 1:
-            # The customer marked the problems off: one per segment, searched whole, so that a
-            # setup clause ("the state store has actorStateStore: true") or a fact checked and
-            # found fine is no problem of its own, and each problem is read with all its words.
-            whole = " ".join(clause for clause, _ in segment)
+    if len(segments) > 1:
+        # The customer marked the problems off: one per segment, searched whole, so that a setup
+        # clause ("the state store has actorStateStore: true") or a fact checked and found fine
+        # is no problem of its own, and each problem is read with all its words.
+        for segment in segments:
+            whole = " ".join(segment)
             hits = search.search(whole, k=HITS_PER_PROBLEM)
             named.extend([(whole, hits)] if hits and hits[0].score >= MIN_PROBLEM_SCORE else [])
-        else:
-            named.extend((clause, hits) for clause, hits in segment if _names_a_problem(clause, hits))
+    else:
+        searched = ((clause, search.search(clause, k=HITS_PER_PROBLEM)) for clause in clauses)
+        named.extend((clause, hits) for clause, hits in searched if _names_a_problem(clause, hits))
     named = [(clause, hits) for clause, hits in _with_unmarked_problems(text, named)
              if not (_SETUP_OPENING.match(clause) and not reports_or_asks(clause))]
-    unnamed = [[clause for clause, _ in segment if all(clause not in other for other, _ in named)]
+    unnamed = [[clause for clause in segment if all(clause not in other for other, _ in named)]
                for segment in segments]
 
     # Clauses whose best article is the same are one problem told in parts ("two VMs, test lab.
@@ -216,32 +216,31 @@ def _named_problem(ref: str, written: list[Problem], weighing: str) -> Problem |
     return found[0] if len(found) == 1 else None
 
 
-def _context(told: str, segments: list[list[tuple[str, list[SearchHit]]]], unnamed: list[list[str]]) -> str:
+def _context(told: str, segments: list[list[str]], unnamed: list[list[str]]) -> str:
     """The clauses that tell a problem's impact and place without naming a problem: in a ticket
     the customer marked off into problems, those of the problem's own segments and of an opening
     that names none ("Subject: two things ..."), not another problem's ("Nothing is broken" said of
     the first problem says nothing of the second); otherwise all of them."""
     if len(segments) == 1:
         return " ".join(unnamed[0])
-    own = {i for i, segment in enumerate(segments) if any(clause in told for clause, _ in segment)}
+    own = {i for i, segment in enumerate(segments) if any(clause in told for clause in segment)}
     if len(unnamed[0]) == len(segments[0]):  # an opening that names no problem
         own.add(0)
     return " ".join(clause for i in sorted(own) for clause in unnamed[i])
 
 
-def _segments(searched: list[tuple[str, list[SearchHit]]], numbered: bool = False
-              ) -> list[list[tuple[str, list[SearchHit]]]]:
-    """The searched clauses cut before each clause marked as an additional problem (one that
+def _segments(clauses: list[str], numbered: bool = False) -> list[list[str]]:
+    """The clauses cut before each clause marked as an additional problem (one that
     points back stays with the problem before it), and, in a ticket that announces several
     problems (`numbered`), before each numbered item. The marked clause need not match an article
     strongly alone ("But the bigger problem: in production ..."): each segment is searched whole."""
-    segments: list[list[tuple[str, list[SearchHit]]]] = []
-    for clause, hits in searched:
+    segments: list[list[str]] = []
+    for clause in clauses:
         marked = _ADDITIONAL.search(clause) or (numbered and _LIST_ITEM.match(clause))
         starts = bool(marked and not _POINTS_BACK.match(clause))
         if not segments or (starts and segments[-1]):
             segments.append([])
-        segments[-1].append((clause, hits))
+        segments[-1].append(clause)
     return segments
 
 

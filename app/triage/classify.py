@@ -704,17 +704,19 @@ def _read(description: str, ticket: str | None = None) -> _Reading:
 
 
 def _environment(text: str) -> tuple[str, str]:
-    main = _ASIDE.sub(" ", text)
-    if (negated := _first(_NEGATED_PRODUCTION, text)) and (
-            _first(_NEGATED_PRODUCTION, main) or not _first(_PRODUCTION, main)):
-        return "non-production", f"environment: not production ({negated!r})"
+    negated, said_beside = _first(_NEGATED_PRODUCTION, text), None
+    if negated:
+        main = _ASIDE.sub(" ", text)
+        if not _first(_NEGATED_PRODUCTION, main):
+            said_beside = _first(_PRODUCTION, main)  # production, said outside the asides
+        if not said_beside:
+            return "non-production", f"environment: not production ({negated!r})"
     # A release to production held up by what fails before it: "blocked on a production go-live
     # ... in the new pre-prod environment every call fails" (the rubric's blocked release).
     if _first(_RELEASE_BLOCKED, text) and (before := _first(_NON_PRODUCTION, text)):
         return "non-production", f"environment: before production, holding up a release ({before!r})"
-    if (negated := _first(_NEGATED_PRODUCTION, text)):
-        production = _first(_PRODUCTION, main)
-        return "production", f"environment: production ({production!r}; not production only in an aside: {negated!r})"
+    if said_beside:
+        return "production", f"environment: production ({said_beside!r}; not production only in an aside: {negated!r})"
     if (production := _first(_PRODUCTION, text)):
         return "production", f"environment: production ({production!r})"
     if (other := _first(_NON_PRODUCTION, text)):
